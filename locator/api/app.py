@@ -1,0 +1,49 @@
+"""The app factory. The lifespan owns the engine, so tests can hand in their own."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from sqlalchemy import Engine
+
+from locator import __version__
+from locator.api import health
+from locator.api.errors import install_error_handlers
+from locator.db import make_engine, make_session_factory
+from locator.settings import Settings, get_settings
+
+DESCRIPTION = """
+Find Thai government service points: the nearest office that offers a service, asks for
+no photocopies (No-Copy), is open now, and how to get there.
+
+Errors always have the body `{"error": {"code", "message", "details"}}`; the message
+says what to fix.
+"""
+
+
+def create_app(settings: Settings | None = None, engine: Engine | None = None) -> FastAPI:
+    settings = settings or get_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        owned = engine is None
+        app.state.engine = engine if engine is not None else make_engine()
+        app.state.session_factory = make_session_factory(app.state.engine)
+        try:
+            yield
+        finally:
+            if owned:
+                app.state.engine.dispose()
+
+    app = FastAPI(
+        title="locator",
+        version=__version__,
+        description=DESCRIPTION,
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    install_error_handlers(app)
+    app.include_router(health.router)
+    return app

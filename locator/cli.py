@@ -1,0 +1,264 @@
+"""The command line: `locator --help`.
+
+Every command that needs a database starts the embedded cluster on demand (unless
+LOCATOR_DATABASE_URL points elsewhere). Domain errors print their message and exit 2.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from collections.abc import Callable
+from functools import wraps
+from typing import Annotated, Any, TypeVar
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from locator.errors import LocatorError
+from locator.settings import get_settings
+
+app = typer.Typer(help="Thai government service-point locator.", no_args_is_help=True)
+db_app = typer.Typer(help="The embedded PostgreSQL + PostGIS cluster.", no_args_is_help=True)
+load_app = typer.Typer(help="Load data into the database.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+app.add_typer(load_app, name="load")
+
+console = Console()
+err = Console(stderr=True)
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def friendly(fn: F) -> F:
+    """Show a domain error as one clear message, not a traceback."""
+
+    @wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except LocatorError as exc:
+            err.print(f"[bold red]error:[/] {exc.message}", highlight=False)
+            raise typer.Exit(2) from exc
+
+    return wrapper  # type: ignore[return-value]
+
+
+def _cluster():  # type: ignore[no-untyped-def]
+    from locator.localdb import LocalCluster
+
+    settings = get_settings()
+    if settings.database_url:
+        err.print("LOCATOR_DATABASE_URL is set: the embedded cluster is not used.")
+        raise typer.Exit(2)
+    return LocalCluster(settings)
+
+
+def _engine():  # type: ignore[no-untyped-def]
+    from locator.db import make_engine
+
+    return make_engine()
+
+
+# --- db ----------------------------------------------------------------------------------
+@db_app.command("start")
+@friendly
+def db_start() -> None:
+    """Start the embedded cluster (a no-op when it already runs)."""
+    cluster = _cluster()
+    started = cluster.start()
+    state = "started" if started else "already running"
+    console.print(f"database {state}: {cluster.url()}", highlight=False)
+
+
+@db_app.command("stop")
+@friendly
+def db_stop() -> None:
+    """Stop the embedded cluster."""
+    cluster = _cluster()
+    console.print("database stopped" if cluster.stop() else "database was not running")
+
+
+@db_app.command("status")
+@friendly
+def db_status() -> None:
+    """Is the embedded cluster running, and where."""
+    status = _cluster().status()
+    console.print(
+        f"running: {'yes' if status.running else 'no'}\n"
+        f"pid: {status.pid or '-'}\ndata: {status.data_dir}\n"
+        f"socket: {status.socket_dir} (port {status.port})\nurl: {status.url}",
+        highlight=False,
+    )
+    raise typer.Exit(0 if status.running else 3)
+
+
+@db_app.command("url")
+@friendly
+def db_url() -> None:
+    """Print the SQLAlchemy URL of the database every command uses (starting it if needed)."""
+    from locator.db import database_url
+
+    print(database_url())
+
+
+# --- migrate / load ----------------------------------------------------------------------
+@app.command()
+@friendly
+def migrate(
+    revision: Annotated[str, typer.Option(help="Target revision.")] = "head",
+    downgrade: Annotated[bool, typer.Option(help="Downgrade to the revision instead.")] = False,
+) -> None:
+    """Apply the schema migrations (Alembic)."""
+    from locator import migrate as m
+
+    engine = _engine()
+    if downgrade:
+        m.downgrade(engine, revision)
+    else:
+        m.upgrade(engine, revision)
+    with engine.connect() as conn:
+        console.print(f"schema at revision {m.current_revision(conn) or 'base'}")
+
+
+@load_app.command("reference")
+@friendly
+def load_reference_cmd() -> None:
+    """Provinces, districts and tambons with polygons, postcodes and 2021 population."""
+    from locator.ingest.reference import load_reference
+    from locator.progress import RichReporter
+
+    settings = get_settings()
+    engine = _engine()
+    _require_schema(engine)
+    started = time.perf_counter()
+    with RichReporter(console) as reporter:
+        report = load_reference(engine, settings.data_dir, reporter)
+    console.print(
+        f"loaded {report.provinces} provinces, {report.districts} districts, "
+        f"{report.tambons:,} tambons from {settings.data_dir} "
+        f"in {time.perf_counter() - started:.1f} s\n"
+        f"population 2021: {report.population_in_tambons:,} in mapped tambons "
+        f"({report.population_registered:,} registered nationally)",
+        highlight=False,
+    )
+    if report.tambons_without_polygon:
+        console.print(
+            f"{len(report.tambons_without_polygon)} tambons in the DOPA list have no polygon "
+            f"in the 2019 file: {', '.join(report.tambons_without_polygon)}",
+            highlight=False,
+        )
+    if report.polygons_with_retired_codes:
+        console.print(
+            "polygons whose codes DOPA has since retired (kept with their 2019 names): "
+            + ", ".join(report.polygons_with_retired_codes),
+            highlight=False,
+        )
+
+
+def _require_schema(engine: Any) -> None:
+    from locator import migrate as m
+
+    with engine.connect() as conn:
+        if m.current_revision(conn) is None:
+            from locator.errors import DatabaseUnavailable
+
+            raise DatabaseUnavailable("the database has no schema yet: run `locator migrate`")
+
+
+# --- status / serve / demo -------------------------------------------------------------
+@app.command()
+@friendly
+def status(
+    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
+) -> None:
+    """Database location, migration revision, and what is loaded."""
+    from locator.status import collect_status
+
+    data = collect_status(_engine())
+    if as_json:
+        print(json.dumps(data, ensure_ascii=False, indent=2))
+        return
+    console.print(f"database: {data['database']}", highlight=False)
+    console.print(f"PostgreSQL {data['server']}, PostGIS {data['postgis'] or 'not installed'}")
+    rev = data["revision"] or "none (run `locator migrate`)"
+    console.print(f"schema revision: {rev} (code head: {data['head']})", highlight=False)
+    if data["tables"]:
+        table = Table("table", "rows", title="Rows per table")
+        for name, count in data["tables"].items():
+            table.add_row(name, f"{count:,}")
+        console.print(table)
+    if data.get("areas"):
+        areas = Table("level", "areas", "population 2021", title="Administrative areas")
+        for level in ("province", "district", "tambon"):
+            info = data["areas"].get(level, {"count": 0, "population": 0})
+            areas.add_row(level, f"{info['count']:,}", f"{info['population']:,}")
+        console.print(areas)
+        tambons = data["areas"].get("tambon", {"count": 0, "population": 0})
+        provinces = data["areas"].get("province", {"population": 0})
+        console.print(
+            f"population total: {tambons['population']:,} people in {tambons['count']:,} "
+            f"mapped tambons ({provinces['population']:,} registered nationally, DOPA 2021)",
+            highlight=False,
+        )
+
+
+@app.command()
+@friendly
+def serve(
+    host: Annotated[str | None, typer.Option(help="Bind address.")] = None,
+    port: Annotated[int | None, typer.Option(help="Port.")] = None,
+    workers: Annotated[int, typer.Option(help="Worker processes.")] = 1,
+) -> None:
+    """Serve the HTTP API (OpenAPI docs at /docs)."""
+    import uvicorn
+
+    from locator.db import database_url
+
+    settings = get_settings()
+    database_url()  # start the embedded cluster before the workers need it
+    uvicorn.run(
+        "locator.api.app:create_app",
+        factory=True,
+        host=host or settings.host,
+        port=port or settings.port,
+        workers=workers,
+    )
+
+
+@app.command()
+@friendly
+def demo(
+    host: Annotated[str | None, typer.Option(help="Bind address.")] = None,
+    port: Annotated[int | None, typer.Option(help="Port.")] = None,
+    no_serve: Annotated[bool, typer.Option("--no-serve", help="Set up, do not serve.")] = False,
+) -> None:
+    """Everything from nothing: database, schema, reference data, then serve."""
+    from locator.status import collect_status
+
+    db_start_msg = "LOCATOR_DATABASE_URL" if get_settings().database_url else "embedded cluster"
+    console.print(f"[bold]1/3[/] database ({db_start_msg})")
+    migrate()
+    engine = _engine()
+    areas = collect_status(engine).get("areas", {})
+    console.print("[bold]2/3[/] reference geodata")
+    if areas.get("tambon", {}).get("count", 0) < 7000:
+        load_reference_cmd()
+    else:
+        console.print("already loaded (run `locator load reference` to reload)")
+    status()
+    if no_serve:
+        return
+    where = f"http://{host or get_settings().host}:{port or get_settings().port}"
+    console.print(f"[bold]3/3[/] serving on {where} (docs at {where}/docs)")
+    serve(host=host, port=port)
+
+
+def main() -> None:  # pragma: no cover - console entry
+    sys.exit(app())
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

@@ -1,0 +1,55 @@
+"""Bulk writes through PostgreSQL COPY: the one way this project loads many rows.
+
+Row-by-row INSERTs of 60,000 points and their offerings take minutes; COPY takes seconds.
+Geometries travel as hex EWKB, which both ``geometry`` and ``geography`` columns accept.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Sequence
+
+import geopandas as gpd
+import pandas as pd
+import shapely
+from sqlalchemy import Connection
+
+
+def to_hex_ewkb(geoms: gpd.GeoSeries, srid: int = 4326) -> pd.Series:
+    values = shapely.set_srid(geoms.to_numpy(), srid)
+    return pd.Series(shapely.to_wkb(values, hex=True, include_srid=True), index=geoms.index)
+
+
+def _pg_array(values: object) -> str | None:
+    """A Python list as a PostgreSQL array literal (for text[] columns)."""
+    if values is None:
+        return None
+    items = list(values)  # type: ignore[call-overload]
+    escaped = ['"' + str(v).replace("\\", "\\\\").replace('"', '\\"') + '"' for v in items]
+    return "{" + ",".join(escaped) + "}"
+
+
+def copy_frame(
+    conn: Connection,
+    table: str,
+    frame: pd.DataFrame,
+    columns: Sequence[str],
+    *,
+    array_columns: Sequence[str] = (),
+    geometry_columns: Sequence[str] = (),
+) -> int:
+    """COPY ``frame[columns]`` into ``table`` inside the caller's transaction."""
+    out = pd.DataFrame({col: frame[col] for col in columns}, index=frame.index)
+    for col in geometry_columns:
+        out[col] = to_hex_ewkb(gpd.GeoSeries(frame[col], crs=4326))
+    for col in array_columns:
+        out[col] = out[col].map(_pg_array)
+    buffer = io.StringIO()
+    out.to_csv(buffer, index=False, header=False, na_rep="\\N")
+    buffer.seek(0)
+    cols = ", ".join(f'"{c}"' for c in columns)
+    raw = conn.connection.dbapi_connection
+    assert raw is not None
+    with raw.cursor() as cur:
+        cur.copy_expert(f"COPY {table} ({cols}) FROM STDIN WITH (FORMAT csv, NULL '\\N')", buffer)
+    return len(out)

@@ -1,0 +1,46 @@
+"""Liveness, readiness and the shape of errors."""
+
+from __future__ import annotations
+
+from fastapi.testclient import TestClient
+from sqlalchemy import create_engine
+
+from locator.api import create_app
+
+
+def test_healthz(client: TestClient) -> None:
+    assert client.get("/healthz").json() == {"status": "ok"}
+
+
+def test_readyz_when_migrated(client: TestClient) -> None:
+    response = client.get("/readyz")
+    assert response.status_code == 200
+    assert response.json()["status"] == "ok"
+
+
+def test_readyz_503_when_not_migrated(empty_db_url: str) -> None:
+    engine = create_engine(empty_db_url)
+    with TestClient(create_app(engine=engine)) as c:
+        response = c.get("/readyz")
+    engine.dispose()
+    assert response.status_code == 503
+    assert "locator migrate" in response.json()["reason"]
+
+
+def test_readyz_503_when_database_unreachable() -> None:
+    engine = create_engine("postgresql+psycopg2://nobody@/nodb?host=/nonexistent&port=1")
+    with TestClient(create_app(engine=engine)) as c:
+        response = c.get("/readyz")
+    assert response.status_code == 503
+    assert "unreachable" in response.json()["reason"]
+
+
+def test_unknown_route_is_a_structured_404(client: TestClient) -> None:
+    response = client.get("/no/such/thing")
+    assert response.status_code == 404
+    assert response.json()["error"]["code"] == "not_found"
+
+
+def test_openapi_docs_are_served(client: TestClient) -> None:
+    assert client.get("/docs").status_code == 200
+    assert client.get("/openapi.json").json()["info"]["title"] == "locator"
