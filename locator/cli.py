@@ -158,6 +158,48 @@ def load_reference_cmd() -> None:
         )
 
 
+@load_app.command("registry")
+@friendly
+def load_registry_cmd(
+    seed: Annotated[int | None, typer.Option(help="Seed of the generated points.")] = None,
+    replace: Annotated[
+        bool, typer.Option("--replace", help="Rebuild a registry that already holds points.")
+    ] = False,
+) -> None:
+    """The service catalogue and the national registry of about 60,000 service points."""
+    from locator.ingest.registry import load_registry, write_report
+    from locator.progress import RichReporter
+
+    settings = get_settings()
+    engine = _engine()
+    _require_schema(engine)
+    with RichReporter(console) as reporter:
+        report = load_registry(
+            engine,
+            settings.data_dir,
+            settings.catalogue_dir,
+            seed=settings.registry_seed if seed is None else seed,
+            replace=replace,
+            reporter=reporter,
+        )
+    path = write_report(report, settings.state_dir / "reports")
+    console.print(
+        f"loaded {report.points:,} service points ({report.by_source.get('pinned', 0):,} real, "
+        f"{report.by_source.get('generated', 0):,} generated), {report.offerings:,} offerings, "
+        f"{report.agencies:,} agencies in {report.seconds['total']:.1f} s (seed {report.seed})\n"
+        f"no-copy share of offerings: {report.no_copy_share:.1%}\n"
+        f"real offices outside the simplified tambon polygons: "
+        f"{len(report.real_outside_polygons)} (given the nearest tambon, at most "
+        f"{max((r['distance_m'] for r in report.real_outside_polygons), default=0):,.0f} m away)\n"
+        f"real offices whose own code names another area than the polygon they fall in: "
+        f"{len(report.real_code_mismatches)} (reported, not moved)\n"
+        f"skipped real offices: "
+        + (", ".join(f"{n} {why}" for why, n in report.real_offices_skipped.items()) or "none")
+        + f"\nfull build report: {path}",
+        highlight=False,
+    )
+
+
 def _require_schema(engine: Any) -> None:
     from locator import migrate as m
 
@@ -203,6 +245,41 @@ def status(
             f"mapped tambons ({provinces['population']:,} registered nationally, DOPA 2021)",
             highlight=False,
         )
+    registry = data.get("registry")
+    if registry and registry["points"]:
+        _print_registry(registry)
+
+
+def _print_registry(registry: dict[str, Any]) -> None:
+    kinds = Table("kind", "real (pinned)", "generated", "imported", title="Service points by kind")
+    for kind, counts in registry["by_kind"].items():
+        kinds.add_row(
+            kind,
+            *(f"{counts.get(src, 0):,}" for src in ("pinned", "generated", "imported")),
+        )
+    src = registry["by_source"]
+    kinds.add_row(
+        "[bold]total[/]",
+        *(f"[bold]{src.get(s, 0):,}[/]" for s in ("pinned", "generated", "imported")),
+    )
+    console.print(kinds)
+    provinces = Table("code", "province", "points", "code", "province", "points",
+                      title="Service points by province")  # fmt: skip
+    rows = list(registry["by_province"].items())
+    half = (len(rows) + 1) // 2
+    for left, right in zip(rows[:half], [*rows[half:], None], strict=True):
+        cells = [left[0], f"{left[1]['name_en']} {left[1]['name_th']}", f"{left[1]['points']:,}"]
+        if right:
+            cells += [right[0], f"{right[1]['name_en']} {right[1]['name_th']}",
+                      f"{right[1]['points']:,}"]  # fmt: skip
+        provinces.add_row(*cells)
+    console.print(provinces)
+    console.print(
+        f"service points: {registry['points']:,}; offerings: {registry['offerings']:,}, "
+        f"of which no-copy: {registry['no_copy_offerings']:,} "
+        f"({registry['no_copy_share']:.1%})",
+        highlight=False,
+    )
 
 
 @app.command()
@@ -235,24 +312,29 @@ def demo(
     port: Annotated[int | None, typer.Option(help="Port.")] = None,
     no_serve: Annotated[bool, typer.Option("--no-serve", help="Set up, do not serve.")] = False,
 ) -> None:
-    """Everything from nothing: database, schema, reference data, then serve."""
+    """Everything from nothing: database, schema, reference data, registry, then serve."""
     from locator.status import collect_status
 
     db_start_msg = "LOCATOR_DATABASE_URL" if get_settings().database_url else "embedded cluster"
-    console.print(f"[bold]1/3[/] database ({db_start_msg})")
+    console.print(f"[bold]1/4[/] database ({db_start_msg})")
     migrate()
     engine = _engine()
     areas = collect_status(engine).get("areas", {})
-    console.print("[bold]2/3[/] reference geodata")
+    console.print("[bold]2/4[/] reference geodata")
     if areas.get("tambon", {}).get("count", 0) < 7000:
         load_reference_cmd()
     else:
         console.print("already loaded (run `locator load reference` to reload)")
+    console.print("[bold]3/4[/] service catalogue and registry")
+    if collect_status(engine)["tables"].get("service_point", 0) == 0:
+        load_registry_cmd(seed=None, replace=False)
+    else:
+        console.print("already loaded (run `locator load registry --replace` to rebuild)")
     status()
     if no_serve:
         return
     where = f"http://{host or get_settings().host}:{port or get_settings().port}"
-    console.print(f"[bold]3/3[/] serving on {where} (docs at {where}/docs)")
+    console.print(f"[bold]4/4[/] serving on {where} (docs at {where}/docs)")
     serve(host=host, port=port)
 
 

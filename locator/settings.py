@@ -38,6 +38,11 @@ class Settings(BaseSettings):
         default_factory=lambda: _default_shared("osm"),
         description="Folder with OpenStreetMap .osm.pbf extracts.",
     )
+    catalogue_dir: Path = Field(
+        default=PROJECT_ROOT / "data",
+        description="The hand-written service catalogue (YAML).",
+    )
+    registry_seed: int = Field(default=2021, description="Seed of the generated registry.")
     state_dir: Path = Field(
         default=PROJECT_ROOT / ".locator",
         description="Git-ignored folder for the embedded cluster, logs and build outputs.",
@@ -67,7 +72,7 @@ class Settings(BaseSettings):
     ratings_per_client_per_point_per_day: int = Field(default=3, ge=1)
     max_bulk_rows: int = Field(default=10_000, ge=1)
 
-    @field_validator("data_dir", "osm_dir", "state_dir", mode="after")
+    @field_validator("data_dir", "osm_dir", "state_dir", "catalogue_dir", mode="after")
     @classmethod
     def _absolute(cls, value: Path) -> Path:
         return value.expanduser().resolve()

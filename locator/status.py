@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Engine, text
+from sqlalchemy import Connection, Engine, text
 from sqlalchemy.engine import URL, make_url
 
 from locator.migrate import current_revision, head_revision
@@ -45,4 +45,41 @@ def collect_status(engine: Engine) -> dict[str, Any]:
             )
         ).all()
         out["areas"] = {level: {"count": n, "population": int(p)} for level, n, p in rows}
+        out["registry"] = _registry(conn)
     return out
+
+
+def _registry(conn: Connection) -> dict[str, Any]:
+    by_kind: dict[str, dict[str, int]] = {}
+    for kind, source, n in conn.execute(
+        text("SELECT kind, source, count(*) FROM service_point GROUP BY 1, 2 ORDER BY 1, 2")
+    ):
+        by_kind.setdefault(kind, {})[source] = n
+    by_source = dict(
+        conn.execute(text("SELECT source, count(*) FROM service_point GROUP BY 1")).all()
+    )
+    by_province = {
+        code: {"name_en": en, "name_th": th, "points": n}
+        for code, en, th, n in conn.execute(
+            text(
+                "SELECT a.code, a.name_en, a.name_th, count(p.id) FROM admin_area a "
+                "LEFT JOIN service_point p ON left(p.tambon_code, 2) = a.code "
+                "WHERE a.level = 'province' GROUP BY 1, 2, 3 ORDER BY 1"
+            )
+        )
+    }
+    offerings, no_copy = conn.execute(
+        text(
+            "SELECT count(*), count(*) FILTER (WHERE cardinality(copies_required) = 0) "
+            "FROM offering"
+        )
+    ).one()
+    return {
+        "points": sum(by_source.values()),
+        "by_source": by_source,
+        "by_kind": by_kind,
+        "by_province": by_province,
+        "offerings": offerings,
+        "no_copy_offerings": no_copy,
+        "no_copy_share": round(no_copy / offerings, 4) if offerings else None,
+    }

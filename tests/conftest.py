@@ -23,11 +23,13 @@ from locator.api import create_app
 from locator.api.deps import get_session
 from locator.db import database_url, with_database
 from locator.ingest.reference import load_reference
+from locator.ingest.registry import load_registry
 from locator.settings import get_settings
 
 OUTPUT_DIR = Path(__file__).parent / "output"
 # the console script installed beside the interpreter running the tests
 LOCATOR = str(Path(sys.executable).parent / "locator")
+REGISTRY_SEED = 2021
 
 
 def _admin_engine(server_url: str) -> Engine:
@@ -65,7 +67,9 @@ def db_url(server_url: str) -> Iterator[str]:
     engine = create_engine(url)
     try:
         migrate.upgrade(engine)
-        load_reference(engine, get_settings().data_dir)
+        settings = get_settings()
+        load_reference(engine, settings.data_dir)
+        load_registry(engine, settings.data_dir, settings.catalogue_dir, seed=REGISTRY_SEED)
         engine.dispose()
         yield url
     finally:

@@ -7,12 +7,13 @@ Geometries travel as hex EWKB, which both ``geometry`` and ``geography`` columns
 from __future__ import annotations
 
 import io
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 
 import geopandas as gpd
 import pandas as pd
 import shapely
-from sqlalchemy import Connection
+from sqlalchemy import Connection, text
 
 
 def to_hex_ewkb(geoms: gpd.GeoSeries, srid: int = 4326) -> pd.Series:
@@ -53,3 +54,33 @@ def copy_frame(
     with raw.cursor() as cur:
         cur.copy_expert(f"COPY {table} ({cols}) FROM STDIN WITH (FORMAT csv, NULL '\\N')", buffer)
     return len(out)
+
+
+@contextmanager
+def bulk_load(conn: Connection, tables: Sequence[str]) -> Iterator[None]:
+    """Load many rows fast: secondary indexes are rebuilt once at the end, not per row,
+    and user triggers are off while the loader itself fills what they would.
+
+    Constraint indexes (primary keys, unique) stay, so integrity is still checked. All of
+    this happens inside the caller's transaction: on failure everything rolls back,
+    indexes and triggers included.
+    """
+    saved: list[str] = []
+    for table in tables:
+        rows = conn.execute(
+            text(
+                "SELECT i.indexrelid::regclass::text, pg_get_indexdef(i.indexrelid) "
+                "FROM pg_index i WHERE i.indrelid = CAST(:t AS regclass) "
+                "AND NOT EXISTS (SELECT 1 FROM pg_constraint c WHERE c.conindid = i.indexrelid)"
+            ),
+            {"t": table},
+        ).all()
+        for name, definition in rows:
+            conn.execute(text(f"DROP INDEX {name}"))
+            saved.append(definition)
+        conn.execute(text(f"ALTER TABLE {table} DISABLE TRIGGER USER"))
+    yield
+    for table in tables:
+        conn.execute(text(f"ALTER TABLE {table} ENABLE TRIGGER USER"))
+    for definition in saved:
+        conn.execute(text(definition))

@@ -1,0 +1,281 @@
+"""The hand-written catalogue in ``data/``: document types, agencies, services, point kinds.
+
+Each YAML file is validated into pydantic models on read, and cross-references (a
+service's documents, a kind's services and agency) are checked, so a typo in the data
+is a clear error naming the file and the entry, not a foreign-key failure later.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from decimal import Decimal
+from pathlib import Path
+from typing import Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from sqlalchemy import Connection, text
+
+from locator.errors import ConfigurationError
+
+CATEGORIES = (
+    "civil_registration",
+    "identity_documents",
+    "land",
+    "construction",
+    "business",
+    "transport",
+    "health",
+    "social_welfare",
+    "employment",
+    "police_justice",
+    "tax",
+    "postal",
+    "local_services",
+)
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class DocumentTypeIn(_Strict):
+    code: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
+    name_th: str
+    name_en: str
+    issued_by_government: bool = False
+
+
+class AgencyIn(_Strict):
+    code: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
+    name_th: str
+    name_en: str
+    children: list[AgencyIn] = []
+
+
+class StepIn(_Strict):
+    th: str
+    en: str
+    minutes: int | None = Field(default=None, ge=0)
+
+
+class RequiredDocumentIn(_Strict):
+    code: str
+    original: bool = True
+    note_th: str | None = None
+    note_en: str | None = None
+
+
+class ServiceIn(_Strict):
+    code: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
+    name_th: str
+    name_en: str
+    category: Literal[CATEGORIES]  # type: ignore[valid-type]
+    agency: str
+    description_th: str | None = None
+    description_en: str | None = None
+    steps: list[StepIn] = Field(min_length=1)
+    processing_minutes: int | None = Field(default=None, ge=0)
+    fee_thb: Decimal | None = Field(default=None, ge=0)
+    fee_note_th: str | None = None
+    fee_note_en: str | None = None
+    documents: list[RequiredDocumentIn] = []
+    link: str | None = None
+
+
+class PointKindIn(_Strict):
+    kind: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
+    name_th: str
+    name_en: str
+    agency: str
+    source: Literal["real", "generated"]
+    office_types: list[str] = []
+    count: int | None = Field(default=None, ge=0)
+    placement: Literal["tambon", "district", "province"] | None = None
+    name_pattern_th: str | None = None
+    name_pattern_en: str | None = None
+    hours: Literal["government", "extended", "hospital", "always", "post"] = "government"
+    weekend_share: float = Field(default=0.0, ge=0, le=1)
+    own_agency: bool = Field(
+        default=False,
+        description="each point is its own agency (local self-government: TAO, municipality)",
+    )
+    wheelchair_share: float = Field(default=0.5, ge=0, le=1)
+    priority_lane_share: float = Field(default=0.5, ge=0, le=1)
+    gecc_share: float = Field(default=0.1, ge=0, le=1)
+    services: list[str] = Field(min_length=1)
+
+
+@dataclass(frozen=True)
+class Catalogue:
+    document_types: list[DocumentTypeIn]
+    agencies: list[AgencyIn]
+    services: list[ServiceIn]
+    kinds: list[PointKindIn]
+
+    def departments(self) -> Iterator[tuple[AgencyIn, AgencyIn | None]]:
+        """Every agency with its parent, parents first."""
+
+        def walk(
+            node: AgencyIn, parent: AgencyIn | None
+        ) -> Iterator[tuple[AgencyIn, AgencyIn | None]]:
+            yield node, parent
+            for child in node.children:
+                yield from walk(child, node)
+
+        for top in self.agencies:
+            yield from walk(top, None)
+
+    def kind(self, name: str) -> PointKindIn:
+        for k in self.kinds:
+            if k.kind == name:
+                return k
+        raise KeyError(name)
+
+    def service(self, code: str) -> ServiceIn:
+        for s in self.services:
+            if s.code == code:
+                return s
+        raise KeyError(code)
+
+
+FILES = {
+    "document_types": "document_types.yaml",
+    "agencies": "agencies.yaml",
+    "services": "services.yaml",
+    "kinds": "point_kinds.yaml",
+}
+
+
+def _read(path: Path, model: type[BaseModel]) -> list:  # type: ignore[type-arg]
+    if not path.is_file():
+        raise ConfigurationError(f"catalogue file missing: {path}")
+    raw = yaml.safe_load(path.read_text(encoding="utf-8")) or []
+    if not isinstance(raw, list):
+        raise ConfigurationError(f"{path.name}: expected a list of entries")
+    items = []
+    for i, entry in enumerate(raw):
+        try:
+            items.append(model.model_validate(entry))
+        except ValidationError as exc:
+            name = entry.get("code") or entry.get("kind") if isinstance(entry, dict) else None
+            problems = "; ".join(
+                f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors()
+            )
+            raise ConfigurationError(
+                f"{path.name}, entry {i + 1} ({name or '?'}): {problems}"
+            ) from exc
+    return items
+
+
+def _check_references(cat: Catalogue) -> None:
+    problems: list[str] = []
+    docs = {d.code for d in cat.document_types}
+    agencies = [a.code for a, _ in cat.departments()]
+    if len(agencies) != len(set(agencies)):
+        problems.append("agencies.yaml: duplicate agency codes")
+    services = {s.code for s in cat.services}
+    if len(services) != len(cat.services):
+        problems.append("services.yaml: duplicate service codes")
+    for s in cat.services:
+        problems += [
+            f"services.yaml {s.code}: unknown document {d.code}"
+            for d in s.documents
+            if d.code not in docs
+        ]
+        if s.agency not in agencies:
+            problems.append(f"services.yaml {s.code}: unknown agency {s.agency}")
+    offered: set[str] = set()
+    for k in cat.kinds:
+        if k.agency not in agencies:
+            problems.append(f"point_kinds.yaml {k.kind}: unknown agency {k.agency}")
+        problems += [
+            f"point_kinds.yaml {k.kind}: unknown service {c}"
+            for c in k.services
+            if c not in services
+        ]
+        offered |= set(k.services)
+        if k.source == "real" and not k.office_types:
+            problems.append(f"point_kinds.yaml {k.kind}: a real kind needs office_types")
+        if k.source == "generated" and (
+            not k.count or not k.placement or not k.name_pattern_th or not k.name_pattern_en
+        ):
+            problems.append(
+                f"point_kinds.yaml {k.kind}: a generated kind needs count, placement "
+                "and name patterns"
+            )
+    unoffered = sorted(services - offered)
+    if unoffered:
+        problems.append(f"services offered by no kind: {', '.join(unoffered)}")
+    if problems:
+        raise ConfigurationError("catalogue problems:\n  " + "\n  ".join(problems))
+
+
+def read_catalogue(folder: Path) -> Catalogue:
+    cat = Catalogue(
+        document_types=_read(folder / FILES["document_types"], DocumentTypeIn),
+        agencies=_read(folder / FILES["agencies"], AgencyIn),
+        services=_read(folder / FILES["services"], ServiceIn),
+        kinds=_read(folder / FILES["kinds"], PointKindIn),
+    )
+    _check_references(cat)
+    return cat
+
+
+def load_catalogue(conn: Connection, cat: Catalogue) -> None:
+    """Upsert document types and services; a service's documents are replaced whole."""
+    conn.execute(
+        text(
+            "INSERT INTO document_type (code, name_th, name_en, issued_by_government) "
+            "VALUES (:code, :name_th, :name_en, :issued_by_government) "
+            "ON CONFLICT (code) DO UPDATE SET name_th = EXCLUDED.name_th, "
+            "name_en = EXCLUDED.name_en, issued_by_government = EXCLUDED.issued_by_government"
+        ),
+        [d.model_dump() for d in cat.document_types],
+    )
+    columns = [
+        "code", "name_th", "name_en", "category", "agency_code", "description_th",
+        "description_en", "steps", "processing_minutes", "fee_thb", "fee_note_th",
+        "fee_note_en", "link",
+    ]  # fmt: skip
+    rows = []
+    for service in cat.services:
+        row = service.model_dump(exclude={"documents", "agency", "steps"})
+        row["agency_code"] = service.agency
+        row["steps"] = json.dumps([st.model_dump() for st in service.steps], ensure_ascii=False)
+        rows.append(row)
+    values = ", ".join("CAST(:steps AS jsonb)" if c == "steps" else f":{c}" for c in columns)
+    updates = ", ".join(f"{c} = EXCLUDED.{c}" for c in columns if c != "code")
+    conn.execute(
+        text(
+            f"INSERT INTO service ({', '.join(columns)}) VALUES ({values}) "
+            f"ON CONFLICT (code) DO UPDATE SET {updates}"
+        ),
+        rows,
+    )
+    conn.execute(
+        text("DELETE FROM service_document WHERE service_code = ANY(:codes)"),
+        {"codes": [s.code for s in cat.services]},
+    )
+    doc_rows = [
+        {
+            "service_code": s.code,
+            "document_code": d.code,
+            "position": i,
+            "original": d.original,
+            "note": d.note_en,
+        }
+        for s in cat.services
+        for i, d in enumerate(s.documents)
+    ]
+    if doc_rows:
+        conn.execute(
+            text(
+                "INSERT INTO service_document (service_code, document_code, position, "
+                "original, note) VALUES (:service_code, :document_code, :position, "
+                ":original, :note)"
+            ),
+            doc_rows,
+        )
