@@ -165,6 +165,10 @@ def load_registry_cmd(
     replace: Annotated[
         bool, typer.Option("--replace", help="Rebuild a registry that already holds points.")
     ] = False,
+    scale: Annotated[
+        float,
+        typer.Option(min=0.01, max=100, help="Multiply the generated kinds' counts (benchmarks)."),
+    ] = 1.0,
 ) -> None:
     """The service catalogue and the national registry of about 60,000 service points."""
     from locator.ingest.registry import load_registry, write_report
@@ -181,6 +185,7 @@ def load_registry_cmd(
             seed=settings.registry_seed if seed is None else seed,
             replace=replace,
             reporter=reporter,
+            scale=scale,
         )
     path = write_report(report, settings.state_dir / "reports")
     console.print(
@@ -327,7 +332,7 @@ def demo(
         console.print("already loaded (run `locator load reference` to reload)")
     console.print("[bold]3/4[/] service catalogue and registry")
     if collect_status(engine)["tables"].get("service_point", 0) == 0:
-        load_registry_cmd(seed=None, replace=False)
+        load_registry_cmd(seed=None, replace=False, scale=1.0)
     else:
         console.print("already loaded (run `locator load registry --replace` to rebuild)")
     status()

@@ -34,9 +34,12 @@ def with_database(url: str, name: str) -> str:
 
 
 def make_engine(url: str | None = None, **kwargs: object) -> Engine:
+    """A pooled engine. No pre-ping: it costs a round trip on every request; after a
+    database restart SQLAlchemy sees the disconnect on first use, answers that request
+    with a 503 and refreshes the whole pool."""
     return create_engine(
         url or database_url(),
-        pool_pre_ping=True,
+        pool_recycle=3600,
         pool_size=10,
         max_overflow=10,
         **kwargs,  # type: ignore[arg-type]
@@ -45,6 +48,13 @@ def make_engine(url: str | None = None, **kwargs: object) -> Engine:
 
 def make_session_factory(engine: Engine) -> sessionmaker[Session]:
     return sessionmaker(bind=engine, expire_on_commit=False)
+
+
+def make_read_session_factory(engine: Engine) -> sessionmaker[Session]:
+    """Sessions for read-only requests: autocommit, so no BEGIN/COMMIT round trips."""
+    return sessionmaker(
+        bind=engine.execution_options(isolation_level="AUTOCOMMIT"), expire_on_commit=False
+    )
 
 
 @contextmanager

@@ -71,6 +71,11 @@ class Settings(BaseSettings):
     max_rating_comment: int = Field(default=1000, ge=1)
     ratings_per_client_per_point_per_day: int = Field(default=3, ge=1)
     max_bulk_rows: int = Field(default=10_000, ge=1)
+    areas_simplify_deg: float = Field(default=0.005, ge=0, le=1)
+    client_hash_key: str = Field(
+        default="locator-dev-key",
+        description="Key of the hash that stands in for client addresses (set in production).",
+    )
 
     @field_validator("data_dir", "osm_dir", "state_dir", "catalogue_dir", mode="after")
     @classmethod

@@ -8,7 +8,12 @@ reference geodata once, and drops the database at the end.
 from __future__ import annotations
 
 import os
+import socket
+import subprocess
 import sys
+import tempfile
+import time
+import urllib.request
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,7 +25,7 @@ from sqlalchemy.orm import Session
 
 from locator import migrate
 from locator.api import create_app
-from locator.api.deps import get_session
+from locator.api.deps import get_read_session, get_session
 from locator.db import database_url, with_database
 from locator.ingest.reference import load_reference
 from locator.ingest.registry import load_registry
@@ -121,6 +126,7 @@ def client(engine: Engine, session: Session) -> Iterator[TestClient]:
         session.flush()
 
     app.dependency_overrides[get_session] = _session
+    app.dependency_overrides[get_read_session] = _session
     with TestClient(app) as test_client:
         yield test_client
 
@@ -137,3 +143,54 @@ def cli_env(db_url: str) -> dict[str, str]:
     env = dict(os.environ)
     env["LOCATOR_DATABASE_URL"] = db_url
     return env
+
+
+# --- a real server, for clients that need one (GDAL, a browser) ---------------------
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _wait_ready(url: str, proc: subprocess.Popen[bytes], timeout_s: float = 60) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"the server exited with status {proc.returncode}")
+        try:
+            with urllib.request.urlopen(f"{url}/readyz", timeout=2) as response:
+                if response.status == 200:
+                    return
+        except OSError:
+            pass
+        time.sleep(0.3)
+    raise TimeoutError(f"{url}/readyz did not answer 200 within {timeout_s:g} s")
+
+
+@pytest.fixture(scope="session")
+def live_server(db_url: str) -> Iterator[str]:
+    """``locator serve`` in a subprocess on a free loopback port, over the test database."""
+    port = _free_port()
+    env = dict(os.environ, LOCATOR_DATABASE_URL=db_url)
+    with tempfile.TemporaryFile() as log:
+        proc = subprocess.Popen(
+            [LOCATOR, "serve", "--host", "127.0.0.1", "--port", str(port)],
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        try:
+            url = f"http://127.0.0.1:{port}"
+            try:
+                _wait_ready(url, proc)
+            except (RuntimeError, TimeoutError) as exc:
+                log.seek(0)
+                pytest.fail(f"{exc}; server log:\n{log.read().decode(errors='replace')}")
+            yield url
+        finally:
+            proc.terminate()
+            try:
+                proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(timeout=15)

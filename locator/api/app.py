@@ -9,9 +9,9 @@ from fastapi import FastAPI
 from sqlalchemy import Engine
 
 from locator import __version__
-from locator.api import health
+from locator.api import citizens, health, ogc, web
 from locator.api.errors import install_error_handlers
-from locator.db import make_engine, make_session_factory
+from locator.db import make_engine, make_read_session_factory, make_session_factory
 from locator.settings import Settings, get_settings
 
 DESCRIPTION = """
@@ -31,6 +31,7 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
         owned = engine is None
         app.state.engine = engine if engine is not None else make_engine()
         app.state.session_factory = make_session_factory(app.state.engine)
+        app.state.read_session_factory = make_read_session_factory(app.state.engine)
         try:
             yield
         finally:
@@ -46,4 +47,8 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     app.state.settings = settings
     install_error_handlers(app)
     app.include_router(health.router)
+    app.include_router(citizens.build_router(settings))
+    app.include_router(ogc.build_router(settings))
+    app.include_router(web.build_router(settings))
+    web.mount_static(app)
     return app

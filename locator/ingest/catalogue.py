@@ -105,6 +105,9 @@ class PointKindIn(_Strict):
     wheelchair_share: float = Field(default=0.5, ge=0, le=1)
     priority_lane_share: float = Field(default=0.5, ge=0, le=1)
     gecc_share: float = Field(default=0.1, ge=0, le=1)
+    exclude_provinces: list[str] = Field(
+        default=[], description="province codes without this kind (Bangkok has no villages)"
+    )
     services: list[str] = Field(min_length=1)
 
 

@@ -1,0 +1,377 @@
+"""OGC API - Features facade (Part 1: Core, GeoJSON, OpenAPI 3.0), read-only.
+
+One collection, ``service_points``, over the registry. GIS clients (QGIS, GDAL's OAPIF
+driver, ArcGIS) read it directly: ``ogrinfo OAPIF:http://127.0.0.1:8000``. The queries
+are ``locator.features``; this module adds links, media types and content negotiation.
+
+``/`` is shared with the citizen page: JSON clients (``f=json``, or an ``Accept`` header
+that prefers ``application/json``, as GDAL sends) get the landing page; browsers are
+redirected to ``/app``.
+"""
+
+# no `from __future__ import annotations`: the Query bounds below are read from `settings`
+# in build_router, and FastAPI must evaluate those annotations where they are written.
+import time
+from typing import Annotated, Any, Literal
+from urllib.parse import urlencode
+
+from fastapi import APIRouter, Depends, Path, Query, Request
+from fastapi.responses import JSONResponse, RedirectResponse, Response
+from sqlalchemy.orm import Session
+
+from locator import features
+from locator.api.deps import SessionDep
+from locator.errors import InvalidInput, NotFound
+from locator.settings import Settings
+
+JSON = "application/json"
+GEOJSON = "application/geo+json"
+HTML = "text/html"
+OPENAPI_JSON = "application/vnd.oai.openapi+json;version=3.0"
+CODE = r"^[a-z][a-z0-9_]*$"  # catalogue codes and kinds
+
+CONFORMANCE = [
+    "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/core",
+    "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/geojson",
+    "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/oas30",
+]
+
+TITLE = "locator: Thai government service points"
+DESCRIPTION = (
+    "Government service points in Thailand (district offices, subdistrict and municipal "
+    "offices, health-promoting hospitals, police stations, post offices, land offices, ...) "
+    "with the Citizen's Manual services each offers and its No-Copy status, as OGC API - "
+    "Features."
+)
+COLLECTION_TITLE = "Service points"
+COLLECTION_DESCRIPTION = (
+    "Every pinned government service point, one feature each: Thai and English names, kind, "
+    "agency, address, status, accessibility and whether it asks for no photocopies "
+    "(no_copy). Filter by service (a catalogue code) to get that service's copies_required."
+)
+
+# how long the collection's extent (one ST_Extent over the registry) is reused
+EXTENT_TTL_S = 300.0
+# request parameters each path accepts; anything else is a 400 that names it
+ITEMS_PARAMS = frozenset({"bbox", "limit", "offset", "service", "kind", "no_copy", "f"})
+ITEM_PARAMS = frozenset({"f"})
+
+
+class GeoJSONResponse(JSONResponse):
+    media_type = GEOJSON
+
+
+# --- helpers ------------------------------------------------------------------------------
+def _base(request: Request) -> str:
+    return str(request.base_url).rstrip("/")
+
+
+def _link(href: str, rel: str, type_: str, title: str) -> dict[str, str]:
+    return {"href": href, "rel": rel, "type": type_, "title": title}
+
+
+def _with_params(url: str, params: list[tuple[str, str]]) -> str:
+    return f"{url}?{urlencode(params, safe=',:')}" if params else url
+
+
+def _check_params(request: Request, allowed: frozenset[str]) -> None:
+    names = [name for name, _ in request.query_params.multi_items()]
+    unknown = sorted({n for n in names if n not in allowed})
+    if unknown:
+        raise InvalidInput(
+            f"unknown query parameter{'s' if len(unknown) > 1 else ''}: "
+            f"{', '.join(unknown)}; this path accepts: {', '.join(sorted(allowed))}",
+            unknown=unknown,
+        )
+    repeated = sorted({n for n in names if names.count(n) > 1})
+    if repeated:
+        raise InvalidInput(
+            f"give each query parameter once (repeated: {', '.join(repeated)})",
+            repeated=repeated,
+        )
+
+
+def _items_params(request: Request) -> None:
+    _check_params(request, ITEMS_PARAMS)
+
+
+def _item_params(request: Request) -> None:
+    _check_params(request, ITEM_PARAMS)
+
+
+def _check_collection(collection_id: str) -> None:
+    if collection_id != features.COLLECTION_ID:
+        raise NotFound(
+            f"no collection {collection_id!r}; the only collection is "
+            f"{features.COLLECTION_ID!r} (GET /collections)",
+            collection=collection_id,
+        )
+
+
+def _accept_prefers_json(accept: str) -> bool:
+    """True when the Accept header ranks application/json above text/html.
+
+    Wildcards count for neither; on a tie the type listed first wins.
+    """
+    best: dict[str, tuple[float, int]] = {}
+    for position, part in enumerate(accept.split(",")):
+        fields = [f.strip() for f in part.split(";")]
+        media = fields[0].lower()
+        q = 1.0
+        for param in fields[1:]:
+            key, _, value = param.partition("=")
+            if key.strip().lower() == "q":
+                try:
+                    q = float(value)
+                except ValueError:
+                    q = 0.0
+        kind = {JSON: "json", HTML: "html", "application/xhtml+xml": "html"}.get(media)
+        if kind and (kind not in best or q > best[kind][0]):
+            best[kind] = (q, position)
+    json_q, json_pos = best.get("json", (0.0, 0))
+    html_q, html_pos = best.get("html", (0.0, 0))
+    if json_q <= 0:
+        return False
+    return json_q > html_q or (json_q == html_q and json_pos < html_pos)
+
+
+def _extent(request: Request, session: Session) -> list[float] | None:
+    """The data's bbox, recomputed at most every EXTENT_TTL_S seconds per app."""
+    state = request.app.state
+    cached = getattr(state, "ogc_extent", None)
+    now = time.monotonic()
+    if cached is not None and now - cached[0] < EXTENT_TTL_S:
+        return cached[1]
+    bbox = features.data_extent(session)
+    state.ogc_extent = (now, bbox)
+    return bbox
+
+
+def _collection(request: Request, session: Session) -> dict[str, Any]:
+    base = _base(request)
+    url = f"{base}/collections/{features.COLLECTION_ID}"
+    extent: dict[str, Any] = {
+        # no time dimension: an interval unbounded at both ends, as the spec writes it
+        "temporal": {"interval": [[None, None]]},
+    }
+    bbox = _extent(request, session)
+    if bbox is not None:
+        extent["spatial"] = {"bbox": [bbox], "crs": features.CRS84}
+    return {
+        "id": features.COLLECTION_ID,
+        "title": COLLECTION_TITLE,
+        "description": COLLECTION_DESCRIPTION,
+        "extent": extent,
+        "itemType": "feature",
+        "crs": [features.CRS84],
+        "links": [
+            _link(url, "self", JSON, "This collection"),
+            _link(f"{url}/items", "items", GEOJSON, "The service points as GeoJSON"),
+        ],
+    }
+
+
+# --- the router ---------------------------------------------------------------------------
+def build_router(settings: Settings) -> APIRouter:
+    router = APIRouter(tags=["OGC API Features"])
+
+    @router.get(
+        "/",
+        summary="Landing page (JSON for clients; browsers go to the citizen page)",
+        response_class=JSONResponse,
+        responses={
+            200: {"description": "The OGC API landing page", "content": {JSON: {}}},
+            307: {"description": "Redirect to the citizen page /app (HTML clients)"},
+        },
+    )
+    def landing(
+        request: Request,
+        f: Annotated[
+            Literal["json", "html"] | None,
+            Query(description="Output format; default from the Accept header (HTML: /app)."),
+        ] = None,
+    ) -> Response:
+        wants_json = f == "json" or (
+            f is None and _accept_prefers_json(request.headers.get("accept", ""))
+        )
+        base = _base(request)
+        if not wants_json:
+            return RedirectResponse(f"{base}/app", headers={"Vary": "Accept"})
+        body = {
+            "title": TITLE,
+            "description": DESCRIPTION,
+            "links": [
+                _link(f"{base}/", "self", JSON, "This document"),
+                _link(f"{base}/app", "alternate", HTML, "The citizen map page"),
+                _link(f"{base}/openapi.json", "service-desc", OPENAPI_JSON, "The API definition"),
+                _link(f"{base}/docs", "service-doc", HTML, "The API documentation"),
+                _link(f"{base}/conformance", "conformance", JSON, "Conformance classes"),
+                _link(f"{base}/collections", "data", JSON, "The feature collections"),
+            ],
+        }
+        return JSONResponse(body, headers={"Vary": "Accept"})
+
+    @router.get("/conformance", summary="Conformance classes this API implements")
+    def conformance(
+        f: Annotated[Literal["json"] | None, Query(description="Output format.")] = None,
+    ) -> dict[str, Any]:
+        return {"conformsTo": CONFORMANCE}
+
+    @router.get("/collections", summary="The feature collections (one: service_points)")
+    def collections(
+        request: Request,
+        session: SessionDep,
+        f: Annotated[Literal["json"] | None, Query(description="Output format.")] = None,
+    ) -> dict[str, Any]:
+        base = _base(request)
+        return {
+            "links": [_link(f"{base}/collections", "self", JSON, "The feature collections")],
+            "collections": [_collection(request, session)],
+        }
+
+    @router.get(
+        "/collections/{collectionId}",
+        summary="One feature collection",
+        responses={404: {"description": "No such collection"}},
+    )
+    def collection(
+        request: Request,
+        session: SessionDep,
+        collection_id: Annotated[
+            str, Path(alias="collectionId", description="The collection: service_points.")
+        ],
+        f: Annotated[Literal["json"] | None, Query(description="Output format.")] = None,
+    ) -> dict[str, Any]:
+        _check_collection(collection_id)
+        return _collection(request, session)
+
+    @router.get(
+        "/collections/{collectionId}/items",
+        summary="Service points, a page at a time, by id",
+        response_class=GeoJSONResponse,
+        dependencies=[Depends(_items_params)],
+        responses={
+            200: {"description": "A GeoJSON FeatureCollection", "content": {GEOJSON: {}}},
+            400: {"description": "A parameter is wrong or unknown; the message says which"},
+            404: {"description": "No such collection"},
+        },
+    )
+    def items(
+        request: Request,
+        session: SessionDep,
+        collection_id: Annotated[
+            str, Path(alias="collectionId", description="The collection: service_points.")
+        ],
+        bbox: Annotated[
+            str | None,
+            Query(
+                description="minLon,minLat,maxLon,maxLat in degrees (CRS84); at most "
+                f"{settings.max_bbox_area_deg2:g} square degrees.",
+                examples=["100.3,13.5,100.9,14.0"],
+            ),
+        ] = None,
+        limit: Annotated[
+            int,
+            Query(ge=1, le=settings.max_page_size, description="Features per page."),
+        ] = settings.default_page_size,
+        offset: Annotated[
+            int, Query(ge=0, description="Features to skip (the next link carries it).")
+        ] = 0,
+        service: Annotated[
+            str | None,
+            Query(
+                pattern=CODE,
+                max_length=settings.max_query_length,
+                description="Only points offering this service (a catalogue code, "
+                "GET /v1/services); adds copies_required to each feature.",
+            ),
+        ] = None,
+        kind: Annotated[
+            str | None,
+            Query(
+                pattern=CODE,
+                max_length=settings.max_query_length,
+                description="Only points of this kind, e.g. district_office.",
+            ),
+        ] = None,
+        no_copy: Annotated[
+            bool | None,
+            Query(
+                description="true: no photocopies needed (for `service` when given, "
+                "otherwise for every service of the point); false: the opposite."
+            ),
+        ] = None,
+        f: Annotated[Literal["json", "geojson"] | None, Query(description="Output format.")] = None,
+    ) -> GeoJSONResponse:
+        _check_collection(collection_id)
+        query = features.ItemQuery(
+            bbox=None if bbox is None else features.parse_bbox(bbox, settings.max_bbox_area_deg2),
+            service=service,
+            kind=kind,
+            no_copy=no_copy,
+            limit=limit,
+            offset=offset,
+        )
+        page = features.list_features(session, query, settings.max_page_size)
+        url = f"{_base(request)}/collections/{features.COLLECTION_ID}/items"
+        kept = [
+            (k, v) for k, v in request.query_params.multi_items() if k not in ("limit", "offset")
+        ]
+        kept.append(("limit", str(page.limit)))
+        links = [
+            _link(str(request.url), "self", GEOJSON, "This page"),
+            _link(
+                f"{_base(request)}/collections/{features.COLLECTION_ID}",
+                "collection",
+                JSON,
+                "The collection",
+            ),
+        ]
+        if page.has_next:
+            params = [*kept, ("offset", str(page.offset + page.limit))]
+            links.append(_link(_with_params(url, params), "next", GEOJSON, "Next page"))
+        if page.has_prev:
+            params = [*kept, ("offset", str(max(0, page.offset - page.limit)))]
+            links.append(_link(_with_params(url, params), "prev", GEOJSON, "Previous page"))
+        return GeoJSONResponse(
+            {
+                "type": "FeatureCollection",
+                "features": page.features,
+                "numberMatched": page.number_matched,
+                "numberReturned": page.number_returned,
+                "timeStamp": page.time_stamp,
+                "links": links,
+            }
+        )
+
+    @router.get(
+        "/collections/{collectionId}/items/{featureId}",
+        summary="One service point",
+        response_class=GeoJSONResponse,
+        dependencies=[Depends(_item_params)],
+        responses={
+            200: {"description": "A GeoJSON Feature", "content": {GEOJSON: {}}},
+            404: {"description": "No such collection or feature"},
+        },
+    )
+    def item(
+        request: Request,
+        session: SessionDep,
+        collection_id: Annotated[
+            str, Path(alias="collectionId", description="The collection: service_points.")
+        ],
+        feature_id: Annotated[
+            str, Path(alias="featureId", description="The service point's id (an integer).")
+        ],
+        f: Annotated[Literal["json", "geojson"] | None, Query(description="Output format.")] = None,
+    ) -> GeoJSONResponse:
+        _check_collection(collection_id)
+        feature = features.get_feature(session, feature_id)
+        collection_url = f"{_base(request)}/collections/{features.COLLECTION_ID}"
+        feature["links"] = [
+            _link(f"{collection_url}/items/{feature['id']}", "self", GEOJSON, "This feature"),
+            _link(collection_url, "collection", JSON, "The collection"),
+        ]
+        return GeoJSONResponse(feature)
+
+    return router

@@ -1,0 +1,954 @@
+/*
+ * locator: the citizen page.
+ *
+ * Safety rule of this file: text that comes from the API (names, addresses, messages,
+ * comments) is only ever put into the page with textContent / createTextNode / DOM
+ * nodes. No HTML strings are built from data, and the page's Content-Security-Policy
+ * allows scripts from this origin only.
+ */
+(function () {
+  "use strict";
+
+  var THAILAND = [[5.6, 97.3], [20.5, 105.7]];
+  var FLAGS = ["no_copy", "open_now", "wheelchair", "priority_lane", "gecc"];
+  var DAYS = [
+    ["mon", "จันทร์", "Mon"],
+    ["tue", "อังคาร", "Tue"],
+    ["wed", "พุธ", "Wed"],
+    ["thu", "พฤหัสบดี", "Thu"],
+    ["fri", "ศุกร์", "Fri"],
+    ["sat", "เสาร์", "Sat"],
+    ["sun", "อาทิตย์", "Sun"]
+  ];
+  var CATEGORIES = {
+    identity_documents: ["บัตรประชาชน", "Identity documents"],
+    civil_registration: ["ทะเบียนราษฎร", "Civil registration"],
+    land: ["ที่ดิน", "Land"],
+    construction: ["ก่อสร้าง", "Construction"],
+    business: ["ธุรกิจ", "Business"],
+    transport: ["คมนาคมขนส่ง", "Transport"],
+    health: ["สุขภาพ", "Health"],
+    social_welfare: ["สวัสดิการสังคม", "Social welfare"],
+    employment: ["การจ้างงาน", "Employment"],
+    police_justice: ["ตำรวจและยุติธรรม", "Police and justice"],
+    tax: ["ภาษี", "Tax"],
+    postal: ["ไปรษณีย์", "Postal"],
+    local_services: ["บริการท้องถิ่น", "Local services"]
+  };
+  var COMPASS = [
+    ["เหนือ", "N"], ["ตะวันออกเฉียงเหนือ", "NE"], ["ตะวันออก", "E"],
+    ["ตะวันออกเฉียงใต้", "SE"], ["ใต้", "S"], ["ตะวันตกเฉียงใต้", "SW"],
+    ["ตะวันตก", "W"], ["ตะวันตกเฉียงเหนือ", "NW"]
+  ];
+
+  var state = {
+    origin: null,
+    results: [],
+    selectedId: null,
+    services: {},
+    labels: { kinds: {}, documents: {} },
+    searchSeq: 0,
+    detailSeq: 0,
+    controller: null,
+    markers: {}
+  };
+
+  // ------------------------------------------------------------------ DOM helpers
+  function $(id) {
+    return document.getElementById(id);
+  }
+
+  /** Create an element; attrs.text sets textContent, children are nodes or strings. */
+  function h(tag, attrs) {
+    var node = document.createElement(tag);
+    if (attrs) {
+      Object.keys(attrs).forEach(function (key) {
+        var value = attrs[key];
+        if (value === null || value === undefined || value === false) return;
+        if (key === "text") node.textContent = String(value);
+        else if (key === "class") node.className = value;
+        else node.setAttribute(key, value === true ? "" : String(value));
+      });
+    }
+    for (var i = 2; i < arguments.length; i++) append(node, arguments[i]);
+    return node;
+  }
+
+  function append(node, child) {
+    if (child === null || child === undefined || child === false) return;
+    if (Array.isArray(child)) {
+      child.forEach(function (c) { append(node, c); });
+    } else if (child instanceof Node) {
+      node.appendChild(child);
+    } else {
+      node.appendChild(document.createTextNode(String(child)));
+    }
+  }
+
+  function clear(node) {
+    while (node.firstChild) node.removeChild(node.firstChild);
+  }
+
+  /** Thai text with its English beside it. */
+  function bi(th, en, cls) {
+    return h("span", { class: cls || null }, th || "", en ? " " : null,
+      en ? h("span", { class: "en", text: en }) : null);
+  }
+
+  function str(value) {
+    return typeof value === "string" ? value : value === null || value === undefined ? "" : String(value);
+  }
+
+  // ------------------------------------------------------------------ status area
+  function setStatus(kind, th, en) {
+    var box = $("status");
+    clear(box);
+    box.className = "status" + (kind ? " status-" + kind : "");
+    if (!th && !en) return;
+    if (kind === "busy") box.appendChild(h("span", { class: "spinner", "aria-hidden": "true" }));
+    box.appendChild(bi(th, en));
+  }
+
+  function showError(err, th, en) {
+    var message = err && err.message ? err.message : String(err);
+    var box = $("status");
+    clear(box);
+    box.className = "status status-error";
+    box.appendChild(h("strong", null, bi(th || "เกิดข้อผิดพลาด", en || "Something went wrong")));
+    box.appendChild(h("span", { class: "status-message", text: message }));
+    if (window.console && console.warn) console.warn("locator:", message);
+  }
+
+  // ------------------------------------------------------------------ API
+  function ApiError(status, code, message) {
+    this.name = "ApiError";
+    this.status = status;
+    this.code = code;
+    this.message = message;
+  }
+  ApiError.prototype = Object.create(Error.prototype);
+
+  function api(path, params, signal, post) {
+    var url = new URL(path, window.location.origin);
+    if (params) {
+      Object.keys(params).forEach(function (key) { url.searchParams.set(key, params[key]); });
+    }
+    var init = { headers: { Accept: "application/json" }, signal: signal };
+    if (post !== undefined) {
+      init.method = "POST";
+      init.headers["Content-Type"] = "application/json";
+      init.body = JSON.stringify(post);
+    }
+    return fetch(url.toString(), init)
+      .catch(function (err) {
+        if (err && err.name === "AbortError") throw err;
+        throw new ApiError(0, "network",
+          "ติดต่อเซิร์ฟเวอร์ไม่ได้ · Cannot reach the server (" + url.pathname + ")");
+      })
+      .then(function (resp) {
+        return resp.text().then(function (text) {
+          var body = null;
+          try { body = text ? JSON.parse(text) : null; } catch (e) { body = null; }
+          if (!resp.ok) {
+            var e = body && body.error ? body.error : {};
+            var msg = typeof e.message === "string" && e.message
+              ? e.message
+              : "HTTP " + resp.status + " " + (resp.statusText || "") + " (" + url.pathname + ")";
+            throw new ApiError(resp.status, str(e.code) || "http_" + resp.status, msg);
+          }
+          if (body === null) {
+            throw new ApiError(resp.status, "bad_response",
+              "คำตอบจากเซิร์ฟเวอร์อ่านไม่ได้ · The server's answer is not JSON (" + url.pathname + ")");
+          }
+          return body;
+        });
+      });
+  }
+
+  // ------------------------------------------------------------------ formatting
+  function formatDistance(m) {
+    if (typeof m !== "number" || !isFinite(m)) return "";
+    if (m < 100) return Math.round(m) + " ม. · m";
+    if (m < 1000) return Math.round(m / 10) * 10 + " ม. · m";
+    if (m < 10000) return (m / 1000).toFixed(1) + " กม. · km";
+    return Math.round(m / 1000).toLocaleString("en-US") + " กม. · km";
+  }
+
+  function compass(deg) {
+    if (typeof deg !== "number" || !isFinite(deg)) return null;
+    return COMPASS[Math.round((((deg % 360) + 360) % 360) / 45) % 8];
+  }
+
+  function formatMinutes(min) {
+    if (typeof min !== "number" || !isFinite(min)) return bi("ไม่ระบุ", "not stated");
+    if (min >= 480) {
+      var days = Math.round((min / 480) * 10) / 10;
+      return bi(days + " วันทำการ", days + " working day" + (days === 1 ? "" : "s"));
+    }
+    if (min >= 60 && min % 60 === 0) {
+      return bi(min / 60 + " ชั่วโมง", min / 60 + " h");
+    }
+    return bi(min + " นาที", min + " min");
+  }
+
+  function formatFee(fee) {
+    if (fee === null || fee === undefined || fee === "") return bi("ขึ้นอยู่กับกรณี", "depends");
+    var n = Number(fee);
+    if (!isFinite(n)) return bi(str(fee), null);
+    if (n === 0) return bi("ไม่เสียค่าธรรมเนียม", "free");
+    return bi(n.toLocaleString("en-US") + " บาท", "THB");
+  }
+
+  function kindLabel(kind) {
+    var k = state.labels.kinds[kind];
+    return k ? bi(k.name_th, k.name_en) : bi(str(kind).replace(/_/g, " "), null);
+  }
+
+  function documentName(code) {
+    var d = state.labels.documents[code];
+    return d ? d.name_th : str(code);
+  }
+
+  function documentNameEn(code) {
+    var d = state.labels.documents[code];
+    return d ? d.name_en : str(code);
+  }
+
+  function bangkokDay() {
+    try {
+      var wd = new Intl.DateTimeFormat("en-US", { timeZone: "Asia/Bangkok", weekday: "short" })
+        .format(new Date()).toLowerCase().slice(0, 3);
+      return wd;
+    } catch (e) {
+      return DAYS[(new Date().getDay() + 6) % 7][0];
+    }
+  }
+
+  function badge(cls, th, en, title) {
+    return h("span", { class: "badge " + cls, title: title || null }, bi(th, en));
+  }
+
+  function copyBadge(offering) {
+    if (!offering) return null;
+    var copies = Array.isArray(offering.copies_required) ? offering.copies_required : [];
+    if (offering.no_copy || copies.length === 0) {
+      return badge("badge-nocopy", "ไม่ต้องใช้สำเนา", "No copies");
+    }
+    var th = copies.map(documentName).join(", ");
+    var en = copies.map(documentNameEn).join(", ");
+    var node = badge("badge-copies", "ต้องใช้สำเนา: " + th, null, "Copies needed: " + en);
+    node.setAttribute("data-copies", copies.join(","));
+    return node;
+  }
+
+  function accessBadges(p) {
+    return [
+      p.wheelchair ? badge("badge-access", "♿ รถเข็น", "Wheelchair") : null,
+      p.priority_lane ? badge("badge-access", "ช่องทางพิเศษ", "Priority lane",
+        "ช่องทางพิเศษสำหรับผู้สูงอายุและผู้พิการ · Priority lane for the elderly and disabled") : null,
+      p.gecc ? badge("badge-gecc", "GECC", null,
+        "ศูนย์ราชการสะดวก · Government Easy Contact Center certified") : null
+    ];
+  }
+
+  function openBadge(p) {
+    if (p.status === "temporarily_closed") return badge("badge-closed", "ปิดชั่วคราว", "Temporarily closed");
+    if (p.status === "closed") return badge("badge-closed", "ปิดถาวร", "Closed");
+    if (p.open_now === true) return badge("badge-open", "เปิดอยู่", "Open now");
+    if (p.open_now === false) return badge("badge-shut", "ปิดอยู่ตอนนี้", "Closed now");
+    return null;
+  }
+
+  // ------------------------------------------------------------------ the map
+  var map = L.map("map", {
+    minZoom: 5,
+    maxZoom: 18,
+    maxBounds: [[-2, 88], [28, 115]],
+    maxBoundsViscosity: 0.7,
+    zoomSnap: 0.5
+  });
+  map.fitBounds(THAILAND);
+  map.attributionControl.setPrefix(false);
+  map.attributionControl.addAttribution("Leaflet · Natural Earth");
+
+  var offline = L.layerGroup().addTo(map);
+  var osm = L.tileLayer("https://tile.openstreetmap.org/{z}/{x}/{y}.png", {
+    maxZoom: 19,
+    attribution: "© OpenStreetMap contributors"
+  });
+  var provinceStyle = {
+    color: "#6b7a90", weight: 0.8, opacity: 0.9,
+    fillColor: "#fbfaf5", fillOpacity: 1
+  };
+  var provinces = L.geoJSON(null, {
+    renderer: L.canvas({ padding: 0.4 }),
+    interactive: false,
+    style: function () { return provinceStyle; }
+  }).addTo(map);
+  // District outlines add detail when zoomed in; fetched once, the first time they are needed.
+  var DISTRICT_ZOOM = 9;
+  var districts = L.geoJSON(null, {
+    renderer: L.canvas({ padding: 0.4 }),
+    interactive: false,
+    style: function () { return { color: "#b4bdca", weight: 0.6, opacity: 0.8, fill: false }; }
+  });
+  var districtsLoading = false;
+  function syncDistricts() {
+    var wanted = map.getZoom() >= DISTRICT_ZOOM;
+    if (wanted && !districtsLoading) {
+      districtsLoading = true;
+      api("/v1/areas/district").then(function (fc) {
+        districts.addData(fc);
+        document.body.setAttribute("data-districts", String(districts.getLayers().length));
+      }).catch(function (err) {
+        showError(err, "โหลดขอบเขตอำเภอไม่ได้", "District outlines are unavailable");
+      });
+    }
+    if (wanted && !map.hasLayer(districts)) districts.addTo(map);
+    if (!wanted && map.hasLayer(districts)) map.removeLayer(districts);
+  }
+  map.on("zoomend", syncDistricts);
+
+  var resultLayer = L.layerGroup().addTo(map);
+  var originLayer = L.layerGroup().addTo(map);
+
+  L.control.layers(
+    {
+      "ขอบเขตจังหวัด · Provinces (offline)": offline,
+      "OpenStreetMap (ต้องใช้อินเทอร์เน็ต · online)": osm
+    },
+    { "เส้นเขตจังหวัด · Province outlines": provinces },
+    { position: "topright", collapsed: true }
+  ).addTo(map);
+  L.control.scale({ imperial: false, position: "bottomleft" }).addTo(map);
+
+  map.on("baselayerchange", function (e) {
+    var online = e.layer === osm;
+    document.body.setAttribute("data-basemap", online ? "osm" : "offline");
+    provinces.setStyle(online
+      ? { color: "#44546a", weight: 1, opacity: 0.6, fillOpacity: 0 }
+      : provinceStyle);
+  });
+
+  map.on("click", function (e) {
+    setOrigin(e.latlng.lat, e.latlng.lng);
+  });
+
+  function loadProvinces() {
+    return api("/v1/areas/province").then(function (fc) {
+      provinces.addData(fc);
+      document.body.setAttribute("data-provinces", String(provinces.getLayers().length));
+    }).catch(function (err) {
+      document.body.setAttribute("data-provinces", "error");
+      showError(err, "โหลดขอบเขตจังหวัดไม่ได้", "Province outlines are unavailable");
+    });
+  }
+
+  // ------------------------------------------------------------------ filters
+  function loadServices() {
+    return api("/v1/services").then(function (body) {
+      var select = $("service");
+      var list = Array.isArray(body.services) ? body.services : [];
+      var groups = {};
+      var order = [];
+      list.forEach(function (s) {
+        state.services[s.code] = s;
+        var cat = str(s.category) || "other";
+        if (!groups[cat]) {
+          var label = CATEGORIES[cat] ? CATEGORIES[cat][0] + " · " + CATEGORIES[cat][1] : cat;
+          groups[cat] = h("optgroup", { label: label });
+          order.push(cat);
+        }
+        groups[cat].appendChild(h("option", { value: s.code, text: str(s.name_th) + " · " + str(s.name_en) }));
+      });
+      order.forEach(function (cat) { select.appendChild(groups[cat]); });
+      select.setAttribute("data-loaded", String(list.length));
+    }).catch(function (err) {
+      showError(err, "โหลดรายการบริการไม่ได้", "The list of services is unavailable");
+    });
+  }
+
+  function loadLabels() {
+    return api("/app/labels.json").then(function (body) {
+      if (body && body.kinds) state.labels.kinds = body.kinds;
+      if (body && body.documents) state.labels.documents = body.documents;
+    }).catch(function () { /* names fall back to codes */ });
+  }
+
+  function maxK() {
+    return parseInt(document.body.getAttribute("data-max-k"), 10) || 100;
+  }
+
+  function readK() {
+    var input = $("k");
+    var k = parseInt(input.value, 10);
+    if (!isFinite(k) || k < 1) k = parseInt(document.body.getAttribute("data-default-k"), 10) || 10;
+    k = Math.min(k, maxK());
+    if (String(k) !== input.value) input.value = String(k);
+    return k;
+  }
+
+  function syncNoCopy() {
+    // Without a service, no_copy means "no service at this point needs photocopies".
+    $("no_copy-hint").hidden = !!$("service").value || !$("no_copy").checked;
+  }
+
+  function queryParams() {
+    var params = { lat: state.origin.lat.toFixed(6), lon: state.origin.lon.toFixed(6), k: readK() };
+    var service = $("service").value;
+    if (service) params.service = service;
+    FLAGS.forEach(function (flag) {
+      if ($(flag).checked) params[flag] = "true";
+    });
+    return params;
+  }
+
+  function updateUrl(extra) {
+    var url = new URL(window.location.href);
+    ["lat", "lon", "k", "service", "point", "center", "zoom"].concat(FLAGS).forEach(function (key) {
+      url.searchParams.delete(key);
+    });
+    if (state.origin) {
+      Object.keys(extra || {}).forEach(function (key) { url.searchParams.set(key, extra[key]); });
+    }
+    if (state.selectedId !== null) url.searchParams.set("point", String(state.selectedId));
+    try { window.history.replaceState(null, "", url.toString()); } catch (e) { /* file:// */ }
+  }
+
+  // ------------------------------------------------------------------ search
+  function originIcon() {
+    return L.divIcon({
+      className: "origin-marker",
+      html: h("span", { class: "origin-dot" }),
+      iconSize: [22, 22],
+      iconAnchor: [11, 11]
+    });
+  }
+
+  function setOrigin(lat, lon, quiet) {
+    state.origin = { lat: lat, lon: lon };
+    originLayer.clearLayers();
+    var marker = L.marker([lat, lon], {
+      icon: originIcon(),
+      draggable: true,
+      keyboard: false,
+      zIndexOffset: 1000,
+      title: "จุดที่คุณเลือก · Your point (drag to move)"
+    }).addTo(originLayer);
+    marker.on("dragend", function () {
+      var p = marker.getLatLng();
+      setOrigin(p.lat, p.lng);
+    });
+    if (!quiet) search();
+  }
+
+  function search() {
+    if (!state.origin) {
+      setStatus("info", "แตะบนแผนที่เพื่อเลือกจุดค้นหา", "Tap the map to choose where to search from");
+      return Promise.resolve();
+    }
+    var seq = ++state.searchSeq;
+    if (state.controller) state.controller.abort();
+    state.selectedId = null; // a new search closes the open point
+    state.detailSeq++;
+    var controller = new AbortController();
+    state.controller = controller;
+    var params = queryParams();
+    updateUrl(params);
+    document.body.setAttribute("data-state", "searching");
+    $("results").setAttribute("aria-busy", "true");
+    setStatus("busy", "กำลังค้นหาจุดบริการที่ใกล้ที่สุด…", "Searching for the nearest service points…");
+    return Promise.all([api("/v1/points/nearest", params, controller.signal), labelsReady]).then(function (both) {
+      if (seq !== state.searchSeq) return;
+      renderResults(both[0], params);
+    }).catch(function (err) {
+      if (err && err.name === "AbortError") return;
+      if (seq !== state.searchSeq) return;
+      renderResults({ results: [] }, params, true);
+      document.body.setAttribute("data-state", "error");
+      showError(err, "ค้นหาไม่สำเร็จ", "Search failed");
+    }).then(function () {
+      if (seq === state.searchSeq) $("results").removeAttribute("aria-busy");
+    });
+  }
+
+  function numberIcon(n, selected) {
+    return L.divIcon({
+      className: "num-marker" + (selected ? " selected" : ""),
+      html: h("span", { text: String(n) }),
+      iconSize: [28, 28],
+      iconAnchor: [14, 14]
+    });
+  }
+
+  function renderResults(body, params, failed) {
+    var results = Array.isArray(body.results) ? body.results : [];
+    state.results = results;
+    state.markers = {};
+    resultLayer.clearLayers();
+    var list = $("results");
+    clear(list);
+    showView("results");
+
+    var bounds = state.origin ? L.latLngBounds([[state.origin.lat, state.origin.lon]]) : null;
+    results.forEach(function (p, i) {
+      var n = i + 1;
+      list.appendChild(resultItem(p, n, !!params.service));
+      if (typeof p.lat === "number" && typeof p.lon === "number") {
+        var tip = h("span", { class: "tip" }, h("strong", { text: n + ". " + str(p.name_th) }),
+          h("br"), h("span", { class: "en", text: str(p.name_en) }));
+        var marker = L.marker([p.lat, p.lon], {
+          icon: numberIcon(n, p.id === state.selectedId),
+          title: str(p.name_th) + " · " + str(p.name_en),
+          alt: String(n),
+          riseOnHover: true
+        }).bindTooltip(tip, { direction: "top", offset: [0, -14] });
+        marker.on("click", function () { selectPoint(p.id); });
+        marker.addTo(resultLayer);
+        state.markers[p.id] = { marker: marker, n: n };
+        bounds.extend([p.lat, p.lon]);
+      }
+    });
+
+    var count = $("count");
+    count.textContent = failed ? "" : "(" + results.length + ")";
+    if (failed) return;
+    document.body.setAttribute("data-state", "results");
+    if (results.length === 0) {
+      setStatus("info", "ไม่พบจุดบริการที่ตรงกับเงื่อนไข ลองลดเงื่อนไขหรือเลือกจุดอื่น",
+        "No service point matches these filters; try fewer filters or another place");
+    } else {
+      var svc = params.service && state.services[params.service];
+      var what = svc ? [str(svc.name_th), str(svc.name_en)] : ["จุดบริการ", "service points"];
+      setStatus("ok", "พบ " + results.length + " แห่งที่ใกล้ที่สุด: " + what[0],
+        results.length + " nearest " + (svc ? "for " : "") + what[1]);
+    }
+    if (bounds && results.length) {
+      map.fitBounds(bounds, { padding: [36, 36], maxZoom: 15 });
+    }
+  }
+
+  function resultItem(p, n, withService) {
+    var arrow = null;
+    var dir = compass(p.bearing_deg);
+    if (dir) {
+      arrow = h("span", { class: "bearing", title: "ทิศ" + dir[0] + " · " + dir[1] },
+        h("span", { class: "arrow", "aria-hidden": "true", text: "↑" }), " " + dir[1]);
+      arrow.firstChild.style.transform = "rotate(" + Math.round(p.bearing_deg) + "deg)";
+    }
+    var button = h("button", { type: "button", class: "result-main" },
+      h("span", { class: "num", text: String(n) }),
+      h("span", { class: "result-body" },
+        h("span", { class: "name-th", text: str(p.name_th) }),
+        h("span", { class: "name-en", text: str(p.name_en) }),
+        h("span", { class: "meta" },
+          h("span", { class: "distance", text: formatDistance(p.distance_m) }),
+          arrow,
+          h("span", { class: "kind" }, kindLabel(p.kind))),
+        h("span", { class: "badges" },
+          openBadge(p),
+          withService ? copyBadge(p.offering) : null,
+          accessBadges(p))));
+    button.addEventListener("click", function () { selectPoint(p.id); });
+    var li = h("li", {
+      class: "result" + (p.id === state.selectedId ? " selected" : ""),
+      "data-id": str(p.id),
+      "data-distance-m": typeof p.distance_m === "number" ? String(p.distance_m) : ""
+    }, button);
+    return li;
+  }
+
+  // ------------------------------------------------------------------ details
+  function showView(which) {
+    $("results-view").hidden = which !== "results";
+    $("details-view").hidden = which !== "details";
+  }
+
+  function highlight(id) {
+    Array.prototype.forEach.call($("results").children, function (li) {
+      li.classList.toggle("selected", li.getAttribute("data-id") === String(id));
+    });
+    Object.keys(state.markers).forEach(function (key) {
+      var m = state.markers[key];
+      m.marker.setIcon(numberIcon(m.n, String(key) === String(id)));
+    });
+  }
+
+  function selectPoint(id) {
+    state.selectedId = id;
+    highlight(id);
+    var m = state.markers[id];
+    if (m) map.panTo(m.marker.getLatLng());
+    showDetails(id);
+  }
+
+  function showDetails(id) {
+    var seq = ++state.detailSeq;
+    var box = $("details");
+    clear(box);
+    box.appendChild(h("p", { class: "loading" }, bi("กำลังโหลดรายละเอียด…", "Loading details…")));
+    showView("details");
+    var params = state.origin ? queryParams() : {};
+    updateUrl(params);
+    document.body.setAttribute("data-state", "details-loading");
+    return Promise.all([api("/v1/points/" + encodeURIComponent(String(id))), labelsReady]).then(function (both) {
+      var p = both[0];
+      if (seq !== state.detailSeq) return;
+      renderDetails(p);
+      document.body.setAttribute("data-state", "details");
+      $("back").focus({ preventScroll: true });
+      $("details-view").scrollIntoView({ block: "start" });
+    }).catch(function (err) {
+      if (seq !== state.detailSeq) return;
+      clear(box);
+      document.body.setAttribute("data-state", "error");
+      showError(err, "โหลดรายละเอียดไม่ได้", "Could not load the details");
+    });
+  }
+
+  function section(th, en) {
+    var s = h("section", { class: "d-section" }, h("h3", null, bi(th, en)));
+    for (var i = 2; i < arguments.length; i++) append(s, arguments[i]);
+    return s;
+  }
+
+  function hoursTable(hours) {
+    var weekly = hours && hours.weekly ? hours.weekly : null;
+    if (!weekly) return h("p", null, bi("ไม่มีข้อมูลเวลาทำการ", "No opening hours given"));
+    var today = bangkokDay();
+    var rows = DAYS.map(function (d) {
+      var spans = Array.isArray(weekly[d[0]]) ? weekly[d[0]] : [];
+      var text = spans.length
+        ? spans.map(function (iv) { return str(iv[0]) + "–" + str(iv[1]); }).join(", ")
+        : null;
+      return h("tr", { class: d[0] === today ? "today" : null },
+        h("th", { scope: "row" }, bi(d[1], d[2])),
+        h("td", null, text ? h("span", { class: "times", text: text }) : bi("ปิด", "closed", "closed")));
+    });
+    var table = h("table", { class: "hours" }, h("tbody", null, rows));
+    var notes = [];
+    if (hours.note_th || hours.note_en) {
+      notes.push(h("p", { class: "note" }, bi(str(hours.note_th), str(hours.note_en))));
+    }
+    return [table, notes];
+  }
+
+  function safeLink(url) {
+    // Only plain web links from the catalogue become clickable (never javascript: etc.).
+    return /^https?:\/\//i.test(str(url)) ? str(url) : null;
+  }
+
+  function serviceBlock(s, selected) {
+    var docs = Array.isArray(s.documents) ? s.documents : [];
+    var copies = Array.isArray(s.copies_required) ? s.copies_required : [];
+    var steps = Array.isArray(s.steps) ? s.steps : [];
+    var status = s.no_copy || copies.length === 0
+      ? badge("badge-nocopy", "ไม่ต้องใช้สำเนา", "No copies")
+      : badge("badge-copies", "ต้องใช้สำเนา " + copies.length + " รายการ",
+        copies.length + (copies.length === 1 ? " copy" : " copies"));
+    var docList = h("ul", { class: "docs" }, docs.map(function (d) {
+      return h("li", { class: d.copy_required ? "doc doc-copy" : "doc", "data-code": str(d.code) },
+        h("span", { class: "doc-name" }, bi(str(d.name_th), str(d.name_en)),
+          d.note ? h("span", { class: "doc-note", text: str(d.note) }) : null),
+        d.copy_required
+          ? badge("badge-copies", "ต้องใช้สำเนา", "copy needed")
+          : badge("badge-nocopy", "ไม่ต้องใช้สำเนา", "no copy"));
+    }));
+    var feeNote = s.fee_note_th || s.fee_note_en
+      ? h("p", { class: "fee-note" }, bi(str(s.fee_note_th), str(s.fee_note_en)))
+      : null;
+    var link = safeLink(s.link);
+    var block = h("details", { class: "service" + (selected ? " selected" : ""), "data-code": str(s.code) },
+      h("summary", null,
+        h("span", { class: "svc-name" }, bi(str(s.name_th), str(s.name_en))),
+        status),
+      h("dl", { class: "facts" },
+        h("dt", null, bi("ระยะเวลา", "Time")), h("dd", null, formatMinutes(s.processing_minutes)),
+        h("dt", null, bi("ค่าธรรมเนียม", "Fee")), h("dd", null, formatFee(s.fee_thb)),
+        s.no_copy && s.no_copy_since
+          ? [h("dt", null, bi("ไม่ใช้สำเนาตั้งแต่", "No copies since")),
+            h("dd", { text: str(s.no_copy_since) })]
+          : null),
+      feeNote,
+      docs.length
+        ? [h("h4", null, bi("เอกสารที่ต้องใช้", "Documents")), docList]
+        : h("p", { class: "muted" }, bi("ไม่ต้องใช้เอกสาร", "No documents needed")),
+      steps.length
+        ? [h("h4", null, bi("ขั้นตอน", "Steps")), h("ol", { class: "steps" }, steps.map(function (st) {
+          return h("li", null, bi(str(st.th), str(st.en)),
+            typeof st.minutes === "number"
+              ? h("span", { class: "muted step-time", text: st.minutes + " นาที · min" })
+              : null);
+        }))]
+        : null,
+      s.notes ? h("p", { class: "note svc-note", text: str(s.notes) }) : null,
+      link
+        ? h("p", { class: "svc-link" }, h("a", { href: link, target: "_blank", rel: "noopener noreferrer" },
+          bi("คู่มือสำหรับประชาชน", "Citizen's Manual")))
+        : null);
+    if (selected) block.open = true;
+    return block;
+  }
+
+  function stars(score) {
+    var n = Math.max(0, Math.min(5, Math.round(Number(score) || 0)));
+    return "★★★★★".slice(0, n) + "☆☆☆☆☆".slice(0, 5 - n);
+  }
+
+  function ratingSummary(rating, services) {
+    rating = rating || {};
+    var names = {};
+    (services || []).forEach(function (s) { names[s.code] = s; });
+    var out = [];
+    if (rating.count) {
+      out.push(h("p", { class: "rating" },
+        h("span", { class: "stars", text: "★ " + Number(rating.average).toFixed(1) }), " ",
+        bi("จาก " + rating.count + " ความเห็น", "from " + rating.count + " rating" + (rating.count === 1 ? "" : "s"))));
+    } else {
+      out.push(h("p", { class: "muted" }, bi("ยังไม่มีคะแนน", "No ratings yet")));
+    }
+    var recent = Array.isArray(rating.recent) ? rating.recent : [];
+    if (recent.length) {
+      out.push(h("ul", { class: "comments" }, recent.map(function (r) {
+        var when = str(r.created_at).slice(0, 10);
+        var svc = r.service && names[r.service] ? names[r.service].name_th : r.service;
+        return h("li", { class: "comment" },
+          h("span", { class: "comment-head" },
+            h("span", { class: "stars", text: stars(r.score), title: r.score + "/5" }),
+            h("span", { class: "muted", text: " " + when + (svc ? " · " + str(svc) : "") })),
+          r.comment ? h("span", { class: "comment-text", text: str(r.comment) }) : null);
+      })));
+    }
+    return out;
+  }
+
+  function ratingForm(p, summaryBox) {
+    var maxLen = parseInt(document.body.getAttribute("data-max-comment"), 10) || 1000;
+    var scoreBoxes = [1, 2, 3, 4, 5].map(function (n) {
+      return h("label", { class: "score" },
+        h("input", { type: "radio", name: "score", value: String(n), required: true }),
+        h("span", { text: n + "★" }));
+    });
+    var serviceSelect = h("select", { name: "service", class: "rate-service" },
+      h("option", { value: "", text: "— บริการที่ใช้ (ไม่บังคับ) · Service used (optional) —" }),
+      (p.services || []).map(function (s) {
+        return h("option", { value: str(s.code), text: str(s.name_th) + " · " + str(s.name_en) });
+      }));
+    var chosen = $("service").value;
+    if (chosen && (p.services || []).some(function (s) { return s.code === chosen; })) {
+      serviceSelect.value = chosen;
+    }
+    var comment = h("textarea", {
+      name: "comment", rows: "3", maxlength: String(maxLen), class: "rate-comment",
+      placeholder: "ความเห็น (ไม่บังคับ) · Comment (optional)"
+    });
+    var submit = h("button", { type: "submit", class: "btn btn-primary" }, bi("ส่งคะแนน", "Send"));
+    var form = h("form", { class: "rate-form", novalidate: true },
+      h("fieldset", { class: "scores" },
+        h("legend", null, bi("คะแนน", "Score")), scoreBoxes),
+      serviceSelect, comment, h("div", { class: "row" }, submit));
+    form.addEventListener("submit", function (e) {
+      e.preventDefault();
+      var picked = form.querySelector("input[name=score]:checked");
+      if (!picked) {
+        showError(new Error("choose a score from 1 to 5"), "กรุณาเลือกคะแนน", "Please choose a score");
+        return;
+      }
+      var body = { score: Number(picked.value) };
+      if (comment.value.trim()) body.comment = comment.value;
+      if (serviceSelect.value) body.service = serviceSelect.value;
+      submit.disabled = true;
+      setStatus("busy", "กำลังส่งคะแนน…", "Sending your rating…");
+      api("/v1/points/" + encodeURIComponent(String(p.id)) + "/ratings", null, undefined, body)
+        .then(function (created) {
+          form.reset();
+          clear(summaryBox);
+          append(summaryBox, ratingSummary(created.summary, p.services));
+          setStatus("ok", "ขอบคุณสำหรับคะแนน", "Thank you for your rating");
+        })
+        .catch(function (err) {
+          showError(err, "ส่งคะแนนไม่สำเร็จ", "Could not send the rating");
+        })
+        .then(function () { submit.disabled = false; });
+    });
+    return form;
+  }
+
+  function renderDetails(p) {
+    var box = $("details");
+    clear(box);
+    var fromList = null;
+    state.results.forEach(function (r) { if (r.id === p.id) fromList = r; });
+
+    box.appendChild(h("header", { class: "d-head" },
+      h("h2", { class: "d-name", text: str(p.name_th) }),
+      h("p", { class: "d-name-en", text: str(p.name_en) }),
+      h("p", { class: "d-kind" }, kindLabel(p.kind),
+        fromList ? h("span", { class: "distance", text: " · " + formatDistance(fromList.distance_m) }) : null),
+      h("div", { class: "badges" }, openBadge(p), accessBadges(p))));
+
+    if (p.agency) {
+      box.appendChild(section("หน่วยงาน", "Agency",
+        h("p", null, bi(str(p.agency.name_th), str(p.agency.name_en)))));
+    }
+
+    var addr = [];
+    var postcode = str(p.postcode);
+    if (p.address_th) {
+      var th = str(p.address_th);
+      addr.push(h("p", { text: postcode && th.indexOf(postcode) < 0 ? th + " " + postcode : th }));
+    }
+    if (p.address_en) addr.push(h("p", { class: "en", text: str(p.address_en) }));
+    if (typeof p.lat === "number" && typeof p.lon === "number") {
+      var dir = "https://www.openstreetmap.org/directions?route=" +
+        (state.origin ? state.origin.lat.toFixed(5) + "%2C" + state.origin.lon.toFixed(5) : "") +
+        "%3B" + p.lat.toFixed(5) + "%2C" + p.lon.toFixed(5);
+      addr.push(h("p", null, h("a", { href: dir, target: "_blank", rel: "noopener noreferrer", class: "ext" },
+        bi("เส้นทาง (OpenStreetMap)", "Directions"))));
+    }
+    box.appendChild(section("ที่อยู่", "Address", addr));
+
+    var phones = Array.isArray(p.phones) ? p.phones : [];
+    box.appendChild(section("โทรศัพท์", "Phone", phones.length
+      ? h("ul", { class: "phones" }, phones.map(function (ph) {
+        var digits = str(ph).replace(/[^0-9+]/g, "");
+        return h("li", null, h("a", { href: "tel:" + digits, class: "tel" }, "☎ ", str(ph)));
+      }))
+      : h("p", { class: "muted" }, bi("ไม่มีหมายเลขโทรศัพท์", "No phone number"))));
+
+    box.appendChild(section("เวลาทำการ", "Opening hours (Asia/Bangkok)", hoursTable(p.opening_hours)));
+
+    var summaryBox = h("div", { class: "rating-summary" }, ratingSummary(p.rating, p.services));
+    var ratingSection = section("ความพึงพอใจ", "Ratings", summaryBox);
+
+    var services = Array.isArray(p.services) ? p.services.slice() : [];
+    var chosen = $("service").value;
+    services.sort(function (a, b) {
+      return (b.code === chosen) - (a.code === chosen);
+    });
+    var noCopyCount = services.filter(function (s) {
+      return s.no_copy || !(s.copies_required && s.copies_required.length);
+    }).length;
+    box.appendChild(section("บริการ", "Services",
+      h("p", { class: "muted" }, bi(
+        "ไม่ต้องใช้สำเนา " + noCopyCount + " จาก " + services.length + " บริการ",
+        noCopyCount + " of " + services.length + " need no photocopies")),
+      services.map(function (s) { return serviceBlock(s, s.code === chosen); })));
+
+    box.appendChild(ratingSection);
+    box.appendChild(section("ให้คะแนนหลังใช้บริการ", "Rate this office after your visit",
+      ratingForm(p, summaryBox)));
+  }
+
+  // ------------------------------------------------------------------ wiring
+  function onFiltersChanged() {
+    syncNoCopy();
+    if (state.origin) search();
+  }
+
+  function locate() {
+    if (!("geolocation" in navigator)) {
+      showError(new Error("navigator.geolocation is not available"),
+        "เบราว์เซอร์นี้หาตำแหน่งไม่ได้", "This browser cannot tell your location");
+      return;
+    }
+    var button = $("locate");
+    button.disabled = true;
+    setStatus("busy", "กำลังหาตำแหน่งของคุณ…", "Finding your location…");
+    navigator.geolocation.getCurrentPosition(function (pos) {
+      button.disabled = false;
+      setOrigin(pos.coords.latitude, pos.coords.longitude);
+    }, function (err) {
+      button.disabled = false;
+      var why = {
+        1: ["ไม่ได้รับอนุญาตให้ใช้ตำแหน่ง", "Location permission was denied"],
+        2: ["ไม่สามารถหาตำแหน่งได้", "Your position is unavailable"],
+        3: ["หาตำแหน่งนานเกินไป", "Finding your location timed out"]
+      }[err && err.code] || ["หาตำแหน่งไม่ได้", "Could not get your location"];
+      showError(new Error(why[1] + (err && err.message ? ": " + err.message : "")), why[0], why[1]);
+    }, { enableHighAccuracy: true, timeout: 15000, maximumAge: 60000 });
+  }
+
+  // Names of kinds and documents; searches wait for them (never rejects: codes are the fallback).
+  var labelsReady = loadLabels();
+
+  var kTimer = null;
+  $("filters").addEventListener("submit", function (e) {
+    e.preventDefault();
+    search();
+  });
+  $("service").addEventListener("change", onFiltersChanged);
+  FLAGS.forEach(function (flag) { $(flag).addEventListener("change", onFiltersChanged); });
+  $("k").addEventListener("input", function () {
+    clearTimeout(kTimer);
+    kTimer = setTimeout(function () { if (state.origin) search(); }, 400);
+  });
+  $("locate").addEventListener("click", locate);
+  $("back").addEventListener("click", function () {
+    state.selectedId = null;
+    state.detailSeq++;
+    showView("results");
+    highlight(null);
+    updateUrl(state.origin ? queryParams() : {});
+    document.body.setAttribute("data-state", state.results.length ? "results" : "idle");
+  });
+  $("k").setAttribute("max", String(maxK()));
+
+  // ------------------------------------------------------------------ start-up (URL state)
+  function number(value, lo, hi) {
+    if (value === null || value === "") return null;
+    var n = Number(value);
+    return isFinite(n) && n >= lo && n <= hi ? n : null;
+  }
+
+  function truthy(value) {
+    return value === "1" || value === "true" || value === "yes" || value === "on";
+  }
+
+  function start() {
+    var q = new URL(window.location.href).searchParams;
+    var center = (q.get("center") || "").split(",");
+    var clat = number(center[0], -90, 90);
+    var clon = number(center[1], -180, 180);
+    var zoom = number(q.get("zoom"), 5, 18);
+    if (clat !== null && clon !== null) map.setView([clat, clon], zoom || 12);
+
+    var k = number(q.get("k"), 1, maxK());
+    if (k !== null) $("k").value = String(Math.round(k));
+    FLAGS.forEach(function (flag) { if (truthy(q.get(flag))) $(flag).checked = true; });
+
+    loadProvinces();
+    syncDistricts();
+    Promise.all([labelsReady, loadServices()]).then(function () {
+      var service = q.get("service");
+      if (service) {
+        if (state.services[service]) {
+          $("service").value = service;
+        } else {
+          showError(new Error("unknown service code: " + service),
+            "ไม่รู้จักบริการในลิงก์", "The link names an unknown service");
+        }
+      }
+      syncNoCopy();
+      var lat = number(q.get("lat"), -90, 90);
+      var lon = number(q.get("lon"), -180, 180);
+      var point = q.get("point");
+      var searching = null;
+      if (lat !== null && lon !== null) {
+        if (!(clat !== null && clon !== null)) map.setView([lat, lon], 13);
+        setOrigin(lat, lon, true);
+        searching = search();
+      } else if ($("status").className.indexOf("status-error") < 0) {
+        setStatus("info", "แตะบนแผนที่ หรือกด “ตำแหน่งของฉัน” เพื่อค้นหาจุดบริการที่ใกล้ที่สุด",
+          "Tap the map or press “My location” to find the nearest service points");
+      }
+      document.body.setAttribute("data-state", lat !== null && lon !== null ? "searching" : "idle");
+      if (point && /^[0-9A-Za-z_-]{1,64}$/.test(point)) {
+        var id = /^[0-9]+$/.test(point) ? Number(point) : point;
+        Promise.resolve(searching).then(function () { selectPoint(id); });
+      }
+    });
+  }
+
+  start();
+})();

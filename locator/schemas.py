@@ -1,0 +1,184 @@
+"""Request and response models of the API (the OpenAPI schema is generated from these).
+
+Input models are separate from output models: a client can only send what an input
+model names (no mass assignment), and outputs never leak internal columns.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class _Out(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+
+class AgencyRef(_Out):
+    code: str
+    name_th: str
+    name_en: str
+
+
+class OfferingMatch(_Out):
+    service: str
+    copies_required: list[str] = Field(
+        description="document codes this office still demands as photocopies"
+    )
+    no_copy: bool = Field(description="true when no photocopy is needed for this service")
+
+
+class PointSummary(_Out):
+    id: int
+    name_th: str
+    name_en: str
+    kind: str
+    status: str
+    agency: AgencyRef
+    lat: float
+    lon: float
+    address_th: str | None
+    address_en: str | None
+    open_now: bool
+    wheelchair: bool
+    priority_lane: bool
+    gecc: bool
+    offering: OfferingMatch | None = Field(
+        default=None, description="the offering of the requested service, if one was asked"
+    )
+
+
+class NearbyPoint(PointSummary):
+    distance_m: float = Field(description="geodesic distance on the WGS84 spheroid, metres")
+    bearing_deg: float | None = Field(description="initial bearing from the origin, degrees")
+
+
+class Origin(_Out):
+    lat: float
+    lon: float
+
+
+class NearestResponse(_Out):
+    origin: Origin
+    count: int
+    results: list[NearbyPoint]
+
+
+class SearchHit(PointSummary):
+    distance_m: float | None = None
+    bearing_deg: float | None = None
+
+
+class SearchResponse(_Out):
+    q: str
+    count: int
+    results: list[SearchHit]
+
+
+class DocumentOut(_Out):
+    code: str
+    name_th: str
+    name_en: str
+    original: bool | None = None
+    note: str | None = None
+    copy_required: bool | None = None
+    issued_by_government: bool | None = None
+
+
+class Step(_Out):
+    th: str
+    en: str
+    minutes: int | None = None
+
+
+class PointService(_Out):
+    code: str
+    name_th: str
+    name_en: str
+    category: str
+    steps: list[Step]
+    processing_minutes: int | None
+    fee_thb: float | None
+    fee_note_th: str | None
+    fee_note_en: str | None
+    link: str | None
+    copies_required: list[str]
+    no_copy: bool
+    no_copy_since: dt.date | None
+    notes: str | None
+    documents: list[DocumentOut]
+
+
+class RatingBrief(_Out):
+    score: int
+    comment: str | None
+    service: str | None
+    created_at: dt.datetime
+
+
+class RatingSummary(_Out):
+    count: int
+    average: float | None
+    by_score: dict[str, int]
+    recent: list[RatingBrief]
+
+
+class PointDetail(PointSummary):
+    version: int
+    postcode: str | None
+    tambon_code: str | None
+    phones: list[str]
+    opening_hours: dict[str, Any]
+    source: str
+    updated_at: dt.datetime
+    services: list[PointService]
+    rating: RatingSummary
+
+
+class ServiceSummary(_Out):
+    code: str
+    name_th: str
+    name_en: str
+    category: str
+    agency: str | None
+    processing_minutes: int | None
+    fee_thb: float | None
+    fee_note_th: str | None
+    fee_note_en: str | None
+    points: int = Field(description="service points offering it")
+    no_copy_points: int = Field(description="of which need no photocopies for it")
+
+
+class ServiceList(_Out):
+    count: int
+    services: list[ServiceSummary]
+
+
+class ServiceDetail(ServiceSummary):
+    description_th: str | None
+    description_en: str | None
+    steps: list[Step]
+    link: str | None
+    documents: list[DocumentOut]
+
+
+class RatingCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    score: int = Field(ge=1, le=5, description="1 (poor) to 5 (excellent)")
+    comment: str | None = Field(
+        default=None, description="plain text; stored and returned as text, never as HTML"
+    )
+    service: str | None = Field(default=None, description="the service used, a catalogue code")
+
+
+class RatingCreated(_Out):
+    id: int
+    point_id: int
+    service: str | None
+    score: int
+    comment: str | None
+    created_at: dt.datetime
+    summary: RatingSummary

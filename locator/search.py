@@ -1,0 +1,491 @@
+"""The read side: nearest points, text search, point detail and the service catalogue.
+
+Plain functions over a SQLAlchemy Session, shared by the API, the CLI and notebooks.
+
+Ranking is by true geodesic distance. PostGIS' KNN operator ``<->`` on geography walks
+the GiST index by *sphere* distance; the spheroid distance differs from it by less than
+0.6 %, so ``nearest`` first takes the k nearest by the index, then re-ranks every point
+within 1 % more than the k-th of them by ``ST_Distance`` on the spheroid. The result is
+exact and both steps are index scans. With a ``service`` the first step runs on the
+offering table's composite GiST index (service_code, geog), so the nearest point
+offering even a rare service is found without scanning the others.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from functools import lru_cache
+from typing import Any
+
+from sqlalchemy import text
+from sqlalchemy.orm import Session
+
+from locator.errors import InvalidInput, NotFound
+from locator.hours import BANGKOK
+
+# sphere vs spheroid: the two distances differ by well under 1 %
+_SPHEROID_SLACK = 1.01
+
+
+@dataclass(frozen=True)
+class PointFilters:
+    """Filters shared by nearest and text search; all optional."""
+
+    service: str | None = None
+    no_copy: bool | None = None
+    agency: str | None = None
+    kind: str | None = None
+    open_now: bool | None = None
+    at: dt.datetime | None = None
+    wheelchair: bool | None = None
+    priority_lane: bool | None = None
+    gecc: bool | None = None
+
+    def moment(self) -> dt.datetime:
+        """The time "open" is judged at: ``at`` (naive = Bangkok time) or now."""
+        if self.at is None:
+            return dt.datetime.now(BANGKOK)
+        return self.at.replace(tzinfo=BANGKOK) if self.at.tzinfo is None else self.at
+
+
+@dataclass
+class _Sql:
+    where: list[str] = field(default_factory=list)
+    params: dict[str, Any] = field(default_factory=dict)
+
+    def clause(self) -> str:
+        return " AND ".join(self.where) if self.where else "TRUE"
+
+
+def _check_codes(session: Session, filters: PointFilters) -> None:
+    if filters.service is not None:
+        found = session.execute(
+            text("SELECT 1 FROM service WHERE code = :c"), {"c": filters.service}
+        ).first()
+        if not found:
+            raise InvalidInput(
+                f"service: unknown service code {filters.service!r}; "
+                "GET /v1/services lists the codes",
+                parameter="service",
+            )
+    if filters.agency is not None:
+        found = session.execute(
+            text("SELECT 1 FROM agency WHERE code = :c"), {"c": filters.agency}
+        ).first()
+        if not found:
+            raise InvalidInput(
+                f"agency: unknown agency code {filters.agency!r}", parameter="agency"
+            )
+
+
+def _point_filters(f: PointFilters, sql: _Sql) -> None:
+    """Conditions on ``p`` (service_point); the offering side is the caller's."""
+    sql.where.append("p.status = 'active'")
+    if f.kind is not None:
+        sql.where.append("p.kind = :kind")
+        sql.params["kind"] = f.kind
+    if f.agency is not None:
+        # the agency itself or any agency below it (a ministry finds all its offices)
+        sql.where.append(
+            "p.agency_id IN (WITH RECURSIVE down AS ("
+            " SELECT id FROM agency WHERE code = :agency"
+            " UNION ALL SELECT a.id FROM agency a JOIN down ON a.parent_id = down.id)"
+            " SELECT id FROM down)"
+        )
+        sql.params["agency"] = f.agency
+    for flag in ("wheelchair", "priority_lane", "gecc"):
+        value = getattr(f, flag)
+        if value is not None:
+            sql.where.append(f"p.{flag} = :{flag}")
+            sql.params[flag] = value
+    if f.open_now is not None:
+        sql.where.append(("" if f.open_now else "NOT ") + "locator_is_open(p.opening_hours, :at)")
+    if f.no_copy is not None and f.service is None:
+        exists = (
+            "EXISTS (SELECT 1 FROM offering x WHERE x.point_id = p.id "
+            "AND cardinality(x.copies_required) > 0)"
+        )
+        sql.where.append(f"NOT {exists}" if f.no_copy else exists)
+
+
+def _offering_filters(f: PointFilters, sql: _Sql) -> None:
+    sql.where.append("o.service_code = :service")
+    sql.params["service"] = f.service
+    if f.no_copy is not None:
+        sql.where.append("cardinality(o.copies_required) " + ("= 0" if f.no_copy else "> 0"))
+
+
+_RESULT_COLUMNS = """
+    p.id, p.name_th, p.name_en, p.kind, p.status,
+    a.code AS agency_code, a.name_th AS agency_name_th, a.name_en AS agency_name_en,
+    p.address_th, p.address_en, p.wheelchair, p.priority_lane, p.gecc,
+    ST_Y(p.geog::geometry) AS lat, ST_X(p.geog::geometry) AS lon,
+    locator_is_open(p.opening_hours, :at) AS open_now
+"""
+
+
+def _result(row: Mapping[str, Any], service: str | None) -> dict[str, Any]:
+    out = {
+        "id": row["id"],
+        "name_th": row["name_th"],
+        "name_en": row["name_en"],
+        "kind": row["kind"],
+        "status": row["status"],
+        "agency": {
+            "code": row["agency_code"],
+            "name_th": row["agency_name_th"],
+            "name_en": row["agency_name_en"],
+        },
+        "lat": round(row["lat"], 6),
+        "lon": round(row["lon"], 6),
+        "address_th": row["address_th"],
+        "address_en": row["address_en"],
+        "open_now": bool(row["open_now"]),
+        "wheelchair": row["wheelchair"],
+        "priority_lane": row["priority_lane"],
+        "gecc": row["gecc"],
+        "offering": None,
+    }
+    distance = row.get("distance_m")
+    if distance is not None:
+        bearing = row["bearing_deg"]
+        out["distance_m"] = round(float(distance), 1)
+        out["bearing_deg"] = None if bearing is None else round(float(bearing), 1)
+    if service is not None:
+        copies = list(row["copies_required"] or [])
+        out["offering"] = {"service": service, "copies_required": copies, "no_copy": not copies}
+    return out
+
+
+def nearest_sql(filters: PointFilters, radius_m: float | None) -> tuple[str, dict[str, Any]]:
+    """The SQL of ``nearest`` (exposed so tests and benchmarks can EXPLAIN it)."""
+    sql = _Sql(params={"at": filters.moment()})
+    _point_filters(filters, sql)
+    origin = "ST_SetSRID(ST_MakePoint(:lon, :lat), 4326)::geography"
+    if filters.service is not None:
+        _offering_filters(filters, sql)
+        source = "offering o JOIN service_point p ON p.id = o.point_id"
+        geog = "o.geog"
+        extra = ", o.copies_required"
+    else:
+        source = "service_point p"
+        geog = "p.geog"
+        extra = ""
+    where = sql.clause()
+    if radius_m is not None:
+        sql.params["radius"] = radius_m
+        candidates = (
+            f"SELECT p.id AS point_id{extra} FROM {source} "
+            f"WHERE {where} AND ST_DWithin({geog}, {origin}, :radius)"
+        )
+    else:
+        # 1) the k nearest by the index (sphere); 2) everything within 1 % more than the
+        # k-th of them, re-ranked below on the spheroid.
+        candidates = f"""
+            WITH knn AS (
+                SELECT {geog} <-> {origin} AS d FROM {source} WHERE {where}
+                ORDER BY {geog} <-> {origin} LIMIT :k
+            )
+            SELECT p.id AS point_id{extra} FROM {source}
+            WHERE {where}
+              AND ST_DWithin({geog}, {origin},
+                             (SELECT max(d) FROM knn) * {_SPHEROID_SLACK} + 1, false)
+        """
+    statement = f"""
+        WITH candidates AS ({candidates})
+        SELECT {_RESULT_COLUMNS}{", c.copies_required" if extra else ""},
+               ST_Distance(p.geog, {origin}) AS distance_m,
+               degrees(ST_Azimuth({origin}, p.geog)) AS bearing_deg
+        FROM candidates c
+        JOIN service_point p ON p.id = c.point_id
+        JOIN agency a ON a.id = p.agency_id
+        ORDER BY distance_m, p.id
+        LIMIT :k
+    """
+    return statement, sql.params
+
+
+def nearest(
+    session: Session,
+    lat: float,
+    lon: float,
+    k: int,
+    filters: PointFilters,
+    radius_m: float | None = None,
+) -> list[dict[str, Any]]:
+    statement, params = nearest_sql(filters, radius_m)
+    rows = run_prepared(session, statement, {**params, "lat": lat, "lon": lon, "k": k})
+    if not rows:
+        # only now is an unknown code worth a round trip: it explains the empty answer
+        _check_codes(session, filters)
+    return [_result(row, filters.service) for row in rows]
+
+
+_PARAM = re.compile(r"(?<![:\w]):([a-z_][a-z0-9_]*)")
+
+
+@lru_cache(maxsize=512)
+def _to_positional(statement: str) -> tuple[str, str, tuple[str, ...]]:
+    """``:name`` parameters to ``$n``, with a stable name for PREPARE."""
+    order: list[str] = []
+
+    def number(match: re.Match[str]) -> str:
+        name = match.group(1)
+        if name not in order:
+            order.append(name)
+        return f"${order.index(name) + 1}"
+
+    positional = _PARAM.sub(number, statement)
+    digest = hashlib.blake2b(positional.encode(), digest_size=8).hexdigest()
+    return f"locator_{digest}", positional, tuple(order)
+
+
+def run_prepared(session: Session, statement: str, params: dict[str, Any]) -> list[dict[str, Any]]:
+    """Run a hot read query as a server-side prepared statement.
+
+    psycopg2 has no prepared statements of its own; planning the nearest query costs
+    about a third of its execution, so each pooled connection PREPAREs it once and then
+    only EXECUTEs it. Prepared statements belong to the database session, not to the
+    transaction, so a rollback does not undo them.
+    """
+    name, positional, order = _to_positional(statement)
+    raw = session.connection().connection
+    prepared: set[str] = raw.info.setdefault("locator_prepared", set())
+    with raw.cursor() as cur:
+        if name not in prepared:
+            cur.execute(f"PREPARE {name} AS {positional}".replace("%", "%%"))
+            prepared.add(name)
+        cur.execute(
+            f"EXECUTE {name} ({', '.join(['%s'] * len(order))})",
+            [params[p] for p in order],
+        )
+        columns = [c.name for c in cur.description]
+        return [dict(zip(columns, values, strict=True)) for values in cur.fetchall()]
+
+
+def text_search(
+    session: Session,
+    q: str,
+    limit: int,
+    filters: PointFilters,
+    lat: float | None = None,
+    lon: float | None = None,
+) -> list[dict[str, Any]]:
+    """Thai and English names, by substring (every word) first, then by similarity.
+
+    Thai is written without spaces between words, so a Thai term matches any substring
+    of the name (ILIKE, answered by the trigram index); a Latin term matches at the start
+    of a word, case-insensitively. Every whitespace-separated term must match. When
+    nothing matches that way, trigram similarity finds near-misses (typos, missing tone
+    marks). With ``lat``/``lon`` the matches are ordered by distance, else by similarity.
+    """
+    terms = q.split()
+    if not terms:
+        raise InvalidInput("q: give at least one non-space character", parameter="q")
+    _check_codes(session, filters)
+    sql = _Sql(params={"at": filters.moment(), "q": " ".join(terms), "limit": limit})
+    _point_filters(filters, sql)
+    join = ""
+    extra = ""
+    if filters.service is not None:
+        _offering_filters(filters, sql)
+        join = "JOIN offering o ON o.point_id = p.id"
+        extra = ", o.copies_required"
+    substring = []
+    for i, term in enumerate(terms):
+        if term.isascii():
+            # Latin words match at a word start: "district" is not "Subdistrict"
+            sql.params[f"t{i}"] = r"\m" + re.escape(term)
+            substring.append(f"(p.name_en ~* :t{i} OR p.name_th ~* :t{i})")
+        else:
+            # Thai has no spaces between words: any substring of the name
+            escaped = term.replace("\\", "\\\\").replace("%", r"\%").replace("_", r"\_")
+            sql.params[f"t{i}"] = f"%{escaped}%"
+            substring.append(f"(p.name_th ILIKE :t{i} OR p.name_en ILIKE :t{i})")
+    all_terms = " AND ".join(substring)
+    fuzzy = "(p.name_th % :q OR :q <% p.name_en OR :q <% p.name_th)"
+    score = "greatest(similarity(p.name_th, :q), word_similarity(:q, p.name_en))"
+    if lat is not None and lon is not None:
+        sql.params.update(lat=lat, lon=lon)
+        origin = "ST_SetSRID(ST_MakePoint(:lon, :lat), 4326)::geography"
+        distance = f", ST_Distance(p.geog, {origin}) AS distance_m, " \
+                   f"degrees(ST_Azimuth({origin}, p.geog)) AS bearing_deg"  # fmt: skip
+        order = "distance_m, p.id"
+    else:
+        distance = ""
+        order = "score DESC, p.id"
+    base = f"""
+        SELECT {_RESULT_COLUMNS}{extra}, {score} AS score{distance}
+        FROM service_point p JOIN agency a ON a.id = p.agency_id {join}
+        WHERE {sql.clause()} AND {{match}}
+        ORDER BY {order} LIMIT :limit
+    """
+    rows = session.execute(text(base.format(match=all_terms)), sql.params).all()
+    if not rows:
+        rows = session.execute(text(base.format(match=fuzzy)), sql.params).all()
+    return [_result(row._mapping, filters.service) for row in rows]
+
+
+def point_detail(session: Session, point_id: int, at: dt.datetime | None = None) -> dict[str, Any]:
+    """Everything a citizen reads about one office."""
+    moment = PointFilters(at=at).moment()
+    row = session.execute(
+        text(
+            f"""
+            SELECT {_RESULT_COLUMNS}, p.version, p.postcode, p.tambon_code, p.phones,
+                   p.opening_hours, p.source, p.updated_at
+            FROM service_point p JOIN agency a ON a.id = p.agency_id WHERE p.id = :id
+            """
+        ),
+        {"id": point_id, "at": moment},
+    ).first()
+    if row is None:
+        raise NotFound(f"no service point with id {point_id}")
+    out = _result(row._mapping, None)
+    out.pop("offering")
+    out.update(
+        version=row.version,
+        postcode=row.postcode,
+        tambon_code=row.tambon_code,
+        phones=list(row.phones),
+        opening_hours=row.opening_hours,
+        source=row.source,
+        updated_at=row.updated_at,
+    )
+    services = session.execute(
+        text(
+            """
+            SELECT s.code, s.name_th, s.name_en, s.category, s.steps, s.processing_minutes,
+                   s.fee_thb, s.fee_note_th, s.fee_note_en, s.link,
+                   o.copies_required, o.no_copy_since, o.notes,
+                   coalesce(json_agg(json_build_object(
+                       'code', d.code, 'name_th', d.name_th, 'name_en', d.name_en,
+                       'original', sd.original, 'note', sd.note,
+                       'copy_required', d.code = ANY(o.copies_required))
+                     ORDER BY sd.position) FILTER (WHERE d.code IS NOT NULL), '[]') AS documents
+            FROM offering o
+            JOIN service s ON s.code = o.service_code
+            LEFT JOIN service_document sd ON sd.service_code = s.code
+            LEFT JOIN document_type d ON d.code = sd.document_code
+            WHERE o.point_id = :id
+            GROUP BY s.code, o.point_id, o.service_code
+            ORDER BY s.category, s.code
+            """
+        ),
+        {"id": point_id},
+    ).all()
+    out["services"] = [
+        {
+            "code": s.code,
+            "name_th": s.name_th,
+            "name_en": s.name_en,
+            "category": s.category,
+            "steps": s.steps,
+            "processing_minutes": s.processing_minutes,
+            "fee_thb": None if s.fee_thb is None else float(s.fee_thb),
+            "fee_note_th": s.fee_note_th,
+            "fee_note_en": s.fee_note_en,
+            "link": s.link,
+            "copies_required": list(s.copies_required),
+            "no_copy": not s.copies_required,
+            "no_copy_since": s.no_copy_since,
+            "notes": s.notes,
+            "documents": s.documents,
+        }
+        for s in services
+    ]
+    from locator.ratings import rating_summary
+
+    out["rating"] = rating_summary(session, point_id)
+    return out
+
+
+def list_services(session: Session, category: str | None = None) -> list[dict[str, Any]]:
+    rows = session.execute(
+        text(
+            """
+            SELECT s.code, s.name_th, s.name_en, s.category, s.agency_code,
+                   s.processing_minutes, s.fee_thb, s.fee_note_en, s.fee_note_th,
+                   coalesce(o.points, 0) AS points, coalesce(o.no_copy, 0) AS no_copy_points
+            FROM service s
+            LEFT JOIN (
+                SELECT service_code, count(*) AS points,
+                       count(*) FILTER (WHERE cardinality(copies_required) = 0) AS no_copy
+                FROM offering GROUP BY service_code
+            ) o ON o.service_code = s.code
+            WHERE CAST(:category AS text) IS NULL OR s.category = :category
+            ORDER BY s.category, s.code
+            """
+        ),
+        {"category": category},
+    ).all()
+    return [_service_summary(r) for r in rows]
+
+
+def _service_summary(r: Any) -> dict[str, Any]:
+    return {
+        "code": r.code,
+        "name_th": r.name_th,
+        "name_en": r.name_en,
+        "category": r.category,
+        "agency": r.agency_code,
+        "processing_minutes": r.processing_minutes,
+        "fee_thb": None if r.fee_thb is None else float(r.fee_thb),
+        "fee_note_th": r.fee_note_th,
+        "fee_note_en": r.fee_note_en,
+        "points": r.points,
+        "no_copy_points": r.no_copy_points,
+    }
+
+
+def service_detail(session: Session, code: str) -> dict[str, Any]:
+    services = [s for s in list_services(session) if s["code"] == code]
+    if not services:
+        raise NotFound(f"no service with code {code!r}; GET /v1/services lists the codes")
+    out = services[0]
+    row = session.execute(
+        text("SELECT description_th, description_en, steps, link FROM service WHERE code = :c"),
+        {"c": code},
+    ).one()
+    out.update(
+        description_th=row.description_th,
+        description_en=row.description_en,
+        steps=row.steps,
+        link=row.link,
+    )
+    out["documents"] = [
+        dict(d._mapping)
+        for d in session.execute(
+            text(
+                "SELECT d.code, d.name_th, d.name_en, sd.original, sd.note, "
+                "d.issued_by_government FROM service_document sd "
+                "JOIN document_type d ON d.code = sd.document_code "
+                "WHERE sd.service_code = :c ORDER BY sd.position"
+            ),
+            {"c": code},
+        )
+    ]
+    return out
+
+
+def areas_geojson(session: Session, level: str, tolerance_deg: float) -> dict[str, Any]:
+    """Simplified admin polygons: the offline background of the citizen page."""
+    row = session.execute(
+        text(
+            """
+            SELECT json_build_object('type', 'FeatureCollection', 'features',
+                coalesce(json_agg(json_build_object(
+                    'type', 'Feature', 'id', code,
+                    'geometry', ST_AsGeoJSON(ST_SimplifyPreserveTopology(geom, :tol), 5)::json,
+                    'properties', json_build_object('code', code, 'name_th', name_th,
+                        'name_en', name_en, 'population', population)) ORDER BY code), '[]'))
+            FROM admin_area WHERE level = :level
+            """
+        ),
+        {"level": level, "tol": tolerance_deg},
+    ).scalar_one()
+    return row
