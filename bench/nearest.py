@@ -101,7 +101,17 @@ def start_server(url: str, port: int) -> subprocess.Popen[bytes]:
     env = {**os.environ, "LOCATOR_DATABASE_URL": url}
     locator = str(Path(sys.executable).parent / "locator")
     proc = subprocess.Popen(
-        [locator, "serve", "--host", "127.0.0.1", "--port", str(port), "--workers", "2"],
+        [
+            locator,
+            "serve",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--workers",
+            "2",
+            "--no-access-log",
+        ],
         env=env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
@@ -197,7 +207,15 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--sizes", default="60000,600000")
     parser.add_argument("--seconds", type=int, default=15)
-    parser.add_argument("--connections", type=int, default=16)
+    parser.add_argument(
+        "--connections",
+        type=int,
+        default=16,
+        help="concurrency of the throughput runs (saturation)",
+    )
+    parser.add_argument(
+        "--light", type=int, default=2, help="concurrency of the latency runs (below saturation)"
+    )
     parser.add_argument("--rare", default="passport_issue")
     args = parser.parse_args()
     if not shutil.which("wrk"):
@@ -218,27 +236,37 @@ def main() -> None:
                 run_wrk(port, service, 3, args.connections)  # warm-up
                 api = run_wrk(port, service, args.seconds, args.connections)
                 sql = run_pgbench(url, service, args.seconds, args.connections)
-                results[(size, label, "api")] = api
-                results[(size, label, "sql")] = sql
+                api_light = run_wrk(port, service, args.seconds, args.light)
+                sql_light = run_pgbench(url, service, args.seconds, args.light)
+                results[(size, label, "api")] = api_light
+                results[(size, label, "sql")] = sql_light
                 print(
-                    f"{label:13s} API    {api['rps']:8.0f} req/s  p50 {api['p50']:6.2f} ms  "
+                    f"{label:13s} saturated ({args.connections} connections):\n"
+                    f"{'':13s} API    {api['rps']:8.0f} req/s  p50 {api['p50']:6.2f} ms  "
                     f"p99 {api['p99']:6.2f} ms  non-2xx {api['errors']:.0f}\n"
                     f"{'':13s} SQL    {sql['rps']:8.0f} tx/s   p50 {sql['p50']:6.2f} ms  "
                     f"p99 {sql['p99']:6.2f} ms\n"
-                    f"{'':13s} API / SQL throughput: {api['rps'] / sql['rps']:.0%}",
+                    f"{'':13s} API / SQL throughput: {api['rps'] / sql['rps']:.0%}\n"
+                    f"{'':13s} light load ({args.light} connections):\n"
+                    f"{'':13s} API    {api_light['rps']:8.0f} req/s  p50 "
+                    f"{api_light['p50']:6.2f} ms  p99 {api_light['p99']:6.2f} ms\n"
+                    f"{'':13s} SQL    {sql_light['rps']:8.0f} tx/s   p50 "
+                    f"{sql_light['p50']:6.2f} ms  p99 {sql_light['p99']:6.2f} ms",
                     flush=True,
                 )
         finally:
             server.terminate()
             server.wait(timeout=30)
         un, ra = results[(size, "unfiltered", "api")], results[(size, "rare service", "api")]
-        print(f"rare service vs unfiltered (API p50): {ra['p50'] / un['p50']:.2f}x")
+        print(f"rare service vs unfiltered (API p50, light load): {ra['p50'] / un['p50']:.2f}x")
     sizes = sorted({k[0] for k in results})
     if len(sizes) == 2:
         small, big = (results[(s, "unfiltered", "api")]["p50"] for s in sizes)
-        print(f"\n{sizes[1]:,} vs {sizes[0]:,} points, API p50 unfiltered: {big / small:.2f}x")
+        print(f"\n{sizes[1]:,} vs {sizes[0]:,} points, API p50 unfiltered (light load): "
+              f"{big / small:.2f}x")  # fmt: skip
         small, big = (results[(s, "rare service", "api")]["p50"] for s in sizes)
-        print(f"{sizes[1]:,} vs {sizes[0]:,} points, API p50 rare service: {big / small:.2f}x")
+        print(f"{sizes[1]:,} vs {sizes[0]:,} points, API p50 rare service (light load): "
+              f"{big / small:.2f}x")  # fmt: skip
 
 
 if __name__ == "__main__":

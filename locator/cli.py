@@ -293,6 +293,7 @@ def serve(
     host: Annotated[str | None, typer.Option(help="Bind address.")] = None,
     port: Annotated[int | None, typer.Option(help="Port.")] = None,
     workers: Annotated[int, typer.Option(help="Worker processes.")] = 1,
+    access_log: Annotated[bool, typer.Option(help="Log every request.")] = True,
 ) -> None:
     """Serve the HTTP API (OpenAPI docs at /docs)."""
     import uvicorn
@@ -307,6 +308,7 @@ def serve(
         host=host or settings.host,
         port=port or settings.port,
         workers=workers,
+        access_log=access_log,
     )
 
 
@@ -340,7 +342,7 @@ def demo(
         return
     where = f"http://{host or get_settings().host}:{port or get_settings().port}"
     console.print(f"[bold]4/4[/] serving on {where} (docs at {where}/docs)")
-    serve(host=host, port=port)
+    serve(host=host, port=port, workers=1, access_log=True)
 
 
 def main() -> None:  # pragma: no cover - console entry

@@ -58,6 +58,13 @@ class Settings(BaseSettings):
     # --- serving ----------------------------------------------------------------------
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
+    api_threads: int = Field(
+        default=8,
+        ge=1,
+        le=256,
+        description="Worker threads per process for the (sync) routes; few threads keep "
+        "the GIL hand-offs, and so the tail latency, short.",
+    )
 
     # --- limits the API enforces ------------------------------------------------------
     default_k: int = Field(default=10, ge=1)
