@@ -182,11 +182,13 @@ def run_pgbench(url: str, service: str | None, seconds: int, clients: int) -> di
     script.write_text(pgbench_script(service))
     host = str(parsed.query.get("host") or parsed.host or "localhost")
     port = str(parsed.query.get("port") or parsed.port or 5432)
+    # the same plan the API runs: its prepared statements use the generic plan
+    env = {**os.environ, "PGOPTIONS": "-c plan_cache_mode=force_generic_plan"}
     out = subprocess.run(
         [str(find_pg_bin() / "pgbench"), "-n", "-M", "prepared", "-c", str(clients), "-j", "2",
          "-T", str(seconds), "-f", str(script), "-l", "--log-prefix", str(folder / "log"),
          "-h", host, "-p", port, "-U", parsed.username or "postgres", parsed.database or ""],
-        capture_output=True, text=True, check=True, cwd=folder,
+        capture_output=True, text=True, check=True, cwd=folder, env=env,
     ).stdout  # fmt: skip
     latencies = []
     for log in folder.glob("log*"):
