@@ -147,11 +147,12 @@ class LocalCluster:
                 raise ConfigurationError(
                     f"running as root needs the `postgres` system user: {INSTALL_HINT}"
                 ) from exc
+            if self.data_dir.owner() != "postgres":
+                # a cluster first made by a non-root run: hand all of it over, once
+                for path in self.data_dir.rglob("*"):
+                    os.chown(path, pg.pw_uid, pg.pw_gid)
             for path in (self.data_dir, self.socket_dir, self.log_file):
                 os.chown(path, pg.pw_uid, pg.pw_gid)
-            for path in self.data_dir.rglob("*"):
-                if path.owner() != "postgres":
-                    os.chown(path, pg.pw_uid, pg.pw_gid)
             check = subprocess.run(
                 ["runuser", "-u", "postgres", "--", "test", "-w", str(self.data_dir)],
                 cwd="/",
@@ -251,7 +252,6 @@ class LocalCluster:
         ):
             if stale.exists():
                 stale.unlink()
-        self._prepare_folders()
         self._run(
             [
                 "pg_ctl",

@@ -26,6 +26,7 @@ from sqlalchemy.orm import Session
 
 from locator.errors import InvalidInput, NotFound
 from locator.hours import BANGKOK
+from locator.ratings import rating_summary
 
 # sphere vs spheroid: the two distances differ by well under 1 %
 _SPHEROID_SLACK = 1.01
@@ -404,13 +405,13 @@ def point_detail(session: Session, point_id: int, at: dt.datetime | None = None)
         }
         for s in services
     ]
-    from locator.ratings import rating_summary
-
     out["rating"] = rating_summary(session, point_id)
     return out
 
 
-def list_services(session: Session, category: str | None = None) -> list[dict[str, Any]]:
+def list_services(
+    session: Session, category: str | None = None, code: str | None = None
+) -> list[dict[str, Any]]:
     rows = session.execute(
         text(
             """
@@ -423,11 +424,12 @@ def list_services(session: Session, category: str | None = None) -> list[dict[st
                        count(*) FILTER (WHERE cardinality(copies_required) = 0) AS no_copy
                 FROM offering GROUP BY service_code
             ) o ON o.service_code = s.code
-            WHERE CAST(:category AS text) IS NULL OR s.category = :category
+            WHERE (CAST(:category AS text) IS NULL OR s.category = :category)
+              AND (CAST(:code AS text) IS NULL OR s.code = :code)
             ORDER BY s.category, s.code
             """
         ),
-        {"category": category},
+        {"category": category, "code": code},
     ).all()
     return [_service_summary(r) for r in rows]
 
@@ -449,7 +451,7 @@ def _service_summary(r: Any) -> dict[str, Any]:
 
 
 def service_detail(session: Session, code: str) -> dict[str, Any]:
-    services = [s for s in list_services(session) if s["code"] == code]
+    services = list_services(session, code=code)
     if not services:
         raise NotFound(f"no service with code {code!r}; GET /v1/services lists the codes")
     out = services[0]

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -680,8 +681,6 @@ def load_registry(
     reporter: Reporter | None = None,
     scale: float = 1.0,
 ) -> BuildReport:
-    import time
-
     reporter = reporter or NullReporter()
     started = time.perf_counter()
     with engine.connect() as conn:
