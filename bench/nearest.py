@@ -1,6 +1,6 @@
 """Nearest-10 over HTTP against the same SQL run directly by pgbench (the ceiling).
 
-Run by hand:  .venv/bin/python -m bench.nearest [--sizes 60000,600000] [--seconds 15]
+Run by hand:  .venv/bin/python -m bench.nearest [--sizes 60000,600000] [--rounds 3]
 
 For each registry size (a scaled registry for 600,000 points: the generated kinds'
 counts multiplied, the real offices unchanged) it starts `locator serve` with two
@@ -12,8 +12,11 @@ workers on loopback and measures, one after the other on the same 2 cores:
   origins in the same box, at the same concurrency;
 
 both unfiltered and for a rare service (passport_issue, about 30 points per 60,000).
-It prints req/s, p50 and p99 for each, and the ratios the issue asks for. Databases are
-kept between runs (``locator_bench_<size>``) so a second run skips the load.
+Each round runs every case once, API and SQL one after the other; the figures printed
+at the end are medians over the rounds, the throughput ratio the median of the rounds'
+own ratios. It also prints the CPU each API request cost in the server and in
+PostgreSQL. Databases are kept between runs (``locator_bench_<size>``) so a second run
+skips the load.
 """
 
 from __future__ import annotations
@@ -205,10 +208,59 @@ def run_pgbench(url: str, service: str | None, seconds: int, clients: int) -> di
     }
 
 
+def _cpu_ticks(pid: int) -> int:
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0
+    return int(fields[11]) + int(fields[12])  # utime + stime
+
+
+def _processes() -> list[tuple[int, int, str]]:
+    """(pid, parent pid, command name) of every process we can see."""
+    out = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue
+            name = stat[stat.index("(") + 1 : stat.rindex(")")]
+            out.append((int(entry.name), int(stat.rsplit(")", 1)[1].split()[1]), name))
+    return out
+
+
+class CpuMeter:
+    """CPU seconds used by the API server (its process tree) and by PostgreSQL (every
+    process named postgres on this machine: run the bench on a quiet box)."""
+
+    def __init__(self, server_pid: int) -> None:
+        self.server_pid = server_pid
+
+    def sample(self) -> tuple[float, float]:
+        procs = _processes()
+        tree, grew = {self.server_pid}, True
+        while grew:
+            more = {pid for pid, ppid, _ in procs if ppid in tree} - tree
+            tree |= more
+            grew = bool(more)
+        hz = os.sysconf("SC_CLK_TCK")
+        api = sum(_cpu_ticks(pid) for pid in tree) / hz
+        pg = sum(_cpu_ticks(pid) for pid, _, name in procs if name == "postgres") / hz
+        return api, pg
+
+
+def _summary(runs: list[dict[str, float]]) -> dict[str, float]:
+    return {key: statistics.median(r[key] for r in runs) for key in runs[0]}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--sizes", default="60000,600000")
-    parser.add_argument("--seconds", type=int, default=15)
+    parser.add_argument("--seconds", type=int, default=10, help="length of each measurement")
+    parser.add_argument(
+        "--rounds", type=int, default=3, help="rounds per case; the figures are medians"
+    )
     parser.add_argument(
         "--connections",
         type=int,
@@ -222,7 +274,8 @@ def main() -> None:
     args = parser.parse_args()
     if not shutil.which("wrk"):
         sys.exit("wrk is missing: apt-get install wrk")
-    results: dict[tuple[int, str, str], dict[str, float]] = {}
+    cases = (("unfiltered", None), ("rare service", args.rare))
+    light: dict[tuple[int, str], dict[str, float]] = {}
     for size in (int(s) for s in args.sizes.split(",")):
         url = prepare(size)
         with create_engine(url).connect() as conn:
@@ -230,45 +283,78 @@ def main() -> None:
             rare = conn.execute(
                 text("SELECT count(*) FROM offering WHERE service_code = :s"), {"s": args.rare}
             ).scalar_one()
-        print(f"\n== {points:,} points ({rare} offer {args.rare}) ==", flush=True)
+        print(f"\n== {points:,} points ({rare} offer {args.rare}); "
+              f"{args.rounds} rounds of {args.seconds} s ==", flush=True)  # fmt: skip
         port = free_port()
         server = start_server(url, port)
+        meter = CpuMeter(server.pid)
+        runs: dict[tuple[str, str], list[dict[str, float]]] = {}
         try:
-            for label, service in (("unfiltered", None), ("rare service", args.rare)):
+            for _, service in cases:
                 run_wrk(port, service, 3, args.connections)  # warm-up
-                api = run_wrk(port, service, args.seconds, args.connections)
-                sql = run_pgbench(url, service, args.seconds, args.connections)
-                api_light = run_wrk(port, service, args.seconds, args.light)
-                sql_light = run_pgbench(url, service, args.seconds, args.light)
-                results[(size, label, "api")] = api_light
-                results[(size, label, "sql")] = sql_light
-                print(
-                    f"{label:13s} saturated ({args.connections} connections):\n"
-                    f"{'':13s} API    {api['rps']:8.0f} req/s  p50 {api['p50']:6.2f} ms  "
-                    f"p99 {api['p99']:6.2f} ms  non-2xx {api['errors']:.0f}\n"
-                    f"{'':13s} SQL    {sql['rps']:8.0f} tx/s   p50 {sql['p50']:6.2f} ms  "
-                    f"p99 {sql['p99']:6.2f} ms\n"
-                    f"{'':13s} API / SQL throughput: {api['rps'] / sql['rps']:.0%}\n"
-                    f"{'':13s} light load ({args.light} connections):\n"
-                    f"{'':13s} API    {api_light['rps']:8.0f} req/s  p50 "
-                    f"{api_light['p50']:6.2f} ms  p99 {api_light['p99']:6.2f} ms\n"
-                    f"{'':13s} SQL    {sql_light['rps']:8.0f} tx/s   p50 "
-                    f"{sql_light['p50']:6.2f} ms  p99 {sql_light['p99']:6.2f} ms",
-                    flush=True,
-                )
+            # API and SQL alternate within each round, so a slow spell on this shared
+            # box hits both sides of a ratio alike
+            for round_ in range(1, args.rounds + 1):
+                for label, service in cases:
+                    before = meter.sample()
+                    api = run_wrk(port, service, args.seconds, args.connections)
+                    after = meter.sample()
+                    requests = api["rps"] * args.seconds
+                    api["api_cpu_ms"] = (after[0] - before[0]) * 1000 / requests
+                    api["pg_cpu_ms"] = (after[1] - before[1]) * 1000 / requests
+                    sql = run_pgbench(url, service, args.seconds, args.connections)
+                    api["ratio"] = api["rps"] / sql["rps"]
+                    api_light = run_wrk(port, service, args.seconds, args.light)
+                    sql_light = run_pgbench(url, service, args.seconds, args.light)
+                    for what, result in (("api", api), ("sql", sql), ("api light", api_light),
+                                         ("sql light", sql_light)):  # fmt: skip
+                        runs.setdefault((label, what), []).append(result)
+                    print(
+                        f"round {round_} {label:12s} API {api['rps']:5.0f} req/s, "
+                        f"SQL {sql['rps']:5.0f} tx/s ({api['ratio']:.0%}); "
+                        f"API CPU {api['api_cpu_ms']:.2f} ms/req, PostgreSQL "
+                        f"{api['pg_cpu_ms']:.2f} ms/req; light: API p50 "
+                        f"{api_light['p50']:.2f} p99 {api_light['p99']:.2f} ms, SQL p50 "
+                        f"{sql_light['p50']:.2f} p99 {sql_light['p99']:.2f} ms",
+                        flush=True,
+                    )
         finally:
             server.terminate()
             server.wait(timeout=30)
-        un, ra = results[(size, "unfiltered", "api")], results[(size, "rare service", "api")]
+        print(f"\nmedians over {args.rounds} rounds, {points:,} points:")
+        for label, _ in cases:
+            api, sql = _summary(runs[(label, "api")]), _summary(runs[(label, "sql")])
+            api_l, sql_l = (
+                _summary(runs[(label, "api light")]),
+                _summary(runs[(label, "sql light")]),
+            )
+            light[(size, label)] = api_l
+            each = ", ".join(f"{r['ratio']:.0%}" for r in runs[(label, "api")])
+            print(
+                f"{label:13s} saturated ({args.connections} connections):\n"
+                f"{'':13s} API    {api['rps']:8.0f} req/s  p50 {api['p50']:6.2f} ms  "
+                f"p99 {api['p99']:6.2f} ms  non-2xx {api['errors']:.0f}\n"
+                f"{'':13s} SQL    {sql['rps']:8.0f} tx/s   p50 {sql['p50']:6.2f} ms  "
+                f"p99 {sql['p99']:6.2f} ms\n"
+                f"{'':13s} API / SQL throughput: {api['ratio']:.0%} (median of the rounds' "
+                f"ratios: {each})\n"
+                f"{'':13s} CPU per API request: server {api['api_cpu_ms']:.2f} ms, "
+                f"PostgreSQL {api['pg_cpu_ms']:.2f} ms\n"
+                f"{'':13s} light load ({args.light} connections):\n"
+                f"{'':13s} API    {api_l['rps']:8.0f} req/s  p50 "
+                f"{api_l['p50']:6.2f} ms  p99 {api_l['p99']:6.2f} ms\n"
+                f"{'':13s} SQL    {sql_l['rps']:8.0f} tx/s   p50 "
+                f"{sql_l['p50']:6.2f} ms  p99 {sql_l['p99']:6.2f} ms",
+                flush=True,
+            )
+        un, ra = light[(size, "unfiltered")], light[(size, "rare service")]
         print(f"rare service vs unfiltered (API p50, light load): {ra['p50'] / un['p50']:.2f}x")
-    sizes = sorted({k[0] for k in results})
+    sizes = sorted({k[0] for k in light})
     if len(sizes) == 2:
-        small, big = (results[(s, "unfiltered", "api")]["p50"] for s in sizes)
-        print(f"\n{sizes[1]:,} vs {sizes[0]:,} points, API p50 unfiltered (light load): "
-              f"{big / small:.2f}x")  # fmt: skip
-        small, big = (results[(s, "rare service", "api")]["p50"] for s in sizes)
-        print(f"{sizes[1]:,} vs {sizes[0]:,} points, API p50 rare service (light load): "
-              f"{big / small:.2f}x")  # fmt: skip
+        for label, _ in cases:
+            small, big = (light[(s, label)]["p50"] for s in sizes)
+            print(f"{sizes[1]:,} vs {sizes[0]:,} points, API p50 {label} (light load): "
+                  f"{big / small:.2f}x")  # fmt: skip
 
 
 if __name__ == "__main__":

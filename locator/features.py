@@ -1,7 +1,8 @@
 """The registry as OGC API Features: pages of service points as GeoJSON-ready dicts.
 
-Plain functions over a SQLAlchemy Session, free of the web framework; the HTTP facade
-(``locator.api.ogc``) adds links and media types around what these return.
+Plain functions over a SQLAlchemy Session or Connection (``locator.db.Executor``), free
+of the web framework; the HTTP facade (``locator.api.ogc``) adds links and media types
+around what these return.
 
 A ``bbox`` is a rectangle in longitude/latitude (CRS84), so a point is inside when its
 longitude and latitude lie within the ranges: that test is exact. The GiST index on
@@ -22,8 +23,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import text
-from sqlalchemy.orm import Session
 
+from locator.db import Executor
 from locator.errors import InvalidInput, NotFound
 
 COLLECTION_ID = "service_points"
@@ -171,7 +172,7 @@ def _now() -> str:
     return dt.datetime.now(dt.UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z")
 
 
-def _check_query(session: Session, q: ItemQuery, max_page_size: int) -> None:
+def _check_query(db: Executor, q: ItemQuery, max_page_size: int) -> None:
     if not 1 <= q.limit <= max_page_size:
         raise InvalidInput(
             f"limit: give a number from 1 to {max_page_size} (got {q.limit})", parameter="limit"
@@ -180,9 +181,7 @@ def _check_query(session: Session, q: ItemQuery, max_page_size: int) -> None:
         raise InvalidInput(f"offset: give 0 or more (got {q.offset})", parameter="offset")
     if (
         q.service is not None
-        and not session.execute(
-            text("SELECT 1 FROM service WHERE code = :c"), {"c": q.service}
-        ).first()
+        and not db.execute(text("SELECT 1 FROM service WHERE code = :c"), {"c": q.service}).first()
     ):
         raise InvalidInput(
             f"service: unknown service code {q.service!r}; GET /v1/services lists the codes",
@@ -190,13 +189,11 @@ def _check_query(session: Session, q: ItemQuery, max_page_size: int) -> None:
         )
     if (
         q.kind is not None
-        and not session.execute(
+        and not db.execute(
             text("SELECT 1 FROM service_point WHERE kind = :k LIMIT 1"), {"k": q.kind}
         ).first()
     ):
-        kinds = session.execute(
-            text("SELECT DISTINCT kind FROM service_point ORDER BY 1")
-        ).scalars()
+        kinds = db.execute(text("SELECT DISTINCT kind FROM service_point ORDER BY 1")).scalars()
         raise InvalidInput(
             f"kind: no service point has kind {q.kind!r}; the kinds are: {', '.join(kinds)}",
             parameter="kind",
@@ -293,13 +290,13 @@ def _feature(row: Any, service: str | None) -> dict[str, Any]:
     }
 
 
-def list_features(session: Session, q: ItemQuery, max_page_size: int) -> FeaturePage:
+def list_features(db: Executor, q: ItemQuery, max_page_size: int) -> FeaturePage:
     """One page of points in ``q.bbox`` matching the filters, by id; with the exact count."""
-    _check_query(session, q, max_page_size)
+    _check_query(db, q, max_page_size)
     page, count, params = items_sql(q)
     stamp = _now()
-    number_matched = session.execute(text(count), params).scalar_one()
-    rows = session.execute(text(page), params).all() if q.offset < number_matched else []
+    number_matched = db.execute(text(count), params).scalar_one()
+    rows = db.execute(text(page), params).all() if q.offset < number_matched else []
     return FeaturePage(
         features=[_feature(row, q.service) for row in rows],
         number_matched=number_matched,
@@ -320,9 +317,9 @@ def parse_feature_id(value: str | int) -> int:
     return int(text_value)
 
 
-def get_feature(session: Session, feature_id: str | int) -> dict[str, Any]:
+def get_feature(db: Executor, feature_id: str | int) -> dict[str, Any]:
     point_id = parse_feature_id(feature_id)
-    row = session.execute(
+    row = db.execute(
         text(
             f"""
             SELECT {_COLUMNS}, {_no_copy_expr(False)} AS no_copy
@@ -337,9 +334,9 @@ def get_feature(session: Session, feature_id: str | int) -> dict[str, Any]:
     return _feature(row, None)
 
 
-def data_extent(session: Session) -> list[float] | None:
+def data_extent(db: Executor) -> list[float] | None:
     """``[minLon, minLat, maxLon, maxLat]`` of every service point, None when there are none."""
-    row = session.execute(
+    row = db.execute(
         text(
             "SELECT ST_XMin(e), ST_YMin(e), ST_XMax(e), ST_YMax(e) "
             "FROM (SELECT ST_Extent(geog::geometry) AS e FROM service_point) s"

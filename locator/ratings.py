@@ -17,6 +17,7 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
+from locator.db import Executor
 from locator.errors import InvalidInput, NotFound, RateLimited
 from locator.settings import Settings
 
@@ -113,8 +114,8 @@ def add_rating(
     }
 
 
-def rating_summary(session: Session, point_id: int, recent: int = 5) -> dict[str, Any]:
-    row = session.execute(
+def rating_summary(db: Executor, point_id: int, recent: int = 5) -> dict[str, Any]:
+    row = db.execute(
         text(
             "SELECT count(*) AS n, avg(score) AS average, "
             "count(*) FILTER (WHERE score = 1) AS s1, count(*) FILTER (WHERE score = 2) AS s2, "
@@ -123,7 +124,7 @@ def rating_summary(session: Session, point_id: int, recent: int = 5) -> dict[str
         ),
         {"id": point_id},
     ).one()
-    latest = session.execute(
+    latest = db.execute(
         text(
             "SELECT score, comment, service_code AS service, created_at FROM rating "
             "WHERE point_id = :id ORDER BY created_at DESC, id DESC LIMIT :n"

@@ -1,6 +1,7 @@
 """The read side: nearest points, text search, point detail and the service catalogue.
 
-Plain functions over a SQLAlchemy Session, shared by the API, the CLI and notebooks.
+Plain functions over a SQLAlchemy Session or Connection (``locator.db.Executor``),
+shared by the API, the CLI and notebooks.
 
 Ranking is by true geodesic distance. PostGIS' KNN operator ``<->`` on geography walks
 the GiST index by *sphere* distance; the spheroid distance differs from it by less than
@@ -24,6 +25,7 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
+from locator.db import Executor
 from locator.errors import InvalidInput, NotFound
 from locator.hours import BANGKOK
 from locator.ratings import rating_summary
@@ -62,9 +64,9 @@ class _Sql:
         return " AND ".join(self.where) if self.where else "TRUE"
 
 
-def _check_codes(session: Session, filters: PointFilters) -> None:
+def _check_codes(db: Executor, filters: PointFilters) -> None:
     if filters.service is not None:
-        found = session.execute(
+        found = db.execute(
             text("SELECT 1 FROM service WHERE code = :c"), {"c": filters.service}
         ).first()
         if not found:
@@ -74,7 +76,7 @@ def _check_codes(session: Session, filters: PointFilters) -> None:
                 parameter="service",
             )
     if filters.agency is not None:
-        found = session.execute(
+        found = db.execute(
             text("SELECT 1 FROM agency WHERE code = :c"), {"c": filters.agency}
         ).first()
         if not found:
@@ -211,7 +213,7 @@ def nearest_sql(filters: PointFilters, radius_m: float | None) -> tuple[str, dic
 
 
 def nearest(
-    session: Session,
+    db: Executor,
     lat: float,
     lon: float,
     k: int,
@@ -219,10 +221,10 @@ def nearest(
     radius_m: float | None = None,
 ) -> list[dict[str, Any]]:
     statement, params = nearest_sql(filters, radius_m)
-    rows = run_prepared(session, statement, {**params, "lat": lat, "lon": lon, "k": k})
+    rows = run_prepared(db, statement, {**params, "lat": lat, "lon": lon, "k": k})
     if not rows:
         # only now is an unknown code worth a round trip: it explains the empty answer
-        _check_codes(session, filters)
+        _check_codes(db, filters)
     return [_result(row, filters.service) for row in rows]
 
 
@@ -245,7 +247,7 @@ def _to_positional(statement: str) -> tuple[str, str, tuple[str, ...]]:
     return f"locator_{digest}", positional, tuple(order)
 
 
-def run_prepared(session: Session, statement: str, params: dict[str, Any]) -> list[dict[str, Any]]:
+def run_prepared(db: Executor, statement: str, params: dict[str, Any]) -> list[dict[str, Any]]:
     """Run a hot read query as a server-side prepared statement.
 
     psycopg2 has no prepared statements of its own; planning the nearest query costs as
@@ -254,7 +256,7 @@ def run_prepared(session: Session, statement: str, params: dict[str, Any]) -> li
     database session, not to the transaction, so a rollback does not undo them.
     """
     name, positional, order = _to_positional(statement)
-    raw = session.connection().connection
+    raw = (db.connection() if isinstance(db, Session) else db).connection
     prepared: set[str] = raw.info.setdefault("locator_prepared", set())
     with raw.cursor() as cur:
         if name not in prepared:
@@ -275,7 +277,7 @@ def run_prepared(session: Session, statement: str, params: dict[str, Any]) -> li
 
 
 def text_search(
-    session: Session,
+    db: Executor,
     q: str,
     limit: int,
     filters: PointFilters,
@@ -293,7 +295,7 @@ def text_search(
     terms = q.split()
     if not terms:
         raise InvalidInput("q: give at least one non-space character", parameter="q")
-    _check_codes(session, filters)
+    _check_codes(db, filters)
     sql = _Sql(params={"at": filters.moment(), "q": " ".join(terms), "limit": limit})
     _point_filters(filters, sql)
     join = ""
@@ -331,16 +333,16 @@ def text_search(
         WHERE {sql.clause()} AND {{match}}
         ORDER BY {order} LIMIT :limit
     """
-    rows = session.execute(text(base.format(match=all_terms)), sql.params).all()
+    rows = db.execute(text(base.format(match=all_terms)), sql.params).all()
     if not rows:
-        rows = session.execute(text(base.format(match=fuzzy)), sql.params).all()
+        rows = db.execute(text(base.format(match=fuzzy)), sql.params).all()
     return [_result(row._mapping, filters.service) for row in rows]
 
 
-def point_detail(session: Session, point_id: int, at: dt.datetime | None = None) -> dict[str, Any]:
+def point_detail(db: Executor, point_id: int, at: dt.datetime | None = None) -> dict[str, Any]:
     """Everything a citizen reads about one office."""
     moment = PointFilters(at=at).moment()
-    row = session.execute(
+    row = db.execute(
         text(
             f"""
             SELECT {_RESULT_COLUMNS}, p.version, p.postcode, p.tambon_code, p.phones,
@@ -363,7 +365,7 @@ def point_detail(session: Session, point_id: int, at: dt.datetime | None = None)
         source=row.source,
         updated_at=row.updated_at,
     )
-    services = session.execute(
+    services = db.execute(
         text(
             """
             SELECT s.code, s.name_th, s.name_en, s.category, s.steps, s.processing_minutes,
@@ -405,14 +407,14 @@ def point_detail(session: Session, point_id: int, at: dt.datetime | None = None)
         }
         for s in services
     ]
-    out["rating"] = rating_summary(session, point_id)
+    out["rating"] = rating_summary(db, point_id)
     return out
 
 
 def list_services(
-    session: Session, category: str | None = None, code: str | None = None
+    db: Executor, category: str | None = None, code: str | None = None
 ) -> list[dict[str, Any]]:
-    rows = session.execute(
+    rows = db.execute(
         text(
             """
             SELECT s.code, s.name_th, s.name_en, s.category, s.agency_code,
@@ -450,12 +452,12 @@ def _service_summary(r: Any) -> dict[str, Any]:
     }
 
 
-def service_detail(session: Session, code: str) -> dict[str, Any]:
-    services = list_services(session, code=code)
+def service_detail(db: Executor, code: str) -> dict[str, Any]:
+    services = list_services(db, code=code)
     if not services:
         raise NotFound(f"no service with code {code!r}; GET /v1/services lists the codes")
     out = services[0]
-    row = session.execute(
+    row = db.execute(
         text("SELECT description_th, description_en, steps, link FROM service WHERE code = :c"),
         {"c": code},
     ).one()
@@ -467,7 +469,7 @@ def service_detail(session: Session, code: str) -> dict[str, Any]:
     )
     out["documents"] = [
         dict(d._mapping)
-        for d in session.execute(
+        for d in db.execute(
             text(
                 "SELECT d.code, d.name_th, d.name_en, sd.original, sd.note, "
                 "d.issued_by_government FROM service_document sd "
@@ -480,9 +482,9 @@ def service_detail(session: Session, code: str) -> dict[str, Any]:
     return out
 
 
-def areas_geojson(session: Session, level: str, tolerance_deg: float) -> dict[str, Any]:
+def areas_geojson(db: Executor, level: str, tolerance_deg: float) -> dict[str, Any]:
     """Simplified admin polygons: the offline background of the citizen page."""
-    row = session.execute(
+    row = db.execute(
         text(
             """
             SELECT json_build_object('type', 'FeatureCollection', 'features',

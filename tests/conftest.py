@@ -16,6 +16,7 @@ import time
 import urllib.request
 import uuid
 from collections.abc import Iterator
+from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
 
 import pytest
@@ -25,7 +26,7 @@ from sqlalchemy.orm import Session
 
 from locator import migrate
 from locator.api import create_app
-from locator.api.deps import get_read_session, get_session
+from locator.api.deps import get_reader, get_session
 from locator.db import database_url, with_database
 from locator.ingest.reference import load_reference
 from locator.ingest.registry import load_registry
@@ -126,7 +127,11 @@ def client(engine: Engine, session: Session) -> Iterator[TestClient]:
         session.flush()
 
     app.dependency_overrides[get_session] = _session
-    app.dependency_overrides[get_read_session] = _session
+
+    def _reader() -> AbstractContextManager[Session]:
+        return nullcontext(session)
+
+    app.dependency_overrides[get_reader] = lambda: _reader
     with TestClient(app) as test_client:
         yield test_client
 

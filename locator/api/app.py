@@ -12,7 +12,11 @@ from sqlalchemy import Engine
 from locator import __version__
 from locator.api import citizens, health, ogc, web
 from locator.api.errors import install_error_handlers
-from locator.db import make_engine, make_read_session_factory, make_session_factory
+from locator.db import (
+    make_engine,
+    make_read_engine,
+    make_session_factory,
+)
 from locator.settings import Settings, get_settings
 
 DESCRIPTION = """
@@ -33,10 +37,12 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
         owned = engine is None
         app.state.engine = engine if engine is not None else make_engine()
         app.state.session_factory = make_session_factory(app.state.engine)
-        app.state.read_session_factory = make_read_session_factory(app.state.engine)
+        # the same database, through its own autocommit pool (see make_read_engine)
+        app.state.read_engine = make_read_engine(app.state.engine.url, settings.api_threads)
         try:
             yield
         finally:
+            app.state.read_engine.dispose()
             if owned:
                 app.state.engine.dispose()
 

@@ -5,16 +5,16 @@ back. Every parameter's bounds come from the settings and appear in the OpenAPI 
 """
 
 import datetime as dt
-import json
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
+import orjson
 from fastapi import APIRouter, Depends, Path, Query, Request, Response
 from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
 
 from locator import ratings, search
-from locator.api.deps import ReadSessionDep, SessionDep, SettingsDep
+from locator.api.deps import ReaderDep, SessionDep, SettingsDep
 from locator.errors import InvalidInput
 from locator.schemas import (
     NearestResponse,
@@ -135,8 +135,7 @@ def query_dependency(model: type[BaseModel]) -> tuple[Any, dict[str, Any]]:
 
 
 def _json_default(value: object) -> object:
-    if isinstance(value, dt.datetime | dt.date):
-        return value.isoformat()
+    """What orjson does not know (it writes datetimes itself, as ISO 8601)."""
     if isinstance(value, Decimal):
         return float(value)
     raise TypeError(f"not JSON serialisable: {type(value).__name__}")
@@ -147,10 +146,11 @@ def json_response(body: object, headers: dict[str, str] | None = None) -> Respon
 
     The hot read routes skip FastAPI's re-validation against the response model (which
     costs more than the query); the models still document the shape in OpenAPI, and the
-    tests validate real responses against them.
+    tests validate real responses against them. orjson writes UTF-8 bytes directly: a
+    tenth of the API's CPU per nearest request went to the standard json module.
     """
     return Response(
-        json.dumps(body, ensure_ascii=False, separators=(",", ":"), default=_json_default),
+        orjson.dumps(body, default=_json_default),
         media_type="application/json",
         headers=headers,
     )
@@ -174,10 +174,11 @@ def build_router(settings: Settings) -> APIRouter:
         openapi_extra=nearest_doc,
     )
     def nearest(
-        session: ReadSessionDep, query: Annotated[FilterQuery, Depends(parse_nearest)]
+        reader: ReaderDep, query: Annotated[FilterQuery, Depends(parse_nearest)]
     ) -> Response:
         p: Any = query
-        results = search.nearest(session, p.lat, p.lon, p.k, p.filters(), p.radius_m)
+        with reader() as db:
+            results = search.nearest(db, p.lat, p.lon, p.k, p.filters(), p.radius_m)
         return json_response(
             {"origin": {"lat": p.lat, "lon": p.lon}, "count": len(results), "results": results}
         )
@@ -189,12 +190,13 @@ def build_router(settings: Settings) -> APIRouter:
         openapi_extra=search_doc,
     )
     def text_search(
-        session: ReadSessionDep, query: Annotated[FilterQuery, Depends(parse_search)]
+        reader: ReaderDep, query: Annotated[FilterQuery, Depends(parse_search)]
     ) -> Response:
         p: Any = query
         if (p.lat is None) != (p.lon is None):
             raise InvalidInput("lat and lon: give both or neither", parameter="lat")
-        results = search.text_search(session, p.q, p.limit, p.filters(), p.lat, p.lon)
+        with reader() as db:
+            results = search.text_search(db, p.q, p.limit, p.filters(), p.lat, p.lon)
         return json_response({"q": p.q, "count": len(results), "results": results})
 
     @router.get(
@@ -204,12 +206,13 @@ def build_router(settings: Settings) -> APIRouter:
         responses={304: {"description": "Not modified (If-None-Match)"}},
     )
     def point(
-        session: ReadSessionDep,
+        reader: ReaderDep,
         point_id: PointId,
         request: Request,
         at: Annotated[dt.datetime | None, Query(description="judge open_now at this time")] = None,
     ) -> object:
-        detail = search.point_detail(session, point_id, at)
+        with reader() as db:
+            detail = search.point_detail(db, point_id, at)
         etag = f'"{point_id}-{detail["version"]}"'
         if request.headers.get("if-none-match") == etag:
             return Response(status_code=304, headers={"ETag": etag})
@@ -255,17 +258,17 @@ def build_router(settings: Settings) -> APIRouter:
 
     @router.get("/services", response_model=ServiceList, summary="The service catalogue")
     def services(
-        session: ReadSessionDep,
+        reader: ReaderDep,
         category: Annotated[str | None, Query(pattern=CODE, max_length=64)] = None,
     ) -> dict[str, object]:
-        items = search.list_services(session, category)
+        with reader() as db:
+            items = search.list_services(db, category)
         return {"count": len(items), "services": items}
 
     @router.get("/services/{code}", response_model=ServiceDetail, summary="One catalogue service")
-    def service(
-        session: ReadSessionDep, code: Annotated[str, Path(max_length=64)]
-    ) -> dict[str, object]:
-        return search.service_detail(session, code)
+    def service(reader: ReaderDep, code: Annotated[str, Path(max_length=64)]) -> dict[str, object]:
+        with reader() as db:
+            return search.service_detail(db, code)
 
     @router.get(
         "/areas/{level}",
@@ -273,10 +276,11 @@ def build_router(settings: Settings) -> APIRouter:
         response_class=Response,
         responses={200: {"content": {"application/geo+json": {}}}},
     )
-    def areas(session: ReadSessionDep, level: Literal["province", "district"]) -> Response:
-        body = search.areas_geojson(session, level, settings.areas_simplify_deg)
+    def areas(reader: ReaderDep, level: Literal["province", "district"]) -> Response:
+        with reader() as db:
+            body = search.areas_geojson(db, level, settings.areas_simplify_deg)
         return Response(
-            json.dumps(body, ensure_ascii=False, separators=(",", ":")),
+            orjson.dumps(body),
             media_type="application/geo+json",
             headers={"Cache-Control": "public, max-age=3600"},
         )

@@ -17,10 +17,9 @@ from urllib.parse import urlencode
 
 from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import JSONResponse, RedirectResponse, Response
-from sqlalchemy.orm import Session
 
 from locator import features
-from locator.api.deps import SessionDep
+from locator.api.deps import Reader, ReaderDep
 from locator.errors import InvalidInput, NotFound
 from locator.settings import Settings
 
@@ -135,26 +134,27 @@ def _accept_prefers_json(accept: str) -> bool:
     return json_q > html_q or (json_q == html_q and json_pos < html_pos)
 
 
-def _extent(request: Request, session: Session) -> list[float] | None:
+def _extent(request: Request, reader: Reader) -> list[float] | None:
     """The data's bbox, recomputed at most every EXTENT_TTL_S seconds per app."""
     state = request.app.state
     cached = getattr(state, "ogc_extent", None)
     now = time.monotonic()
     if cached is not None and now - cached[0] < EXTENT_TTL_S:
         return cached[1]
-    bbox = features.data_extent(session)
+    with reader() as db:
+        bbox = features.data_extent(db)
     state.ogc_extent = (now, bbox)
     return bbox
 
 
-def _collection(request: Request, session: Session) -> dict[str, Any]:
+def _collection(request: Request, reader: Reader) -> dict[str, Any]:
     base = _base(request)
     url = f"{base}/collections/{features.COLLECTION_ID}"
     extent: dict[str, Any] = {
         # no time dimension: an interval unbounded at both ends, as the spec writes it
         "temporal": {"interval": [[None, None]]},
     }
-    bbox = _extent(request, session)
+    bbox = _extent(request, reader)
     if bbox is not None:
         extent["spatial"] = {"bbox": [bbox], "crs": features.CRS84}
     return {
@@ -220,13 +220,13 @@ def build_router(settings: Settings) -> APIRouter:
     @router.get("/collections", summary="The feature collections (one: service_points)")
     def collections(
         request: Request,
-        session: SessionDep,
+        reader: ReaderDep,
         f: Annotated[Literal["json"] | None, Query(description="Output format.")] = None,
     ) -> dict[str, Any]:
         base = _base(request)
         return {
             "links": [_link(f"{base}/collections", "self", JSON, "The feature collections")],
-            "collections": [_collection(request, session)],
+            "collections": [_collection(request, reader)],
         }
 
     @router.get(
@@ -236,14 +236,14 @@ def build_router(settings: Settings) -> APIRouter:
     )
     def collection(
         request: Request,
-        session: SessionDep,
+        reader: ReaderDep,
         collection_id: Annotated[
             str, Path(alias="collectionId", description="The collection: service_points.")
         ],
         f: Annotated[Literal["json"] | None, Query(description="Output format.")] = None,
     ) -> dict[str, Any]:
         _check_collection(collection_id)
-        return _collection(request, session)
+        return _collection(request, reader)
 
     @router.get(
         "/collections/{collectionId}/items",
@@ -258,7 +258,7 @@ def build_router(settings: Settings) -> APIRouter:
     )
     def items(
         request: Request,
-        session: SessionDep,
+        reader: ReaderDep,
         collection_id: Annotated[
             str, Path(alias="collectionId", description="The collection: service_points.")
         ],
@@ -312,7 +312,8 @@ def build_router(settings: Settings) -> APIRouter:
             limit=limit,
             offset=offset,
         )
-        page = features.list_features(session, query, settings.max_page_size)
+        with reader() as db:
+            page = features.list_features(db, query, settings.max_page_size)
         url = f"{_base(request)}/collections/{features.COLLECTION_ID}/items"
         kept = [
             (k, v) for k, v in request.query_params.multi_items() if k not in ("limit", "offset")
@@ -356,7 +357,7 @@ def build_router(settings: Settings) -> APIRouter:
     )
     def item(
         request: Request,
-        session: SessionDep,
+        reader: ReaderDep,
         collection_id: Annotated[
             str, Path(alias="collectionId", description="The collection: service_points.")
         ],
@@ -366,7 +367,8 @@ def build_router(settings: Settings) -> APIRouter:
         f: Annotated[Literal["json", "geojson"] | None, Query(description="Output format.")] = None,
     ) -> GeoJSONResponse:
         _check_collection(collection_id)
-        feature = features.get_feature(session, feature_id)
+        with reader() as db:
+            feature = features.get_feature(db, feature_id)
         collection_url = f"{_base(request)}/collections/{features.COLLECTION_ID}"
         feature["links"] = [
             _link(f"{collection_url}/items/{feature['id']}", "self", GEOJSON, "This feature"),
