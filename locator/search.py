@@ -22,6 +22,8 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
 
+import shapely
+import shapely.geometry
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
@@ -483,19 +485,38 @@ def service_detail(db: Executor, code: str) -> dict[str, Any]:
 
 
 def areas_geojson(db: Executor, level: str, tolerance_deg: float) -> dict[str, Any]:
-    """Simplified admin polygons: the offline background of the citizen page."""
-    row = db.execute(
+    """Simplified admin polygons: the offline background of the citizen page.
+
+    Simplified as one coverage (GEOS through shapely), so neighbours keep one shared
+    border: simplifying each polygon on its own (``ST_SimplifyPreserveTopology``) left
+    gaps and overlaps along every border when zoomed in. PostGIS has
+    ``ST_CoverageSimplify`` only from 3.4; Debian 12 ships 3.3.
+    """
+    rows = db.execute(
         text(
-            """
-            SELECT json_build_object('type', 'FeatureCollection', 'features',
-                coalesce(json_agg(json_build_object(
-                    'type', 'Feature', 'id', code,
-                    'geometry', ST_AsGeoJSON(ST_SimplifyPreserveTopology(geom, :tol), 5)::json,
-                    'properties', json_build_object('code', code, 'name_th', name_th,
-                        'name_en', name_en, 'population', population)) ORDER BY code), '[]'))
-            FROM admin_area WHERE level = :level
-            """
+            "SELECT code, name_th, name_en, population, ST_AsBinary(geom) AS wkb "
+            "FROM admin_area WHERE level = :level ORDER BY code"
         ),
-        {"level": level, "tol": tolerance_deg},
-    ).scalar_one()
-    return row
+        {"level": level},
+    ).all()
+    geoms = shapely.from_wkb([bytes(r.wkb) for r in rows])
+    if tolerance_deg > 0 and len(geoms):
+        geoms = shapely.coverage_simplify(geoms, tolerance_deg)
+    geoms = shapely.set_precision(geoms, 1e-5)  # about a metre: enough for a background
+    return {
+        "type": "FeatureCollection",
+        "features": [
+            {
+                "type": "Feature",
+                "id": r.code,
+                "geometry": shapely.geometry.mapping(g),
+                "properties": {
+                    "code": r.code,
+                    "name_th": r.name_th,
+                    "name_en": r.name_en,
+                    "population": r.population,
+                },
+            }
+            for r, g in zip(rows, geoms, strict=True)
+        ],
+    }

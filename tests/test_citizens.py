@@ -7,8 +7,12 @@ import json
 import random
 
 import pytest
+import shapely
+import shapely.geometry
 from fastapi.testclient import TestClient
+from shapely import STRtree
 from sqlalchemy import text
+from sqlalchemy.orm import Session
 
 from locator.hours import is_open
 from locator.search import PointFilters, nearest_sql
@@ -290,6 +294,20 @@ def test_areas_geojson(client: TestClient) -> None:
     assert len(body["features"]) == 77
     assert {"code", "name_th", "name_en"} <= set(body["features"][0]["properties"])
     assert client.get("/v1/areas/planet").status_code == 422
+
+
+def test_area_borders_stay_shared_when_simplified(client: TestClient, session: Session) -> None:
+    body = client.get("/v1/areas/province").json()
+    shapes = [shapely.geometry.shape(f["geometry"]) for f in body["features"]]
+    assert all(shape.is_valid for shape in shapes)
+    pairs = STRtree(shapes).query(shapes, predicate="intersects").T
+    overlap = sum(shapes[i].intersection(shapes[j]).area for i, j in pairs if i < j)
+    assert overlap < sum(shape.area for shape in shapes) * 1e-6
+    vertices = sum(shapely.get_num_coordinates(shape) for shape in shapes)
+    original = session.execute(
+        text("SELECT sum(ST_NPoints(geom)) FROM admin_area WHERE level = 'province'")
+    ).scalar_one()
+    assert vertices < original / 2
 
 
 # --- ratings -----------------------------------------------------------------------------

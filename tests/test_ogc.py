@@ -58,7 +58,7 @@ def test_landing_page_as_json(client: TestClient) -> None:
         links = _links(body)
         assert links["self"]["href"] == "http://testserver/"
         assert links["service-desc"]["href"] == "http://testserver/openapi.json"
-        assert links["service-desc"]["type"] == "application/vnd.oai.openapi+json;version=3.0"
+        assert links["service-desc"]["type"] == "application/vnd.oai.openapi+json;version=3.1"
         assert links["service-doc"]["href"] == "http://testserver/docs"
         assert links["conformance"]["href"] == "http://testserver/conformance"
         assert links["data"]["href"] == "http://testserver/collections"
@@ -82,7 +82,10 @@ def test_landing_page_sends_browsers_to_the_citizen_page(client: TestClient, acc
 def test_conformance(client: TestClient) -> None:
     classes = client.get("/conformance").json()["conformsTo"]
     base = "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/"
-    assert {CORE, base + "geojson", base + "oas30"} <= set(classes)
+    assert {CORE, base + "geojson"} <= set(classes)
+    # the API definition is OpenAPI 3.1, so claiming the OpenAPI 3.0 class would be false
+    assert base + "oas30" not in classes
+    assert client.get("/openapi.json").json()["openapi"].startswith("3.1")
 
 
 def test_collection_extent_covers_thailand(client: TestClient) -> None:

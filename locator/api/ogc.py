@@ -26,13 +26,13 @@ from locator.settings import Settings
 JSON = "application/json"
 GEOJSON = "application/geo+json"
 HTML = "text/html"
-OPENAPI_JSON = "application/vnd.oai.openapi+json;version=3.0"
+OPENAPI_JSON = "application/vnd.oai.openapi+json;version=3.1"  # what FastAPI writes
 CODE = r"^[a-z][a-z0-9_]*$"  # catalogue codes and kinds
 
+# Not "oas30": that class requires an OpenAPI 3.0 definition, and FastAPI writes 3.1.
 CONFORMANCE = [
     "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/core",
     "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/geojson",
-    "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/oas30",
 ]
 
 TITLE = "locator: Thai government service points"
