@@ -4,19 +4,23 @@ Run by hand:  .venv/bin/python -m bench.nearest [--sizes 60000,600000] [--rounds
 
 For each registry size (a scaled registry for 600,000 points: the generated kinds'
 counts multiplied, the real offices unchanged) it starts `locator serve` with two
-workers on loopback and measures, one after the other on the same 2 cores:
+workers on loopback, and measures, one after the other on the same 2 cores:
 
 - the API: wrk (Debian package) with a Lua script sending nearest-10 requests from
   random origins inside a box of central and northern Thailand (mostly land);
 - the ceiling: pgbench running the very SQL the API runs (``nearest_sql``), from random
   origins in the same box, at the same concurrency;
 
+at three loads: saturation (16 connections: the throughput ratio), a moderate load (4)
+and one client at a time (1: the latency ratios, free of how the connections happen to
+spread over the two server processes);
+
 both unfiltered and for a rare service (passport_issue, about 30 points per 60,000).
-Each round runs every case once, API and SQL one after the other; the figures printed
-at the end are medians over the rounds, the throughput ratio the median of the rounds'
-own ratios. It also prints the CPU each API request cost in the server and in
-PostgreSQL. Databases are kept between runs (``locator_bench_<size>``) so a second run
-skips the load.
+Each round runs every size, case and load once, API and SQL one after the other; the
+figures printed at the end are medians over the rounds, and each ratio is the median
+of the rounds' own ratios. It also prints the CPU each API request cost in the server
+and in PostgreSQL. Databases are kept between runs (``locator_bench_<size>``) so a
+second run skips the load.
 """
 
 from __future__ import annotations
@@ -142,8 +146,8 @@ def run_wrk(port: int, service: str | None, seconds: int, connections: int) -> d
         script = fh.name
     env = {**os.environ, "BENCH_SERVICE": service or ""}
     out = subprocess.run(
-        ["wrk", "-t2", f"-c{connections}", f"-d{seconds}s", "--latency", "-s", script,
-         f"http://127.0.0.1:{port}"],
+        ["wrk", f"-t{min(2, connections)}", f"-c{connections}", f"-d{seconds}s", "--latency",
+         "-s", script, f"http://127.0.0.1:{port}"],
         capture_output=True, text=True, env=env, check=True,
     ).stdout  # fmt: skip
     os.unlink(script)
@@ -188,8 +192,9 @@ def run_pgbench(url: str, service: str | None, seconds: int, clients: int) -> di
     # the same plan the API runs: its prepared statements use the generic plan
     env = {**os.environ, "PGOPTIONS": "-c plan_cache_mode=force_generic_plan"}
     out = subprocess.run(
-        [str(find_pg_bin() / "pgbench"), "-n", "-M", "prepared", "-c", str(clients), "-j", "2",
-         "-T", str(seconds), "-f", str(script), "-l", "--log-prefix", str(folder / "log"),
+        [str(find_pg_bin() / "pgbench"), "-n", "-M", "prepared", "-c", str(clients),
+         "-j", str(min(2, clients)), "-T", str(seconds), "-f", str(script), "-l",
+         "--log-prefix", str(folder / "log"),
          "-h", host, "-p", port, "-U", parsed.username or "postgres", parsed.database or ""],
         capture_output=True, text=True, check=True, cwd=folder, env=env,
     ).stdout  # fmt: skip
@@ -232,22 +237,37 @@ def _processes() -> list[tuple[int, int, str]]:
 
 class CpuMeter:
     """CPU seconds used by the API server (its process tree) and by PostgreSQL (every
-    process named postgres on this machine: run the bench on a quiet box)."""
+    process named postgres on this machine: run the bench on a quiet box).
+
+    Counted per process, as the growth between two samples: a process that exits in
+    between (the last pgbench run's backends) takes its CPU time with it, and must not
+    make the total shrink.
+    """
 
     def __init__(self, server_pid: int) -> None:
         self.server_pid = server_pid
+        self.hz = os.sysconf("SC_CLK_TCK")
 
-    def sample(self) -> tuple[float, float]:
+    def sample(self) -> tuple[dict[int, int], dict[int, int]]:
         procs = _processes()
         tree, grew = {self.server_pid}, True
         while grew:
             more = {pid for pid, ppid, _ in procs if ppid in tree} - tree
             tree |= more
             grew = bool(more)
-        hz = os.sysconf("SC_CLK_TCK")
-        api = sum(_cpu_ticks(pid) for pid in tree) / hz
-        pg = sum(_cpu_ticks(pid) for pid, _, name in procs if name == "postgres") / hz
+        api = {pid: _cpu_ticks(pid) for pid in tree}
+        pg = {pid: _cpu_ticks(pid) for pid, _, name in procs if name == "postgres"}
         return api, pg
+
+    def used(
+        self, before: tuple[dict[int, int], dict[int, int]],
+        after: tuple[dict[int, int], dict[int, int]],
+    ) -> tuple[float, float]:  # fmt: skip
+        """(server, PostgreSQL) CPU seconds between two samples."""
+        return tuple(  # type: ignore[return-value]
+            sum(ticks - b.get(pid, 0) for pid, ticks in a.items()) / self.hz
+            for b, a in zip(before, after, strict=True)
+        )
 
 
 def _summary(runs: list[dict[str, float]]) -> dict[str, float]:
@@ -262,99 +282,101 @@ def main() -> None:
         "--rounds", type=int, default=3, help="rounds per case; the figures are medians"
     )
     parser.add_argument(
-        "--connections",
-        type=int,
-        default=16,
-        help="concurrency of the throughput runs (saturation)",
-    )
-    parser.add_argument(
-        "--light", type=int, default=2, help="concurrency of the latency runs (below saturation)"
+        "--loads",
+        default="16,4,1",
+        help="connections of each load level: the first saturates (the throughput ratio), "
+        "the last is one client at a time (the latency ratios)",
     )
     parser.add_argument("--rare", default="passport_issue")
     args = parser.parse_args()
     if not shutil.which("wrk"):
         sys.exit("wrk is missing: apt-get install wrk")
     cases = (("unfiltered", None), ("rare service", args.rare))
-    light: dict[tuple[int, str], dict[str, float]] = {}
-    for size in (int(s) for s in args.sizes.split(",")):
-        url = prepare(size)
+    sizes = [int(s) for s in args.sizes.split(",")]
+    loads = [int(c) for c in args.loads.split(",")]
+    saturated, unloaded = loads[0], loads[-1]
+    urls = {size: prepare(size) for size in sizes}
+    for size, url in urls.items():
         with create_engine(url).connect() as conn:
             points = conn.execute(text("SELECT count(*) FROM service_point")).scalar_one()
             rare = conn.execute(
                 text("SELECT count(*) FROM offering WHERE service_code = :s"), {"s": args.rare}
             ).scalar_one()
-        print(f"\n== {points:,} points ({rare} offer {args.rare}); "
-              f"{args.rounds} rounds of {args.seconds} s ==", flush=True)  # fmt: skip
-        port = free_port()
-        server = start_server(url, port)
-        meter = CpuMeter(server.pid)
-        runs: dict[tuple[str, str], list[dict[str, float]]] = {}
-        try:
+        print(f"registry {size:,}: {points:,} points, {rare} offer {args.rare}")
+    print(f"{args.rounds} rounds; in each, every size, case and load once, API then SQL, "
+          f"{args.seconds} s a measurement\n", flush=True)  # fmt: skip
+    # one server per registry, all up at once: an idle one costs nothing, and the sizes
+    # can then alternate within each round like API and SQL do, so a slow spell on this
+    # shared box hits both sides of every ratio alike
+    ports = {size: free_port() for size in sizes}
+    servers = {size: start_server(urls[size], ports[size]) for size in sizes}
+    runs: dict[tuple[int, str, int, str], list[dict[str, float]]] = {}
+    try:
+        for size in sizes:
             for _, service in cases:
-                run_wrk(port, service, 3, args.connections)  # warm-up
-            # API and SQL alternate within each round, so a slow spell on this shared
-            # box hits both sides of a ratio alike
-            for round_ in range(1, args.rounds + 1):
+                run_wrk(ports[size], service, 3, saturated)  # warm-up
+        for round_ in range(1, args.rounds + 1):
+            for size in sizes:
+                meter = CpuMeter(servers[size].pid)
                 for label, service in cases:
-                    before = meter.sample()
-                    api = run_wrk(port, service, args.seconds, args.connections)
-                    after = meter.sample()
-                    requests = api["rps"] * args.seconds
-                    api["api_cpu_ms"] = (after[0] - before[0]) * 1000 / requests
-                    api["pg_cpu_ms"] = (after[1] - before[1]) * 1000 / requests
-                    sql = run_pgbench(url, service, args.seconds, args.connections)
-                    api["ratio"] = api["rps"] / sql["rps"]
-                    api_light = run_wrk(port, service, args.seconds, args.light)
-                    sql_light = run_pgbench(url, service, args.seconds, args.light)
-                    for what, result in (("api", api), ("sql", sql), ("api light", api_light),
-                                         ("sql light", sql_light)):  # fmt: skip
-                        runs.setdefault((label, what), []).append(result)
-                    print(
-                        f"round {round_} {label:12s} API {api['rps']:5.0f} req/s, "
-                        f"SQL {sql['rps']:5.0f} tx/s ({api['ratio']:.0%}); "
-                        f"API CPU {api['api_cpu_ms']:.2f} ms/req, PostgreSQL "
-                        f"{api['pg_cpu_ms']:.2f} ms/req; light: API p50 "
-                        f"{api_light['p50']:.2f} p99 {api_light['p99']:.2f} ms, SQL p50 "
-                        f"{sql_light['p50']:.2f} p99 {sql_light['p99']:.2f} ms",
-                        flush=True,
-                    )
-        finally:
+                    line = [f"round {round_} {size:>7,} {label:12s}"]
+                    for load in loads:
+                        before = meter.sample()
+                        api = run_wrk(ports[size], service, args.seconds, load)
+                        server_s, pg_s = meter.used(before, meter.sample())
+                        requests = api["rps"] * args.seconds
+                        api["api_cpu_ms"] = server_s * 1000 / requests
+                        api["pg_cpu_ms"] = pg_s * 1000 / requests
+                        sql = run_pgbench(urls[size], service, args.seconds, load)
+                        api["ratio"] = api["rps"] / sql["rps"]
+                        runs.setdefault((size, label, load, "api"), []).append(api)
+                        runs.setdefault((size, label, load, "sql"), []).append(sql)
+                        line.append(
+                            f"  {load:2d} conn.: API {api['rps']:5.0f}/s p50 {api['p50']:.2f} "
+                            f"p99 {api['p99']:.2f} ms, SQL {sql['rps']:5.0f}/s p50 "
+                            f"{sql['p50']:.2f} p99 {sql['p99']:.2f} ms ({api['ratio']:.0%}); "
+                            f"CPU/request API {api['api_cpu_ms']:.2f} ms, PostgreSQL "
+                            f"{api['pg_cpu_ms']:.2f} ms"
+                        )
+                    print("\n".join(line), flush=True)
+    finally:
+        for server in servers.values():
             server.terminate()
             server.wait(timeout=30)
-        print(f"\nmedians over {args.rounds} rounds, {points:,} points:")
+
+    def p50_ratio(a: tuple[int, str], b: tuple[int, str]) -> str:
+        """Median over the rounds of the unloaded API p50 ratio a / b, and each round's."""
+        ratios = [
+            x["p50"] / y["p50"]
+            for x, y in zip(runs[(*a, unloaded, "api")], runs[(*b, unloaded, "api")], strict=True)
+        ]
+        return f"{statistics.median(ratios):.2f}x ({', '.join(f'{r:.2f}' for r in ratios)})"
+
+    print(f"\nmedians over {args.rounds} rounds (ratios: median of the rounds' own ratios)")
+    print("registry  query         conn.  API req/s  p50 ms  p99 ms | SQL tx/s  p50 ms  "
+          "p99 ms | API/SQL | CPU/req API  PG ms")  # fmt: skip
+    for size in sizes:
         for label, _ in cases:
-            api, sql = _summary(runs[(label, "api")]), _summary(runs[(label, "sql")])
-            api_l, sql_l = (
-                _summary(runs[(label, "api light")]),
-                _summary(runs[(label, "sql light")]),
-            )
-            light[(size, label)] = api_l
-            each = ", ".join(f"{r['ratio']:.0%}" for r in runs[(label, "api")])
-            print(
-                f"{label:13s} saturated ({args.connections} connections):\n"
-                f"{'':13s} API    {api['rps']:8.0f} req/s  p50 {api['p50']:6.2f} ms  "
-                f"p99 {api['p99']:6.2f} ms  non-2xx {api['errors']:.0f}\n"
-                f"{'':13s} SQL    {sql['rps']:8.0f} tx/s   p50 {sql['p50']:6.2f} ms  "
-                f"p99 {sql['p99']:6.2f} ms\n"
-                f"{'':13s} API / SQL throughput: {api['ratio']:.0%} (median of the rounds' "
-                f"ratios: {each})\n"
-                f"{'':13s} CPU per API request: server {api['api_cpu_ms']:.2f} ms, "
-                f"PostgreSQL {api['pg_cpu_ms']:.2f} ms\n"
-                f"{'':13s} light load ({args.light} connections):\n"
-                f"{'':13s} API    {api_l['rps']:8.0f} req/s  p50 "
-                f"{api_l['p50']:6.2f} ms  p99 {api_l['p99']:6.2f} ms\n"
-                f"{'':13s} SQL    {sql_l['rps']:8.0f} tx/s   p50 "
-                f"{sql_l['p50']:6.2f} ms  p99 {sql_l['p99']:6.2f} ms",
-                flush=True,
-            )
-        un, ra = light[(size, "unfiltered")], light[(size, "rare service")]
-        print(f"rare service vs unfiltered (API p50, light load): {ra['p50'] / un['p50']:.2f}x")
-    sizes = sorted({k[0] for k in light})
+            for load in loads:
+                api = _summary(runs[(size, label, load, "api")])
+                sql = _summary(runs[(size, label, load, "sql")])
+                print(
+                    f"{size:>8,}  {label:12s}  {load:5d}  {api['rps']:9.0f}  {api['p50']:6.2f}  "
+                    f"{api['p99']:6.2f} | {sql['rps']:8.0f}  {sql['p50']:6.2f}  "
+                    f"{sql['p99']:6.2f} | {api['ratio']:7.0%} | {api['api_cpu_ms']:11.2f}  "
+                    f"{api['pg_cpu_ms']:5.2f}"
+                )
+        each = ", ".join(f"{r['ratio']:.0%}" for r in runs[(size, "unfiltered", saturated, "api")])
+        print(f"{'':8s}  API / SQL at {saturated} connections, unfiltered, each round: {each}")
+    print()
+    for size in sizes:
+        print(f"{size:,} points, rare service vs unfiltered, API p50 at {unloaded} connection(s): "
+              + p50_ratio((size, "rare service"), (size, "unfiltered")))  # fmt: skip
     if len(sizes) == 2:
+        small, big = sorted(sizes)
         for label, _ in cases:
-            small, big = (light[(s, label)]["p50"] for s in sizes)
-            print(f"{sizes[1]:,} vs {sizes[0]:,} points, API p50 {label} (light load): "
-                  f"{big / small:.2f}x")  # fmt: skip
+            print(f"{big:,} vs {small:,} points, {label}, API p50 at {unloaded} connection(s): "
+                  + p50_ratio((big, label), (small, label)))  # fmt: skip
 
 
 if __name__ == "__main__":
