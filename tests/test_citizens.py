@@ -207,7 +207,7 @@ def test_point_detail(client: TestClient) -> None:
     response = client.get(f"/v1/points/{first['id']}")
     assert response.status_code == 200
     detail = response.json()
-    assert response.headers["etag"] == f'"{first["id"]}-{detail["version"]}"'
+    assert response.headers["etag"].startswith('"')
     assert detail["phones"] and detail["opening_hours"]["tz"] == "Asia/Bangkok"
     assert detail["rating"]["count"] == 0
     renewal = next(s for s in detail["services"] if s["code"] == "id_card_renewal")
@@ -218,7 +218,30 @@ def test_point_detail(client: TestClient) -> None:
     again = client.get(
         f"/v1/points/{first['id']}", headers={"If-None-Match": response.headers["etag"]}
     )
-    assert again.status_code == 304
+    assert again.status_code == 304 and again.headers["etag"] == response.headers["etag"]
+    listed = client.get(
+        f"/v1/points/{first['id']}",
+        headers={"If-None-Match": f'"other", W/{response.headers["etag"]}'},
+    )
+    assert listed.status_code == 304
+
+
+def test_etag_changes_when_a_rating_arrives(client: TestClient) -> None:
+    point = nearest(client, k=1, **BANGKOK)[0]
+    etag = client.get(f"/v1/points/{point['id']}").headers["etag"]
+    assert client.post(f"/v1/points/{point['id']}/ratings", json={"score": 4}).status_code == 201
+    after = client.get(f"/v1/points/{point['id']}", headers={"If-None-Match": etag})
+    assert after.status_code == 200, "a cached detail would hide the new rating"
+    assert after.headers["etag"] != etag and after.json()["rating"]["count"] == 1
+
+
+def test_etag_follows_open_now(client: TestClient) -> None:
+    point = nearest(client, k=1, kind="district_office", **BANGKOK)[0]
+    tuesday_noon, tuesday_midnight = "2026-11-24T12:00:00+07:00", "2026-11-24T23:30:00+07:00"
+    opened = client.get(f"/v1/points/{point['id']}", params={"at": tuesday_noon})
+    closed = client.get(f"/v1/points/{point['id']}", params={"at": tuesday_midnight})
+    assert opened.json()["open_now"] and not closed.json()["open_now"]
+    assert opened.headers["etag"] != closed.headers["etag"]
 
 
 @pytest.mark.parametrize(("path", "status"), [("999999999", 404), ("0", 422), ("abc", 422)])

@@ -5,6 +5,7 @@ back. Every parameter's bounds come from the settings and appear in the OpenAPI 
 """
 
 import datetime as dt
+import hashlib
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
@@ -156,6 +157,14 @@ def json_response(body: object, headers: dict[str, str] | None = None) -> Respon
     )
 
 
+def etag_matches(if_none_match: str | None, etag: str) -> bool:
+    """RFC 9110 If-None-Match: ``*`` or a list of tags, compared weakly (``W/`` ignored)."""
+    if not if_none_match:
+        return False
+    tags = {tag.strip().removeprefix("W/") for tag in if_none_match.split(",")}
+    return "*" in tags or etag in tags
+
+
 def _client(request: Request) -> str:
     return request.client.host if request.client else "unknown"
 
@@ -213,10 +222,14 @@ def build_router(settings: Settings) -> APIRouter:
     ) -> object:
         with reader() as db:
             detail = search.point_detail(db, point_id, at)
-        etag = f'"{point_id}-{detail["version"]}"'
-        if request.headers.get("if-none-match") == etag:
+        response = json_response(detail)
+        # The ETag is the body's own hash: the detail also holds the rating summary and
+        # "open now", which change while the point's row (its version) does not.
+        etag = f'"{hashlib.blake2b(response.body, digest_size=12).hexdigest()}"'
+        if etag_matches(request.headers.get("if-none-match"), etag):
             return Response(status_code=304, headers={"ETag": etag})
-        return json_response(detail, headers={"ETag": etag})
+        response.headers["ETag"] = etag
+        return response
 
     RatingIn = create_model(
         "RatingIn",
