@@ -12,11 +12,7 @@ from sqlalchemy import Engine
 from locator import __version__
 from locator.api import citizens, health, ogc, web
 from locator.api.errors import install_error_handlers
-from locator.db import (
-    make_engine,
-    make_read_engine,
-    make_session_factory,
-)
+from locator.db import make_engine, make_read_engine, make_session_factory
 from locator.settings import Settings, get_settings
 
 DESCRIPTION = """
