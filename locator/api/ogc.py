@@ -98,6 +98,11 @@ def _item_params(request: Request) -> None:
     _check_params(request, ITEM_PARAMS)
 
 
+CollectionId = Annotated[
+    str, Path(alias="collectionId", description="The collection: service_points.")
+]
+
+
 def _check_collection(collection_id: str) -> None:
     if collection_id != features.COLLECTION_ID:
         raise NotFound(
@@ -237,9 +242,7 @@ def build_router(settings: Settings) -> APIRouter:
     def collection(
         request: Request,
         reader: ReaderDep,
-        collection_id: Annotated[
-            str, Path(alias="collectionId", description="The collection: service_points.")
-        ],
+        collection_id: CollectionId,
         f: Annotated[Literal["json"] | None, Query(description="Output format.")] = None,
     ) -> dict[str, Any]:
         _check_collection(collection_id)
@@ -259,9 +262,7 @@ def build_router(settings: Settings) -> APIRouter:
     def items(
         request: Request,
         reader: ReaderDep,
-        collection_id: Annotated[
-            str, Path(alias="collectionId", description="The collection: service_points.")
-        ],
+        collection_id: CollectionId,
         bbox: Annotated[
             str | None,
             Query(
@@ -358,9 +359,7 @@ def build_router(settings: Settings) -> APIRouter:
     def item(
         request: Request,
         reader: ReaderDep,
-        collection_id: Annotated[
-            str, Path(alias="collectionId", description="The collection: service_points.")
-        ],
+        collection_id: CollectionId,
         feature_id: Annotated[
             str, Path(alias="featureId", description="The service point's id (an integer).")
         ],
