@@ -32,6 +32,13 @@ class DatabaseUnavailable(LocatorError):
     code = "database_unavailable"
 
 
+class Busy(LocatorError):
+    """The work could not be done in the time allowed (a lock, a query, a full pool);
+    the same request may succeed a moment later."""
+
+    code = "busy"
+
+
 class InvalidInput(LocatorError):
     """The caller sent something we cannot use; the message says what to fix."""
 

@@ -8,10 +8,16 @@ this runs.
 
 PostgreSQL refuses to run as root, so when we are root the server runs as the
 ``postgres`` system user, and the cluster's folders are handed to that user.
+
+Who may connect: besides the private socket folder, the server checks the operating-system
+user of every connection (``peer`` authentication): only the user who set the cluster up
+(and root) may log in, as the owner or as the API's two least-privilege roles
+(``locator.roles``). No passwords exist, so none can leak.
 """
 
 from __future__ import annotations
 
+import getpass
 import os
 import pwd
 import shutil
@@ -21,6 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from locator.errors import ConfigurationError, DatabaseUnavailable
+from locator.roles import ROLES
 from locator.settings import Settings
 
 SUPERUSER = "locator"
@@ -215,7 +222,7 @@ class LocalCluster:
                 str(self.data_dir),
                 "-U",
                 SUPERUSER,
-                "--auth=trust",
+                "--auth=peer",
                 "--encoding=UTF8",
                 "--locale=C.UTF-8",
                 "--no-instructions",
@@ -239,10 +246,49 @@ class LocalCluster:
             with conf.open("a", encoding="utf-8") as fh:
                 fh.write(extra)
 
+    def _auth_files(self) -> dict[str, str]:
+        """pg_hba.conf and pg_ident.conf: peer authentication, mapped to our roles."""
+        users = sorted({getpass.getuser(), "root"})
+        ident = "# locator: which operating-system users may log in as which roles\n" + "".join(
+            f"locator  {user}  {role}\n" for user in users for role in (SUPERUSER, *ROLES)
+        )
+        hba = (
+            "# locator: unix socket only (no TCP is opened), peer authentication\n"
+            "local  all  all  peer  map=locator\n"
+        )
+        return {"pg_hba.conf": hba, "pg_ident.conf": ident}
+
+    def _write_auth(self) -> bool:
+        """Write the authentication files when they differ; True when they changed."""
+        changed = False
+        for name, content in self._auth_files().items():
+            path = self.data_dir / name
+            try:
+                if path.read_text() == content:
+                    continue
+            except OSError:
+                pass
+            if self._as_root():
+                subprocess.run(
+                    ["runuser", "-u", "postgres", "--", "tee", str(path)],
+                    input=content,
+                    text=True,
+                    capture_output=True,
+                    check=True,
+                    cwd="/",
+                )
+            else:
+                path.write_text(content)
+            changed = True
+        return changed
+
     def start(self) -> bool:
         """Start the cluster; returns False when it was already running (a no-op)."""
         self.init()
+        auth_changed = self._write_auth()
         if self.is_running():
+            if auth_changed:
+                self._run(["pg_ctl", "reload", "-D", str(self.data_dir)])
             self._ensure_database()
             return False
         # A crash leaves postmaster.pid behind; pg_ctl says "not running", so it is stale.
@@ -299,5 +345,13 @@ class LocalCluster:
                 cur.execute("SELECT 1 FROM pg_database WHERE datname = %s", (self.db_name,))
                 if cur.fetchone() is None:
                     cur.execute(f'CREATE DATABASE "{self.db_name}"')
+                # the API's roles may log in here (the migrations grant what they may do)
+                for role in ROLES:
+                    cur.execute("SELECT rolcanlogin FROM pg_roles WHERE rolname = %s", (role,))
+                    found = cur.fetchone()
+                    if found is None:
+                        cur.execute(f"CREATE ROLE {role} LOGIN")
+                    elif not found[0]:
+                        cur.execute(f"ALTER ROLE {role} LOGIN")
         finally:
             conn.close()

@@ -7,9 +7,58 @@ model names (no mass assignment), and outputs never leak internal columns.
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
+import re
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
+
+CODE = r"^[a-z][a-z0-9_]*$"
+"""Catalogue codes, kinds and agency codes: lower-case ASCII words."""
+
+MAX_ID = 2**63 - 1  # bigint
+
+_ISO_DATETIME = re.compile(
+    r"\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d{1,6})?)?(?:Z|z|[+-]\d{2}:?\d{2})?)?"
+)
+_DIGITS = re.compile(r"[1-9][0-9]{0,18}")
+
+
+def _iso_only(value: object) -> object:
+    """Only ISO 8601 text: pydantic alone would also take a number as a Unix time."""
+    if isinstance(value, dt.datetime):
+        return value
+    if not isinstance(value, str) or not _ISO_DATETIME.fullmatch(value):
+        raise ValueError(
+            "give an ISO 8601 date and time, such as 2026-03-30T10:00:00+07:00 "
+            "(no offset: Bangkok time)"
+        )
+    return value
+
+
+def _real_moment(value: dt.datetime) -> dt.datetime:
+    offset = value.utcoffset()
+    if offset is not None and not -dt.timedelta(hours=12) <= offset <= dt.timedelta(hours=14):
+        raise ValueError("the UTC offset must lie between -12:00 and +14:00")
+    if not 1900 <= value.year <= 2200:
+        raise ValueError("give a year from 1900 to 2200")
+    return value
+
+
+Moment = Annotated[dt.datetime, BeforeValidator(_iso_only), AfterValidator(_real_moment)]
+"""A moment for "open now": ISO 8601 text with a real UTC offset (none = Bangkok)."""
+
+
+def _whole_number(value: object) -> object:
+    """Ids are written as digits only: ``1.0``, ``+1`` or ``1e3`` name no point."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    if isinstance(value, str) and _DIGITS.fullmatch(value):
+        return int(value)
+    raise ValueError("give a positive whole number, written with digits only")
+
+
+Id = Annotated[int, BeforeValidator(_whole_number), Field(ge=1, le=MAX_ID)]
+"""A row id, strictly: digits only, 1 to 2**63 - 1."""
 
 
 class _Out(BaseModel):
@@ -74,6 +123,10 @@ class SearchHit(PointSummary):
 class SearchResponse(_Out):
     q: str
     count: int
+    truncated: bool = Field(
+        description="more points matched than a search ranks: these are the best of the "
+        "first matches found; add a word, a filter or lat/lon to narrow it"
+    )
     results: list[SearchHit]
 
 
@@ -165,7 +218,8 @@ class ServiceDetail(ServiceSummary):
 
 
 class RatingCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    # strict: `true` is no score, "4" is no number
+    model_config = ConfigDict(extra="forbid", strict=True)
 
     score: int = Field(ge=1, le=5, description="1 (poor) to 5 (excellent)")
     comment: str | None = Field(

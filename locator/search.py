@@ -15,11 +15,10 @@ offering even a rare service is found without scanning the others.
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import re
+import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from functools import lru_cache
 from typing import Any
 
 import shapely
@@ -27,7 +26,7 @@ import shapely.geometry
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-from locator.db import Executor
+from locator.db import Executor, run_prepared
 from locator.errors import InvalidInput, NotFound
 from locator.hours import BANGKOK
 from locator.ratings import rating_summary
@@ -51,10 +50,12 @@ class PointFilters:
     gecc: bool | None = None
 
     def moment(self) -> dt.datetime:
-        """The time "open" is judged at: ``at`` (naive = Bangkok time) or now."""
+        """The time "open" is judged at: ``at`` (naive = Bangkok time) or now, in UTC
+        (the database then never meets an offset it does not know)."""
         if self.at is None:
-            return dt.datetime.now(BANGKOK)
-        return self.at.replace(tzinfo=BANGKOK) if self.at.tzinfo is None else self.at
+            return dt.datetime.now(dt.UTC)
+        at = self.at.replace(tzinfo=BANGKOK) if self.at.tzinfo is None else self.at
+        return at.astimezone(dt.UTC)
 
 
 @dataclass
@@ -230,52 +231,24 @@ def nearest(
     return [_result(row, filters.service) for row in rows]
 
 
-_PARAM = re.compile(r"(?<![:\w]):([a-z_][a-z0-9_]*)")
+MIN_TERM = 3
+"""Characters a word needs before the trigram index can find it (pg_trgm's trigrams)."""
 
 
-@lru_cache(maxsize=512)
-def _to_positional(statement: str) -> tuple[str, str, tuple[str, ...]]:
-    """``:name`` parameters to ``$n``, with a stable name for PREPARE."""
-    order: list[str] = []
-
-    def number(match: re.Match[str]) -> str:
-        name = match.group(1)
-        if name not in order:
-            order.append(name)
-        return f"${order.index(name) + 1}"
-
-    positional = _PARAM.sub(number, statement)
-    digest = hashlib.blake2b(positional.encode(), digest_size=8).hexdigest()
-    return f"locator_{digest}", positional, tuple(order)
+def search_terms(q: str) -> list[str]:
+    """The words of a query: letters, digits and marks (Thai vowels and tone marks);
+    punctuation, symbols and emoji only separate words."""
+    text_ = unicodedata.normalize("NFC", q)
+    kept = "".join(ch if unicodedata.category(ch)[0] in "LMN" else " " for ch in text_)
+    return kept.split()
 
 
-def run_prepared(db: Executor, statement: str, params: dict[str, Any]) -> list[dict[str, Any]]:
-    """Run a hot read query as a server-side prepared statement.
-
-    psycopg2 has no prepared statements of its own; planning the nearest query costs as
-    much as running it, so each pooled connection PREPAREs it once and then only
-    EXECUTEs its generic plan. Prepared statements and the setting belong to the
-    database session, not to the transaction, so a rollback does not undo them.
-    """
-    name, positional, order = _to_positional(statement)
-    raw = (db.connection() if isinstance(db, Session) else db).connection
-    prepared: set[str] = raw.info.setdefault("locator_prepared", set())
-    with raw.cursor() as cur:
-        if name not in prepared:
-            if not prepared:
-                # Custom plans would re-plan on every EXECUTE (the planner keeps them while
-                # it thinks they are cheaper); the generic plan of these KNN queries is the
-                # same index scans and runs in half the time. This only affects prepared
-                # statements, and only this module prepares any.
-                cur.execute("SET plan_cache_mode = force_generic_plan")
-            cur.execute(f"PREPARE {name} AS {positional}".replace("%", "%%"))
-            prepared.add(name)
-        cur.execute(
-            f"EXECUTE {name} ({', '.join(['%s'] * len(order))})",
-            [params[p] for p in order],
-        )
-        columns = [c.name for c in cur.description]
-        return [dict(zip(columns, values, strict=True)) for values in cur.fetchall()]
+@dataclass
+class SearchResult:
+    results: list[dict[str, Any]]
+    truncated: bool
+    """More points matched than were ranked (``max_candidates``): the answer is the
+    best of the first ones found (or, with a location, the nearest of all)."""
 
 
 def text_search(
@@ -285,20 +258,35 @@ def text_search(
     filters: PointFilters,
     lat: float | None = None,
     lon: float | None = None,
-) -> list[dict[str, Any]]:
+    max_candidates: int = 1000,
+) -> SearchResult:
     """Thai and English names, by substring (every word) first, then by similarity.
 
     Thai is written without spaces between words, so a Thai term matches any substring
-    of the name (ILIKE, answered by the trigram index); a Latin term matches at the start
-    of a word, case-insensitively. Every whitespace-separated term must match. When
-    nothing matches that way, trigram similarity finds near-misses (typos, missing tone
-    marks). With ``lat``/``lon`` the matches are ordered by distance, else by similarity.
+    of the name; a Latin term matches at the start of a word, case-insensitively. Every
+    word must match. When nothing matches that way, trigram similarity finds near-misses
+    (typos, missing tone marks). With ``lat``/``lon`` the matches are ordered by
+    distance, else by similarity.
+
+    Every query is bounded, whatever is typed: a query needs one word the trigram index
+    can look up (three characters or more; shorter words only narrow it), and at most
+    ``max_candidates`` matches are ranked. A common word ("office" matches three points
+    in four) is answered from the first matches the index gives, so it costs the same
+    as a rare one; with a location it walks the spatial index outwards instead, so the
+    nearest matches are exact.
     """
-    terms = q.split()
-    if not terms:
-        raise InvalidInput("q: give at least one non-space character", parameter="q")
+    terms = search_terms(q)
+    if not any(len(t) >= MIN_TERM for t in terms):
+        raise InvalidInput(
+            f"q: give at least one word of {MIN_TERM} or more letters or digits "
+            "(punctuation and symbols are ignored)",
+            parameter="q",
+        )
     _check_codes(db, filters)
-    sql = _Sql(params={"at": filters.moment(), "q": " ".join(terms), "limit": limit})
+    sql = _Sql(
+        params={"at": filters.moment(), "q": " ".join(terms), "limit": limit,
+                "cap": max_candidates + 1}  # fmt: skip
+    )
     _point_filters(filters, sql)
     join = ""
     extra = ""
@@ -314,31 +302,62 @@ def text_search(
             substring.append(f"(p.name_en ~* :t{i} OR p.name_th ~* :t{i})")
         else:
             # Thai has no spaces between words: any substring of the name
-            escaped = term.replace("\\", "\\\\").replace("%", r"\%").replace("_", r"\_")
-            sql.params[f"t{i}"] = f"%{escaped}%"
+            sql.params[f"t{i}"] = f"%{term}%"  # letters and marks only: nothing to escape
             substring.append(f"(p.name_th ILIKE :t{i} OR p.name_en ILIKE :t{i})")
     all_terms = " AND ".join(substring)
     fuzzy = "(p.name_th % :q OR :q <% p.name_en OR :q <% p.name_th)"
     score = "greatest(similarity(p.name_th, :q), word_similarity(:q, p.name_en))"
-    if lat is not None and lon is not None:
+    near = lat is not None and lon is not None
+    if near:
         sql.params.update(lat=lat, lon=lon)
-        origin = "ST_SetSRID(ST_MakePoint(:lon, :lat), 4326)::geography"
-        distance = f", ST_Distance(p.geog, {origin}) AS distance_m, " \
-                   f"degrees(ST_Azimuth({origin}, p.geog)) AS bearing_deg"  # fmt: skip
-        order = "distance_m, p.id"
-    else:
-        distance = ""
-        order = "score DESC, p.id"
-    base = f"""
-        SELECT {_RESULT_COLUMNS}{extra}, {score} AS score{distance}
-        FROM service_point p JOIN agency a ON a.id = p.agency_id {join}
-        WHERE {sql.clause()} AND {{match}}
+    origin = "ST_SetSRID(ST_MakePoint(:lon, :lat), 4326)::geography"
+    distance = (
+        f", ST_Distance(p.geog, {origin}) AS distance_m, "
+        f"degrees(ST_Azimuth({origin}, p.geog)) AS bearing_deg"
+        if near
+        else ""
+    )
+    order = "distance_m, p.id" if near else "score DESC, p.id"
+    ranked = f"""
+        WITH matches AS (
+            SELECT p.id FROM service_point p {join}
+            WHERE {sql.clause()} AND {{match}}
+            LIMIT :cap
+        )
+        SELECT {_RESULT_COLUMNS}{extra}, {score} AS score{distance},
+               (SELECT count(*) FROM matches) AS matched
+        FROM matches m JOIN service_point p ON p.id = m.id
+        JOIN agency a ON a.id = p.agency_id {join}
+        WHERE {sql.clause()}
         ORDER BY {order} LIMIT :limit
     """
-    rows = db.execute(text(base.format(match=all_terms)), sql.params).all()
+    match = all_terms
+    rows = db.execute(text(ranked.format(match=match)), sql.params).all()
     if not rows:
-        rows = db.execute(text(base.format(match=fuzzy)), sql.params).all()
-    return [_result(row._mapping, filters.service) for row in rows]
+        match = fuzzy
+        rows = db.execute(text(ranked.format(match=match)), sql.params).all()
+    truncated = bool(rows) and rows[0].matched > max_candidates
+    if truncated and near:
+        # A common word near a place: walk outwards from it by the spatial index (the
+        # matches are dense, so the walk stops soon), then, as in `nearest`, take every
+        # match within 1 % more than the last one's sphere distance and order them on
+        # the spheroid.
+        walk = f"""
+            WITH knn AS (
+                SELECT p.geog <-> {origin} AS d FROM service_point p {join}
+                WHERE {sql.clause()} AND {match}
+                ORDER BY p.geog <-> {origin} LIMIT :limit
+            )
+            SELECT {_RESULT_COLUMNS}{extra}, {score} AS score{distance}
+            FROM service_point p JOIN agency a ON a.id = p.agency_id {join}
+            WHERE {sql.clause()} AND {match}
+              AND ST_DWithin(p.geog, {origin},
+                             (SELECT max(d) FROM knn) * {_SPHEROID_SLACK} + 1, false)
+            ORDER BY {order} LIMIT :limit
+        """
+        rows = db.execute(text(walk), sql.params).all()
+        truncated = False
+    return SearchResult([_result(row._mapping, filters.service) for row in rows], truncated)
 
 
 def point_detail(db: Executor, point_id: int, at: dt.datetime | None = None) -> dict[str, Any]:

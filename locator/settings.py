@@ -10,9 +10,11 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
+from typing import Annotated
+from urllib.parse import urlsplit
 
-from pydantic import Field, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
@@ -22,13 +24,28 @@ def _default_shared(name: str) -> Path:
     return PROJECT_ROOT.parent / "shared" / name
 
 
+CommaList = Annotated[list[str], NoDecode]
+"""A list read from the environment as comma-separated words (``a,b,c``)."""
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="LOCATOR_", env_file=".env", extra="ignore")
 
     # --- where things are -------------------------------------------------------------
     database_url: str | None = Field(
         default=None,
-        description="SQLAlchemy URL of a PostGIS database. Unset: the embedded local cluster.",
+        description="SQLAlchemy URL of a PostGIS database, as its owner (migrations, loads). "
+        "Unset: the embedded local cluster.",
+    )
+    api_database_url: str | None = Field(
+        default=None,
+        description="URL the API writes through, as the role locator_api or a member of "
+        "it. Unset: `database_url` as the user locator_api, no password.",
+    )
+    read_database_url: str | None = Field(
+        default=None,
+        description="URL of the API's public reads, as the role locator_reader or a member "
+        "of it. Unset: `database_url` as the user locator_reader, no password.",
     )
     data_dir: Path = Field(
         default_factory=lambda: _default_shared("thai-geodata"),
@@ -55,9 +72,66 @@ class Settings(BaseSettings):
         default=None, description="PostgreSQL server binaries; found automatically when unset."
     )
 
+    # --- the API's database sessions: every wait has a bound ---------------------------
+    read_statement_timeout_ms: int = Field(
+        default=2_000, ge=100, description="Longest a public read query may run."
+    )
+    write_statement_timeout_ms: int = Field(
+        default=5_000, ge=100, description="Longest a write statement may run."
+    )
+    lock_timeout_ms: int = Field(default=2_000, ge=10, description="Longest wait for a lock.")
+    idle_in_transaction_timeout_ms: int = Field(
+        default=10_000, ge=100, description="A transaction left idle this long is ended."
+    )
+    connect_timeout_s: int = Field(
+        default=3, ge=2, le=60, description="Longest wait to open a connection (libpq: >= 2)."
+    )
+    pool_timeout_s: float = Field(
+        default=2.0, gt=0, le=60, description="Longest wait for a pooled connection."
+    )
+
     # --- serving ----------------------------------------------------------------------
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
+    public_base_url: str | None = Field(
+        default=None,
+        description="The address clients use (https://locator.example.go.th); links are "
+        "built from it. Unset: from the request, whose Host must be in `allowed_hosts`.",
+    )
+    allowed_hosts: CommaList = Field(
+        default_factory=lambda: ["localhost", "127.0.0.1", "::1"],
+        description="Host headers accepted (comma-separated; `*` accepts any). The host of "
+        "`public_base_url` is always accepted.",
+    )
+    trusted_proxies: CommaList = Field(
+        default_factory=list,
+        description="Addresses of reverse proxies whose X-Forwarded-For / -Proto are "
+        "believed (comma-separated IPs or networks). Default: none.",
+    )
+    cors_origins: CommaList = Field(
+        default_factory=lambda: ["*"],
+        description="Origins allowed to read the public GET routes from a browser.",
+    )
+    max_body_bytes: int = Field(
+        default=65_536, ge=1_024, description="Largest request body; more is a 413."
+    )
+    max_concurrent_requests: int = Field(
+        default=16,
+        ge=1,
+        le=4096,
+        description="Requests one server process works on at once; more wait in line.",
+    )
+    queue_timeout_ms: int = Field(
+        default=500,
+        ge=0,
+        description="Longest a request waits in line for its turn before a quick 503.",
+    )
+    retry_after_s: int = Field(
+        default=2, ge=1, description="Retry-After sent with every 503 (seconds)."
+    )
+    graceful_shutdown_s: int = Field(
+        default=10, ge=1, description="On SIGTERM, how long in-flight requests may finish."
+    )
     api_threads: int = Field(
         default=8,
         ge=1,
@@ -74,6 +148,13 @@ class Settings(BaseSettings):
     default_page_size: int = Field(default=100, ge=1)
     max_page_size: int = Field(default=1000, ge=1, le=10_000)
     max_query_length: int = Field(default=100, ge=1)
+    search_candidates: int = Field(
+        default=1_000,
+        ge=10,
+        le=100_000,
+        description="A name search ranks at most this many matches; a word matching more "
+        "is answered from the first ones found (and says so).",
+    )
     snap_radius_m: float = Field(default=1_000, gt=0, le=50_000)
     max_rating_comment: int = Field(default=1000, ge=1)
     ratings_per_client_per_point_per_day: int = Field(default=3, ge=1)
@@ -88,6 +169,44 @@ class Settings(BaseSettings):
     @classmethod
     def _absolute(cls, value: Path) -> Path:
         return value.expanduser().resolve()
+
+    @field_validator("allowed_hosts", "trusted_proxies", "cors_origins", mode="before")
+    @classmethod
+    def _comma_list(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+    @field_validator("public_base_url", mode="after")
+    @classmethod
+    def _base_url(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        parts = urlsplit(value)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError(
+                f"give an absolute http(s) URL, such as https://example.org (got {value!r})"
+            )
+        return value.rstrip("/")
+
+    @model_validator(mode="after")
+    def _defaults_within_limits(self) -> Settings:
+        if self.default_k > self.max_k:
+            raise ValueError(f"default_k ({self.default_k}) is above max_k ({self.max_k})")
+        if self.default_page_size > self.max_page_size:
+            raise ValueError(
+                f"default_page_size ({self.default_page_size}) is above max_page_size "
+                f"({self.max_page_size})"
+            )
+        return self
+
+    def host_allowed(self, host: str) -> bool:
+        """Whether a request's Host (without port) is one this deployment answers to."""
+        host = host.lower().strip("[]")
+        if "*" in self.allowed_hosts or host in (h.lower().strip("[]") for h in self.allowed_hosts):
+            return True
+        public = urlsplit(self.public_base_url).hostname if self.public_base_url else None
+        return host == public
 
 
 @lru_cache

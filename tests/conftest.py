@@ -26,7 +26,7 @@ from sqlalchemy.orm import Session
 
 from locator import migrate
 from locator.api import create_app
-from locator.api.deps import get_reader, get_session
+from locator.api.deps import get_reader, get_writer
 from locator.db import database_url, with_database
 from locator.ingest.reference import load_reference
 from locator.ingest.registry import load_registry
@@ -117,22 +117,20 @@ def session(connection: Connection) -> Iterator[Session]:
         yield sess
 
 
+BASE_URL = "http://localhost"  # a host the API answers to (LOCATOR_ALLOWED_HOSTS)
+
+
 @pytest.fixture
-def client(engine: Engine, session: Session) -> Iterator[TestClient]:
+def client(db_url: str, session: Session) -> Iterator[TestClient]:
     """The API over the test's transaction: its writes vanish when the test ends."""
-    app = create_app(engine=engine)
+    app = create_app(owner_url=db_url)
 
-    def _session() -> Iterator[Session]:
-        yield session
-        session.flush()
-
-    app.dependency_overrides[get_session] = _session
-
-    def _reader() -> AbstractContextManager[Session]:
+    def _in_test_transaction() -> AbstractContextManager[Session]:
         return nullcontext(session)
 
-    app.dependency_overrides[get_reader] = lambda: _reader
-    with TestClient(app) as test_client:
+    app.dependency_overrides[get_reader] = lambda: _in_test_transaction
+    app.dependency_overrides[get_writer] = lambda: _in_test_transaction
+    with TestClient(app, base_url=BASE_URL) as test_client:
         yield test_client
 
 

@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 from fastapi.testclient import TestClient
-from sqlalchemy import create_engine
-
 from locator.api import create_app
+from tests.conftest import BASE_URL
 
 
 def test_healthz(client: TestClient) -> None:
@@ -19,17 +18,16 @@ def test_readyz_when_migrated(client: TestClient) -> None:
 
 
 def test_readyz_503_when_not_migrated(empty_db_url: str) -> None:
-    engine = create_engine(empty_db_url)
-    with TestClient(create_app(engine=engine)) as c:
+    with TestClient(create_app(owner_url=empty_db_url), base_url=BASE_URL) as c:
         response = c.get("/readyz")
-    engine.dispose()
     assert response.status_code == 503
     assert "locator migrate" in response.json()["reason"]
+    assert response.headers["retry-after"]
 
 
 def test_readyz_503_when_database_unreachable() -> None:
-    engine = create_engine("postgresql+psycopg2://nobody@/nodb?host=/nonexistent&port=1")
-    with TestClient(create_app(engine=engine)) as c:
+    url = "postgresql+psycopg2://nobody@/nodb?host=/nonexistent&port=1"
+    with TestClient(create_app(owner_url=url), base_url=BASE_URL) as c:
         response = c.get("/readyz")
     assert response.status_code == 503
     assert "unreachable" in response.json()["reason"]

@@ -1,4 +1,4 @@
-"""The app factory. The lifespan owns the engine, so tests can hand in their own."""
+"""The app factory. The lifespan owns the engines; tests hand in their own database URL."""
 
 from __future__ import annotations
 
@@ -6,13 +6,20 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 import anyio.to_thread
-from fastapi import FastAPI
-from sqlalchemy import Engine
+from fastapi import Depends, FastAPI
 
 from locator import __version__
 from locator.api import citizens, health, ogc, web
+from locator.api.deps import reject_unknown_parameters
 from locator.api.errors import install_error_handlers
-from locator.db import make_engine, make_read_engine, make_session_factory
+from locator.api.guards import install_guards
+from locator.db import (
+    api_urls,
+    database_url,
+    make_read_engine,
+    make_session_factory,
+    make_write_engine,
+)
 from locator.settings import Settings, get_settings
 
 DESCRIPTION = """
@@ -20,36 +27,40 @@ Find Thai government service points: the nearest office that offers a service, a
 no photocopies (No-Copy), is open now, and how to get there.
 
 Errors always have the body `{"error": {"code", "message", "details"}}`; the message
-says what to fix.
+says what to fix. A 503 (database unavailable, or the server busy) carries
+`Retry-After`.
 """
 
 
-def create_app(settings: Settings | None = None, engine: Engine | None = None) -> FastAPI:
+def create_app(settings: Settings | None = None, owner_url: str | None = None) -> FastAPI:
+    """The API. ``owner_url`` names the database (default: ``database_url()``); the API
+    connects to it as its own least-privilege roles, never as the owner."""
     settings = settings or get_settings()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         anyio.to_thread.current_default_thread_limiter().total_tokens = settings.api_threads
-        owned = engine is None
-        app.state.engine = engine if engine is not None else make_engine()
-        app.state.session_factory = make_session_factory(app.state.engine)
-        # the same database, through its own autocommit pool (see make_read_engine)
-        app.state.read_engine = make_read_engine(app.state.engine.url, settings.api_threads)
+        write_url, read_url = api_urls(owner_url or database_url(settings), settings)
+        app.state.write_engine = make_write_engine(write_url, settings)
+        app.state.session_factory = make_session_factory(app.state.write_engine)
+        app.state.read_engine = make_read_engine(read_url, settings)
         try:
             yield
         finally:
             app.state.read_engine.dispose()
-            if owned:
-                app.state.engine.dispose()
+            app.state.write_engine.dispose()
 
     app = FastAPI(
         title="locator",
         version=__version__,
         description=DESCRIPTION,
         lifespan=lifespan,
+        dependencies=[Depends(reject_unknown_parameters)],
     )
     app.state.settings = settings
+    app.state.query_names = {}
     install_error_handlers(app)
+    install_guards(app, settings)
     app.include_router(health.router)
     app.include_router(citizens.build_router(settings))
     app.include_router(ogc.build_router(settings))

@@ -4,7 +4,6 @@ Routes only translate HTTP to the domain (``locator.search``, ``locator.ratings`
 back. Every parameter's bounds come from the settings and appear in the OpenAPI schema.
 """
 
-import datetime as dt
 import hashlib
 from decimal import Decimal
 from typing import Annotated, Any, Literal
@@ -15,9 +14,13 @@ from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
 
 from locator import ratings, search
-from locator.api.deps import ReaderDep, SessionDep, SettingsDep
+from locator.api.deps import ReaderDep, SettingsDep, WriterDep
+from locator.api.errors import error_responses
 from locator.errors import InvalidInput
 from locator.schemas import (
+    CODE,
+    Id,
+    Moment,
     NearestResponse,
     PointDetail,
     RatingCreate,
@@ -27,8 +30,6 @@ from locator.schemas import (
     ServiceList,
 )
 from locator.settings import Settings
-
-CODE = r"^[a-z][a-z0-9_]*$"
 
 
 class FilterQuery(BaseModel):
@@ -52,7 +53,7 @@ class FilterQuery(BaseModel):
     open_now: bool | None = Field(
         default=None, description="open at `at` (default: now), Asia/Bangkok"
     )
-    at: dt.datetime | None = Field(
+    at: Moment | None = Field(
         default=None, description="ISO 8601 time for `open_now` (no offset = Bangkok time)"
     )
     wheelchair: bool | None = Field(default=None, description="step-free access")
@@ -166,15 +167,17 @@ def etag_matches(if_none_match: str | None, etag: str) -> bool:
 
 
 def _client(request: Request) -> str:
+    """Who the abuse limit counts: the peer's address, or the one a trusted proxy
+    reports (``trusted_proxies``; nobody else can choose it with X-Forwarded-For)."""
     return request.client.host if request.client else "unknown"
 
 
 def build_router(settings: Settings) -> APIRouter:
-    router = APIRouter(prefix="/v1", tags=["citizens"])
+    router = APIRouter(prefix="/v1", tags=["citizens"], responses=error_responses(400, 422, 503))
     NearestQuery, SearchQuery = query_models(settings)
     parse_nearest, nearest_doc = query_dependency(NearestQuery)
     parse_search, search_doc = query_dependency(SearchQuery)
-    PointId = Annotated[int, Path(ge=1, le=2**63 - 1, description="service point id")]
+    PointId = Annotated[Id, Path(description="service point id")]
 
     @router.get(
         "/points/nearest",
@@ -205,20 +208,32 @@ def build_router(settings: Settings) -> APIRouter:
         if (p.lat is None) != (p.lon is None):
             raise InvalidInput("lat and lon: give both or neither", parameter="lat")
         with reader() as db:
-            results = search.text_search(db, p.q, p.limit, p.filters(), p.lat, p.lon)
-        return json_response({"q": p.q, "count": len(results), "results": results})
+            found = search.text_search(
+                db, p.q, p.limit, p.filters(), p.lat, p.lon, settings.search_candidates
+            )
+        return json_response(
+            {
+                "q": p.q,
+                "count": len(found.results),
+                "truncated": found.truncated,
+                "results": found.results,
+            }
+        )
 
     @router.get(
         "/points/{point_id}",
         response_model=PointDetail,
         summary="Everything about one service point",
-        responses={304: {"description": "Not modified (If-None-Match)"}},
+        responses={
+            304: {"description": "Not modified (If-None-Match)"},
+            **error_responses(404),
+        },
     )
     def point(
         reader: ReaderDep,
         point_id: PointId,
         request: Request,
-        at: Annotated[dt.datetime | None, Query(description="judge open_now at this time")] = None,
+        at: Annotated[Moment | None, Query(description="judge open_now at this time")] = None,
     ) -> object:
         with reader() as db:
             detail = search.point_detail(db, point_id, at)
@@ -250,24 +265,26 @@ def build_router(settings: Settings) -> APIRouter:
         response_model=RatingCreated,
         status_code=201,
         summary="Rate a service point after a visit",
-        responses={429: {"description": "Too many ratings of this point from this client today"}},
+        responses=error_responses(404, 413, 429),
     )
     def rate(
-        session: SessionDep,
+        writer: WriterDep,
         settings_: SettingsDep,
         point_id: PointId,
         body: RatingIn,  # type: ignore[valid-type]
         request: Request,
     ) -> dict[str, object]:
-        return ratings.add_rating(
-            session,
-            point_id,
-            body.score,  # type: ignore[attr-defined]
-            body.comment,  # type: ignore[attr-defined]
-            body.service,  # type: ignore[attr-defined]
-            _client(request),
-            settings_,
-        )
+        # the whole transaction (lock, check, insert, commit) runs here, in this thread
+        with writer() as session:
+            return ratings.add_rating(
+                session,
+                point_id,
+                body.score,  # type: ignore[attr-defined]
+                body.comment,  # type: ignore[attr-defined]
+                body.service,  # type: ignore[attr-defined]
+                _client(request),
+                settings_,
+            )
 
     @router.get("/services", response_model=ServiceList, summary="The service catalogue")
     def services(
@@ -278,8 +295,16 @@ def build_router(settings: Settings) -> APIRouter:
             items = search.list_services(db, category)
         return {"count": len(items), "services": items}
 
-    @router.get("/services/{code}", response_model=ServiceDetail, summary="One catalogue service")
-    def service(reader: ReaderDep, code: Annotated[str, Path(max_length=64)]) -> dict[str, object]:
+    @router.get(
+        "/services/{code}",
+        response_model=ServiceDetail,
+        summary="One catalogue service",
+        responses=error_responses(404),
+    )
+    def service(
+        reader: ReaderDep,
+        code: Annotated[str, Path(pattern=CODE, max_length=64, description="catalogue code")],
+    ) -> dict[str, object]:
         with reader() as db:
             return search.service_detail(db, code)
 

@@ -1,28 +1,31 @@
-"""Dependencies shared by the routers: the settings, a write session, a reader."""
+"""Dependencies shared by the routers: the settings, a reader, a writer, the parameter check.
+
+Reads and writes both reach the database inside the route's own worker thread and give
+their connection back before the route returns: nothing holds a connection, a
+transaction or a lock across a hop between threads. (A generator dependency yielding a
+session committed in its cleanup, which needs a worker thread of its own; with every
+worker thread waiting on a lock that commit would release, the server froze.)
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from contextlib import AbstractContextManager
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import Depends, Request
 from sqlalchemy.orm import Session
 
 from locator.db import Executor
+from locator.errors import InvalidInput
 from locator.settings import Settings
 
 Reader = Callable[[], AbstractContextManager[Executor]]
+Writer = Callable[[], AbstractContextManager[Session]]
 
 
-def get_settings_dep(request: Request) -> Settings:
-    return request.app.state.settings
-
-
-def get_session(request: Request) -> Iterator[Session]:
-    """One session per request; the route's writes commit when it returns without error."""
-    with request.app.state.session_factory() as session, session.begin():
-        yield session
+async def get_settings_dep(request: Request) -> Settings:
+    return request.app.state.settings  # type: ignore[no-any-return]
 
 
 async def get_reader(request: Request) -> Reader:
@@ -34,9 +37,57 @@ async def get_reader(request: Request) -> Reader:
     bookkeeping, and an async exit stack with a shielded cancel scope to close it.
     Checking out here, on the event loop, is no option: a full pool would block the loop.
     """
-    return request.app.state.read_engine.connect
+    return request.app.state.read_engine.connect  # type: ignore[no-any-return]
+
+
+async def get_writer(request: Request) -> Writer:
+    """How a writing route reaches the database: ``with writer() as session: ...``, one
+    transaction, committed when the block ends and rolled back if it raises, all in the
+    route's thread."""
+    return request.app.state.session_factory.begin  # type: ignore[no-any-return]
+
+
+def _query_names(request: Request) -> frozenset[str]:
+    """The query parameters the OpenAPI document declares for this route and method."""
+    route: Any = request.scope.get("route")
+    method = "get" if request.method == "HEAD" else request.method.lower()
+    key = (getattr(route, "path_format", request.url.path), method)
+    cache: dict[tuple[str, str], frozenset[str]] = request.app.state.query_names
+    if key not in cache:
+        operation = request.app.openapi().get("paths", {}).get(key[0], {}).get(method, {})
+        cache[key] = frozenset(
+            p["name"] for p in operation.get("parameters", []) if p.get("in") == "query"
+        )
+    return cache[key]
+
+
+async def reject_unknown_parameters(request: Request) -> None:
+    """Every route refuses query parameters it does not declare, and repeated ones: a
+    typo in a filter's name must not silently answer unfiltered results.
+
+    The exception is the HTML page (``/app``, left out of the OpenAPI document): its
+    query string is the state of the map, read by the page's own script.
+    """
+    route: Any = request.scope.get("route")
+    if not request.scope.get("query_string") or not getattr(route, "include_in_schema", True):
+        return
+    names = [name for name, _ in request.query_params.multi_items()]
+    allowed = _query_names(request)
+    unknown = sorted({n for n in names if n not in allowed})
+    if unknown:
+        accepted = ", ".join(sorted(allowed)) or "none"
+        raise InvalidInput(
+            f"{', '.join(unknown)}: unknown query parameter{'s' if len(unknown) > 1 else ''}; "
+            f"this route accepts: {accepted}",
+            unknown=unknown,
+        )
+    repeated = sorted({n for n in names if names.count(n) > 1})
+    if repeated:
+        raise InvalidInput(
+            f"{', '.join(repeated)}: give each query parameter once", repeated=repeated
+        )
 
 
 SettingsDep = Annotated[Settings, Depends(get_settings_dep)]
-SessionDep = Annotated[Session, Depends(get_session)]
 ReaderDep = Annotated[Reader, Depends(get_reader)]
+WriterDep = Annotated[Writer, Depends(get_writer)]

@@ -2,6 +2,9 @@
 
 Every error body has the same shape, so clients parse one thing:
 ``{"error": {"code": "...", "message": "what to fix", "details": {...}}}``.
+No database message ever reaches a client: a database that is down, restarting or too
+slow is a 503 with Retry-After; anything else the database refuses is logged and
+answered without its text.
 """
 
 from __future__ import annotations
@@ -12,7 +15,9 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from sqlalchemy.exc import DBAPIError, OperationalError
+from pydantic import BaseModel, Field
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from locator import errors as e
@@ -20,7 +25,7 @@ from locator import errors as e
 log = logging.getLogger("locator.api")
 
 STATUS: dict[type[e.LocatorError], int] = {
-    e.InvalidInput: 400,
+    e.InvalidInput: 422,
     e.Unauthorized: 401,
     e.Forbidden: 403,
     e.NotFound: 404,
@@ -30,21 +35,54 @@ STATUS: dict[type[e.LocatorError], int] = {
     e.RateLimited: 429,
     e.ConfigurationError: 503,
     e.DatabaseUnavailable: 503,
+    e.Busy: 503,
 }
+
+# SQLSTATEs that mean "not now" rather than "never": the database is shutting down,
+# restarting, out of connections, or a bounded wait ran out.
+_BUSY_SQLSTATES = {
+    "57014": "a query took longer than allowed",  # statement_timeout
+    "55P03": "a lock could not be had in the time allowed",  # lock_timeout
+    "25P03": "a transaction stayed idle too long",  # idle_in_transaction
+    "40001": "a concurrent change got in the way",  # serialization failure
+    "40P01": "a concurrent change got in the way",  # deadlock
+}
+
+
+class ErrorInfo(BaseModel):
+    code: str = Field(description="machine-readable error code")
+    message: str = Field(description="what went wrong and what to fix")
+    details: dict[str, Any] | list[Any] = Field(description="structured details, may be empty")
+
+
+class ErrorBody(BaseModel):
+    error: ErrorInfo
+
+
+_DESCRIPTIONS = {
+    400: "The request itself is malformed (an unknown Host, a bad Content-Length)",
+    404: "No such resource",
+    413: "The body is larger than the server accepts",
+    422: "A parameter or field is wrong; the message names it and says what to fix",
+    429: "Too many requests of this kind from this client; see Retry-After",
+    503: "The database is unavailable or the server is busy; retry after Retry-After",
+}
+
+
+def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI ``responses`` for these error statuses, all with the one error body."""
+    return {s: {"model": ErrorBody, "description": _DESCRIPTIONS[s]} for s in statuses}
 
 
 def status_for(exc: e.LocatorError) -> int:
     for cls in type(exc).__mro__:
         if cls in STATUS:
             return STATUS[cls]
-    return 400
+    return 422
 
 
 def error_body(code: str, message: str, details: Any = None) -> dict[str, Any]:
-    body: dict[str, Any] = {"code": code, "message": message}
-    if details:
-        body["details"] = details
-    return {"error": body}
+    return {"error": {"code": code, "message": message, "details": details or {}}}
 
 
 def _validation_message(errors: list[dict[str, Any]]) -> str:
@@ -56,16 +94,25 @@ def _validation_message(errors: list[dict[str, Any]]) -> str:
     return "; ".join(parts)
 
 
+def _retry_after(request: Request) -> dict[str, str]:
+    return {"Retry-After": str(request.app.state.settings.retry_after_s)}
+
+
+def _unavailable(request: Request, code: str, message: str) -> JSONResponse:
+    return JSONResponse(error_body(code, message), status_code=503, headers=_retry_after(request))
+
+
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(e.LocatorError)
-    async def _domain(_: Request, exc: e.LocatorError) -> JSONResponse:
+    async def _domain(request: Request, exc: e.LocatorError) -> JSONResponse:
         headers = {}
+        status = status_for(exc)
         if isinstance(exc, e.RateLimited):
             headers["Retry-After"] = str(exc.retry_after_s)
+        elif status == 503:
+            headers.update(_retry_after(request))
         return JSONResponse(
-            error_body(exc.code, exc.message, exc.details or None),
-            status_code=status_for(exc),
-            headers=headers,
+            error_body(exc.code, exc.message, exc.details), status_code=status, headers=headers
         )
 
     @app.exception_handler(RequestValidationError)
@@ -86,22 +133,31 @@ def install_error_handlers(app: FastAPI) -> None:
             headers=getattr(exc, "headers", None),
         )
 
-    @app.exception_handler(OperationalError)
-    async def _db_down(_: Request, exc: OperationalError) -> JSONResponse:
-        log.warning("database unavailable: %s", exc)
-        return JSONResponse(
-            error_body("database_unavailable", "the database is not reachable; try again"),
-            status_code=503,
-        )
+    @app.exception_handler(PoolTimeout)
+    async def _pool_full(request: Request, _: PoolTimeout) -> JSONResponse:
+        return _unavailable(request, "busy", "all database connections are busy; try again")
 
     @app.exception_handler(DBAPIError)
-    async def _db_error(_: Request, exc: DBAPIError) -> JSONResponse:
-        # A constraint the domain did not pre-check: still the caller's data, not our crash.
+    async def _database(request: Request, exc: DBAPIError) -> JSONResponse:
         orig = getattr(exc, "orig", None)
         pgcode = getattr(orig, "pgcode", None) or ""
-        if pgcode.startswith("23") or pgcode.startswith("22"):
-            diag = getattr(orig, "diag", None)
-            detail = getattr(diag, "message_primary", None) or "constraint violated"
-            return JSONResponse(error_body("invalid_input", detail), status_code=400)
-        log.exception("database error")
-        return JSONResponse(error_body("internal", "internal database error"), status_code=500)
+        if pgcode in _BUSY_SQLSTATES:
+            log.warning("database busy (%s): %s", pgcode, orig)
+            return _unavailable(request, "busy", f"{_BUSY_SQLSTATES[pgcode]}; try again")
+        if (
+            exc.connection_invalidated
+            or pgcode.startswith(("08", "53", "57P"))  # connection, resources, shutdown
+            or (not pgcode and isinstance(exc, OperationalError | InterfaceError))
+        ):
+            log.warning("database unavailable: %s", orig)
+            return _unavailable(
+                request, "database_unavailable", "the database is not reachable; try again"
+            )
+        log.error("database refused a request (%s)", pgcode, exc_info=exc)
+        if pgcode.startswith(("22", "23")):
+            # a value the validation let through: still the caller's data, not our crash
+            return JSONResponse(
+                error_body("invalid_input", "a value in the request cannot be used"),
+                status_code=422,
+            )
+        return JSONResponse(error_body("internal", "internal error"), status_code=500)

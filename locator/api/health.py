@@ -7,30 +7,36 @@ from fastapi.responses import JSONResponse
 from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
+from locator.api.errors import error_responses
 from locator.migrate import current_revision, head_revision
 
-router = APIRouter(tags=["health"])
+router = APIRouter(tags=["health"], responses=error_responses(400, 422))
 
 
-@router.get("/healthz", summary="The process is up")
-def healthz() -> dict[str, str]:
+@router.get("/healthz", summary="The process is up (answers even when all workers are busy)")
+async def healthz() -> dict[str, str]:
+    # async and without the database: it runs on the event loop, outside the admission
+    # limit and the worker threads, so it stays quick under any load
     return {"status": "ok"}
 
 
 @router.get(
     "/readyz",
     summary="The database is reachable and migrated to head",
-    responses={503: {"description": "Not ready: the body says why"}},
+    responses={503: {"description": "Not ready: the body says why (with Retry-After)"}},
 )
 def readyz(request: Request) -> JSONResponse:
-    engine: Engine = request.app.state.engine
+    engine: Engine = request.app.state.read_engine
+    retry = {"Retry-After": str(request.app.state.settings.retry_after_s)}
     head = head_revision()
     try:
         with engine.connect() as conn:
             revision = current_revision(conn)
     except SQLAlchemyError as exc:
         reason = f"database unreachable: {type(exc).__name__}"
-        return JSONResponse({"status": "unavailable", "reason": reason}, status_code=503)
+        return JSONResponse(
+            {"status": "unavailable", "reason": reason}, status_code=503, headers=retry
+        )
     if revision != head:
         return JSONResponse(
             {
@@ -39,5 +45,6 @@ def readyz(request: Request) -> JSONResponse:
                 "run `locator migrate`",
             },
             status_code=503,
+            headers=retry,
         )
     return JSONResponse({"status": "ok", "revision": revision})

@@ -15,12 +15,13 @@ import time
 from typing import Annotated, Any, Literal
 from urllib.parse import urlencode
 
-from fastapi import APIRouter, Depends, Path, Query, Request
+from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 
 from locator import features
 from locator.api.deps import Reader, ReaderDep
-from locator.errors import InvalidInput, NotFound
+from locator.api.errors import error_responses
+from locator.errors import NotFound
 from locator.settings import Settings
 
 JSON = "application/json"
@@ -51,9 +52,6 @@ COLLECTION_DESCRIPTION = (
 
 # how long the collection's extent (one ST_Extent over the registry) is reused
 EXTENT_TTL_S = 300.0
-# request parameters each path accepts; anything else is a 400 that names it
-ITEMS_PARAMS = frozenset({"bbox", "limit", "offset", "service", "kind", "no_copy", "f"})
-ITEM_PARAMS = frozenset({"f"})
 
 
 class GeoJSONResponse(JSONResponse):
@@ -62,7 +60,10 @@ class GeoJSONResponse(JSONResponse):
 
 # --- helpers ------------------------------------------------------------------------------
 def _base(request: Request) -> str:
-    return str(request.base_url).rstrip("/")
+    """Where links point: the configured public address, else this request's own (whose
+    Host the guards have checked against ``allowed_hosts``)."""
+    configured: str | None = request.app.state.settings.public_base_url
+    return configured or str(request.base_url).rstrip("/")
 
 
 def _link(href: str, rel: str, type_: str, title: str) -> dict[str, str]:
@@ -71,31 +72,6 @@ def _link(href: str, rel: str, type_: str, title: str) -> dict[str, str]:
 
 def _with_params(url: str, params: list[tuple[str, str]]) -> str:
     return f"{url}?{urlencode(params, safe=',:')}" if params else url
-
-
-def _check_params(request: Request, allowed: frozenset[str]) -> None:
-    names = [name for name, _ in request.query_params.multi_items()]
-    unknown = sorted({n for n in names if n not in allowed})
-    if unknown:
-        raise InvalidInput(
-            f"unknown query parameter{'s' if len(unknown) > 1 else ''}: "
-            f"{', '.join(unknown)}; this path accepts: {', '.join(sorted(allowed))}",
-            unknown=unknown,
-        )
-    repeated = sorted({n for n in names if names.count(n) > 1})
-    if repeated:
-        raise InvalidInput(
-            f"give each query parameter once (repeated: {', '.join(repeated)})",
-            repeated=repeated,
-        )
-
-
-def _items_params(request: Request) -> None:
-    _check_params(request, ITEMS_PARAMS)
-
-
-def _item_params(request: Request) -> None:
-    _check_params(request, ITEM_PARAMS)
 
 
 CollectionId = Annotated[
@@ -178,7 +154,7 @@ def _collection(request: Request, reader: Reader) -> dict[str, Any]:
 
 # --- the router ---------------------------------------------------------------------------
 def build_router(settings: Settings) -> APIRouter:
-    router = APIRouter(tags=["OGC API Features"])
+    router = APIRouter(tags=["OGC API Features"], responses=error_responses(400, 422, 503))
 
     @router.get(
         "/",
@@ -237,7 +213,7 @@ def build_router(settings: Settings) -> APIRouter:
     @router.get(
         "/collections/{collectionId}",
         summary="One feature collection",
-        responses={404: {"description": "No such collection"}},
+        responses=error_responses(404),
     )
     def collection(
         request: Request,
@@ -252,11 +228,9 @@ def build_router(settings: Settings) -> APIRouter:
         "/collections/{collectionId}/items",
         summary="Service points, a page at a time, by id",
         response_class=GeoJSONResponse,
-        dependencies=[Depends(_items_params)],
         responses={
             200: {"description": "A GeoJSON FeatureCollection", "content": {GEOJSON: {}}},
-            400: {"description": "A parameter is wrong or unknown; the message says which"},
-            404: {"description": "No such collection"},
+            **error_responses(404),
         },
     )
     def items(
@@ -321,7 +295,9 @@ def build_router(settings: Settings) -> APIRouter:
         ]
         kept.append(("limit", str(page.limit)))
         links = [
-            _link(str(request.url), "self", GEOJSON, "This page"),
+            _link(
+                _with_params(url, request.query_params.multi_items()), "self", GEOJSON, "This page"
+            ),
             _link(
                 f"{_base(request)}/collections/{features.COLLECTION_ID}",
                 "collection",
@@ -350,10 +326,9 @@ def build_router(settings: Settings) -> APIRouter:
         "/collections/{collectionId}/items/{featureId}",
         summary="One service point",
         response_class=GeoJSONResponse,
-        dependencies=[Depends(_item_params)],
         responses={
             200: {"description": "A GeoJSON Feature", "content": {GEOJSON: {}}},
-            404: {"description": "No such collection or feature"},
+            **error_responses(404),
         },
     )
     def item(

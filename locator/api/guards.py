@@ -1,0 +1,270 @@
+"""What stands between the network and the routes: plain ASGI middlewares, each with one job.
+
+From the outside in (``install_guards``):
+
+1. proxy headers: X-Forwarded-For / -Proto believed only from ``trusted_proxies``
+   (uvicorn's own middleware; by default nobody is trusted, so a client cannot pick
+   the address the ratings' abuse limit sees);
+2. the Host check: links are built from the request's host, so only configured hosts
+   are answered (400 otherwise);
+3. CORS: the public GET routes are readable from any origin; writes are not;
+4. request hygiene: a NUL character in the path or a query parameter is a 422 naming
+   where it was (PostgreSQL text cannot hold one; nothing else would catch it as cleanly);
+5. the body limit: a 413 before a body larger than ``max_body_bytes`` is held in memory;
+6. admission: at most ``max_concurrent_requests`` requests are worked on at once, a
+   request waits at most ``queue_timeout_ms`` for its turn, then gets a quick 503 with
+   Retry-After. An overload therefore costs the excess requests a fast refusal instead
+   of everyone an unbounded wait, and ends the moment the overload does.
+
+uvicorn's own ``limit_concurrency`` was the first candidate for 6, but it counts open
+connections as well as requests, so a load balancer's idle keep-alive connections
+would make it refuse everything.
+
+Pure ASGI rather than ``BaseHTTPMiddleware``: no extra task and body copy per request
+on the hot nearest route.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+from urllib.parse import parse_qsl, urlsplit
+
+import orjson
+from starlette.applications import Starlette
+from starlette.middleware.cors import CORSMiddleware
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
+
+from locator.api.errors import error_body
+from locator.settings import Settings
+
+EXEMPT_FROM_ADMISSION = frozenset({"/healthz"})
+BODYLESS = frozenset({"GET", "HEAD", "OPTIONS", "DELETE"})
+
+
+async def send_error(
+    send: Send,
+    status: int,
+    code: str,
+    message: str,
+    details: dict[str, Any] | None = None,
+    headers: dict[str, str] | None = None,
+) -> None:
+    """An error in the one shape (``locator.api.errors``), straight from a middleware."""
+    body = orjson.dumps(error_body(code, message, details))
+    raw_headers = [
+        (b"content-type", b"application/json"),
+        (b"content-length", str(len(body)).encode()),
+        *((k.lower().encode(), v.encode()) for k, v in (headers or {}).items()),
+    ]
+    await send({"type": "http.response.start", "status": status, "headers": raw_headers})
+    await send({"type": "http.response.body", "body": body})
+
+
+def _header(scope: Scope, name: bytes) -> str | None:
+    for key, value in scope.get("headers", ()):
+        if key == name:
+            return bytes(value).decode("latin-1")
+    return None
+
+
+class HostCheck:
+    """400 unless the Host header names this deployment (see ``Settings.host_allowed``)."""
+
+    def __init__(self, app: ASGIApp, settings: Settings) -> None:
+        self.app = app
+        self.settings = settings
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        host = _header(scope, b"host") or ""
+        try:
+            name = urlsplit(f"//{host}").hostname or ""
+        except ValueError:  # "[bad", a port that is no number
+            name = ""
+        if not name or not self.settings.host_allowed(name):
+            await send_error(
+                send,
+                400,
+                "invalid_host",
+                f"Host {host!r} is not a name this server answers to; use one of: "
+                f"{', '.join(self.settings.allowed_hosts) or 'none configured'}",
+                {"host": host},
+            )
+            return
+        await self.app(scope, receive, send)
+
+
+class PublicReadCors:
+    """CORS for reading only: GET and HEAD from the configured origins (any by default).
+
+    Other methods pass by without CORS headers, so a browser on another origin can
+    neither send a JSON write (its preflight is refused) nor read the answer to one.
+    """
+
+    def __init__(self, app: ASGIApp, origins: list[str]) -> None:
+        self.app = app
+        self.cors = CORSMiddleware(
+            app,
+            allow_origins=origins,
+            allow_methods=["GET", "HEAD"],
+            allow_headers=["Accept", "Accept-Language", "If-None-Match"],
+            expose_headers=["ETag", "Retry-After", "Link"],
+            max_age=3600,
+        )
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["method"] in ("GET", "HEAD", "OPTIONS"):
+            return await self.cors(scope, receive, send)
+        await self.app(scope, receive, send)
+
+
+class RequestHygiene:
+    """422 for a NUL character in the path or in a query parameter's name or value."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        where = None
+        if "\x00" in scope.get("path", ""):
+            where = "path"
+        elif b"%00" in scope.get("query_string", b"") or b"\x00" in scope.get("query_string", b""):
+            pairs = parse_qsl(scope["query_string"].decode("latin-1"), keep_blank_values=True)
+            for name, value in pairs:
+                if "\x00" in name or "\x00" in value:
+                    where = name.replace("\x00", "\\0") or "query"
+                    break
+        if where is not None:
+            await send_error(
+                send,
+                422,
+                "invalid_input",
+                f"{where}: contains a NUL character (%00); remove it",
+                {"parameter": where},
+            )
+            return
+        await self.app(scope, receive, send)
+
+
+class BodyLimit:
+    """413 for a request body over ``limit`` bytes, decided before it is held whole.
+
+    A declared Content-Length over the limit is refused at once. A chunked body is read
+    here up to the limit (never more) and handed on from memory.
+    """
+
+    def __init__(self, app: ASGIApp, limit: int) -> None:
+        self.app = app
+        self.limit = limit
+
+    async def _too_large(self, send: Send) -> None:
+        await send_error(
+            send,
+            413,
+            "body_too_large",
+            f"the request body is larger than {self.limit:,} bytes; send less",
+            {"max_bytes": self.limit},
+            {"Connection": "close"},
+        )
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] in BODYLESS:
+            return await self.app(scope, receive, send)
+        length = _header(scope, b"content-length")
+        if length is not None:
+            if not length.isdigit():
+                await send_error(send, 400, "invalid_input", "Content-Length is not a number")
+                return
+            if int(length) > self.limit:
+                return await self._too_large(send)
+            return await self.app(scope, receive, send)
+        # no length given (chunked): read at most limit + 1 bytes, then replay
+        chunks: list[bytes] = []
+        size = 0
+        more = True
+        while more:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                return
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > self.limit:
+                return await self._too_large(send)
+            chunks.append(chunk)
+            more = message.get("more_body", False)
+        replayed = False
+
+        async def replay() -> Message:
+            nonlocal replayed
+            if not replayed:
+                replayed = True
+                return {"type": "http.request", "body": b"".join(chunks), "more_body": False}
+            return await receive()
+
+        await self.app(scope, replay, send)
+
+
+class Admission:
+    """At most ``limit`` requests at once; the rest wait ``queue_timeout_s``, then 503."""
+
+    def __init__(
+        self, app: ASGIApp, limit: int, queue_timeout_s: float, retry_after_s: int
+    ) -> None:
+        self.app = app
+        self.limit = limit
+        self.queue_timeout_s = queue_timeout_s
+        self.retry_after_s = retry_after_s
+        self._slots: asyncio.Semaphore | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    def _semaphore(self) -> asyncio.Semaphore:
+        # one per event loop: tests start a fresh loop for each client of the same app
+        loop = asyncio.get_running_loop()
+        if self._slots is None or self._loop is not loop:
+            self._slots, self._loop = asyncio.Semaphore(self.limit), loop
+        return self._slots
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope.get("path") in EXEMPT_FROM_ADMISSION:
+            return await self.app(scope, receive, send)
+        slots = self._semaphore()
+        if slots.locked():
+            try:
+                await asyncio.wait_for(slots.acquire(), self.queue_timeout_s)
+            except TimeoutError:
+                await send_error(
+                    send,
+                    503,
+                    "overloaded",
+                    "the server is busy; try again shortly",
+                    {"retry_after_s": self.retry_after_s},
+                    {"Retry-After": str(self.retry_after_s)},
+                )
+                return
+        else:
+            await slots.acquire()
+        try:
+            await self.app(scope, receive, send)
+        finally:
+            slots.release()
+
+
+def install_guards(app: Starlette, settings: Settings) -> None:
+    """Add the guards to ``app``, innermost first (each ``add_middleware`` wraps the last)."""
+    app.add_middleware(
+        Admission,
+        limit=settings.max_concurrent_requests,
+        queue_timeout_s=settings.queue_timeout_ms / 1000,
+        retry_after_s=settings.retry_after_s,
+    )
+    app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
+    app.add_middleware(RequestHygiene)
+    app.add_middleware(PublicReadCors, origins=settings.cors_origins)
+    app.add_middleware(HostCheck, settings=settings)
+    if settings.trusted_proxies:
+        app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=settings.trusted_proxies)

@@ -1,0 +1,77 @@
+"""The database roles the API runs as, and what each may do (least privilege).
+
+The owner (the embedded cluster's ``locator`` superuser, or whoever runs ``locator
+migrate``) creates and loads everything. The API never connects as the owner:
+
+- ``locator_reader`` answers the public read routes: SELECT on the public tables only
+  (not accounts, keys, the change log, nor who rated), on read-only connections;
+- ``locator_api`` also writes what the API's doors write: today, ratings.
+
+They are group roles, fixed by name and granted table by table in the migrations, so a
+new table is private until a migration says otherwise. The embedded cluster lets them log
+in (by operating-system user, see ``locator.localdb``); a deployment logs in as members
+of them (``GRANT locator_api TO app_login``) and names those logins in
+``LOCATOR_API_DATABASE_URL`` and ``LOCATOR_READ_DATABASE_URL``.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import Connection, text
+
+API_ROLE = "locator_api"
+READER_ROLE = "locator_reader"
+ROLES = (READER_ROLE, API_ROLE)
+
+# readable by both: the registry, the catalogue, the areas and the road network
+PUBLIC_TABLES = (
+    "admin_area",
+    "agency",
+    "document_type",
+    "service",
+    "service_document",
+    "service_point",
+    "offering",
+    "road_vertex",
+    "road_edge",
+    "alembic_version",
+)
+# ratings: what the summaries show, never the hashed client
+RATING_PUBLIC_COLUMNS = ("id", "point_id", "service_code", "score", "comment", "created_at")
+
+
+def create_roles(conn: Connection) -> None:
+    """The two group roles, if the cluster has none yet (roles are cluster-wide)."""
+    for role in ROLES:
+        conn.execute(
+            text(
+                f"""
+                DO $$ BEGIN
+                  IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '{role}') THEN
+                    CREATE ROLE {role} NOLOGIN;
+                  END IF;
+                END $$
+                """
+            )
+        )
+
+
+def grant(conn: Connection) -> None:
+    """Grant each role its privileges in this database (idempotent)."""
+    tables = ", ".join(PUBLIC_TABLES)
+    columns = ", ".join(RATING_PUBLIC_COLUMNS)
+    for role in ROLES:
+        conn.execute(text(f"GRANT USAGE ON SCHEMA public TO {role}"))
+        conn.execute(text(f"GRANT SELECT ON {tables} TO {role}"))
+        conn.execute(text(f"GRANT SELECT ({columns}) ON rating TO {role}"))
+    # the rate limit reads who rated; a rating is the API's one write today
+    conn.execute(text(f"GRANT SELECT, INSERT ON rating TO {API_ROLE}"))
+    conn.execute(text(f"GRANT USAGE ON SEQUENCE rating_id_seq TO {API_ROLE}"))
+
+
+def revoke(conn: Connection) -> None:
+    """Take every privilege in this database back (the roles stay: other databases of
+    the cluster may use them)."""
+    for role in ROLES:
+        conn.execute(text(f"REVOKE ALL ON ALL TABLES IN SCHEMA public FROM {role}"))
+        conn.execute(text(f"REVOKE ALL ON ALL SEQUENCES IN SCHEMA public FROM {role}"))
+        conn.execute(text(f"REVOKE ALL ON SCHEMA public FROM {role}"))
