@@ -3,8 +3,8 @@
 ``database_url()`` is the single place that decides which database a command talks to:
 ``LOCATOR_DATABASE_URL`` when set, otherwise the embedded cluster, started on demand.
 That URL is the owner's: migrations and loads run through it. The API never does: it
-writes as ``locator_api`` and reads as ``locator_reader`` (``locator.roles``) (see ``api_urls``), with every wait
-bounded (statement, lock, idle transaction, connect and pool timeouts).
+writes as ``locator_api`` and reads as ``locator_reader`` (``locator.roles``, ``api_urls``),
+with every wait bounded (statement, lock, idle transaction, connect and pool timeouts).
 """
 
 from __future__ import annotations

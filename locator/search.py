@@ -24,7 +24,6 @@ from typing import Any
 import shapely
 import shapely.geometry
 from sqlalchemy import text
-from sqlalchemy.orm import Session
 
 from locator.db import Executor, run_prepared
 from locator.errors import InvalidInput, NotFound
@@ -283,10 +282,8 @@ def text_search(
             parameter="q",
         )
     _check_codes(db, filters)
-    sql = _Sql(
-        params={"at": filters.moment(), "q": " ".join(terms), "limit": limit,
-                "cap": max_candidates + 1}  # fmt: skip
-    )
+    params = {"at": filters.moment(), "q": " ".join(terms), "limit": limit}
+    sql = _Sql(params={**params, "cap": max_candidates + 1})
     _point_filters(filters, sql)
     join = ""
     extra = ""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from fastapi.testclient import TestClient
+
 from locator.api import create_app
 from tests.conftest import BASE_URL
 
