@@ -26,21 +26,31 @@ load_app = typer.Typer(help="Load data into the database.", no_args_is_help=True
 app.add_typer(db_app, name="db")
 app.add_typer(load_app, name="load")
 
-console = Console()
-err = Console(stderr=True)
+# soft wrap: a long line (a URL, an error) stays one line, whatever the terminal's width
+console = Console(soft_wrap=True)
+err = Console(stderr=True, soft_wrap=True)
 
 F = TypeVar("F", bound=Callable[..., Any])
 
 
 def friendly(fn: F) -> F:
-    """Show a domain error as one clear message, not a traceback."""
+    """Show a domain or database error as one clear line, not a traceback; exit 2."""
 
     @wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
+        from sqlalchemy.exc import ArgumentError, DBAPIError
+        from sqlalchemy.exc import TimeoutError as PoolTimeout
+
         try:
             return fn(*args, **kwargs)
         except LocatorError as exc:
             err.print(f"[bold red]error:[/] {exc.message}", highlight=False)
+            raise typer.Exit(2) from exc
+        except (DBAPIError, ArgumentError, PoolTimeout) as exc:
+            from locator.db import explain_database_error
+
+            url = get_settings().database_url
+            err.print(f"[bold red]error:[/] {explain_database_error(exc, url)}", highlight=False)
             raise typer.Exit(2) from exc
 
     return wrapper  # type: ignore[return-value]
