@@ -11,11 +11,14 @@ from __future__ import annotations
 
 import hashlib
 import re
+import threading
+import time
 from collections.abc import Mapping
 from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import Connection, Engine, create_engine
+import psycopg2
+from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -75,6 +78,54 @@ def make_engine(url: str | None = None, settings: Settings | None = None) -> Eng
     )
 
 
+class ConnectGate:
+    """After a failed connection attempt, fail fast for a moment instead of letting every
+    request wait out ``connect_timeout`` again.
+
+    A database that is down answers a connection attempt at once (the socket is gone,
+    the port is closed), but one behind a network fault does not answer at all, and each
+    request would hang for ``connect_timeout``. Here only one attempt per ``cooldown_s``
+    goes out; the rest are refused on the spot, so the API answers 503 quickly either
+    way, and notices the database is back within ``cooldown_s`` of its return.
+    """
+
+    def __init__(self, cooldown_s: float) -> None:
+        self.cooldown_s = cooldown_s
+        self._failed_at: float | None = None
+        self._probing = False
+        self._lock = threading.Lock()
+
+    def install(self, engine: Engine) -> Engine:
+        @event.listens_for(engine, "do_connect")
+        def _connect(dialect: Any, _record: Any, cargs: Any, cparams: Any) -> Any:
+            self._admit()
+            try:
+                connection = dialect.connect(*cargs, **cparams)
+            except Exception:
+                self._settle(ok=False)
+                raise
+            self._settle(ok=True)
+            return connection
+
+        return engine
+
+    def _admit(self) -> None:
+        with self._lock:
+            if self._failed_at is None:
+                return
+            waiting = time.monotonic() - self._failed_at < self.cooldown_s
+            if waiting or self._probing:
+                raise psycopg2.OperationalError(
+                    "the database did not answer a moment ago (not retried yet)"
+                )
+            self._probing = True
+
+    def _settle(self, ok: bool) -> None:
+        with self._lock:
+            self._failed_at = None if ok else time.monotonic()
+            self._probing = False
+
+
 def make_write_engine(url: str, settings: Settings) -> Engine:
     """The API's engine for writes (ratings, later the agencies' edits), as ``locator_api``.
 
@@ -82,7 +133,7 @@ def make_write_engine(url: str, settings: Settings) -> Engine:
     use of a dead connection raises a disconnect, SQLAlchemy then invalidates every
     connection of the pool, that request answers 503 and the next ones reconnect.
     """
-    return create_engine(
+    engine = create_engine(
         url,
         pool_recycle=3600,
         pool_size=settings.api_threads,
@@ -98,6 +149,7 @@ def make_write_engine(url: str, settings: Settings) -> Engine:
             ),
         },
     )
+    return ConnectGate(settings.connect_retry_s).install(engine)
 
 
 def make_read_engine(url: str, settings: Settings) -> Engine:
@@ -110,7 +162,7 @@ def make_read_engine(url: str, settings: Settings) -> Engine:
     that was a fifth of a nearest request's time. ``plan_cache_mode`` is fixed here for
     ``run_prepared`` (see there) rather than SET later, where a rollback could undo it.
     """
-    return create_engine(
+    engine = create_engine(
         url,
         isolation_level="AUTOCOMMIT",
         pool_reset_on_return=None,  # autocommit: there is never a transaction to reset
@@ -130,6 +182,7 @@ def make_read_engine(url: str, settings: Settings) -> Engine:
             ),
         },
     )
+    return ConnectGate(settings.connect_retry_s).install(engine)
 
 
 def explain_database_error(exc: BaseException, url: str | URL | None = None) -> str:

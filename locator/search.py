@@ -15,7 +15,6 @@ offering even a rare service is found without scanning the others.
 from __future__ import annotations
 
 import datetime as dt
-import re
 import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -265,7 +264,9 @@ def text_search(
     of the name; a Latin term matches at the start of a word, case-insensitively. Every
     word must match. When nothing matches that way, trigram similarity finds near-misses
     (typos, missing tone marks). With ``lat``/``lon`` the matches are ordered by
-    distance, else by similarity.
+    distance. Otherwise exact matches come shortest name first (the more of the name
+    the words cover, the better the match: what trigram similarity measures, without
+    its cost, 13-25 ms per thousand Thai names), and near-misses by similarity.
 
     Every query is bounded, whatever is typed: a query needs one word the trigram index
     can look up (three characters or more; shorter words only narrow it), and at most
@@ -291,19 +292,33 @@ def text_search(
         _offering_filters(filters, sql)
         join = "JOIN offering o ON o.point_id = p.id"
         extra = ", o.copies_required"
-    substring = []
-    for i, term in enumerate(terms):
-        if term.isascii():
-            # Latin words match at a word start: "district" is not "Subdistrict"
-            sql.params[f"t{i}"] = r"\m" + re.escape(term)
-            substring.append(f"(p.name_en ~* :t{i} OR p.name_th ~* :t{i})")
-        else:
-            # Thai has no spaces between words: any substring of the name
-            sql.params[f"t{i}"] = f"%{term}%"  # letters and marks only: nothing to escape
-            substring.append(f"(p.name_th ILIKE :t{i} OR p.name_en ILIKE :t{i})")
-    all_terms = " AND ".join(substring)
-    fuzzy = "(p.name_th % :q OR :q <% p.name_en OR :q <% p.name_th)"
-    score = "greatest(similarity(p.name_th, :q), word_similarity(:q, p.name_en))"
+    # Latin words match at the start of a word of the English name ("district" is not
+    # "Subdistrict"), through the words index; Thai has no spaces between words, so a
+    # Thai word matches anywhere in the Thai name, through the trigram index.
+    latin = [t for t in terms if t.isascii()]
+    thai = [t for t in terms if not t.isascii()]
+    conditions = []
+    if latin:
+        sql.params["words"] = " & ".join(f"{t}:*" for t in latin)  # letters and digits only
+        conditions.append(
+            "to_tsvector('simple'::regconfig, p.name_en) @@ to_tsquery('simple', :words)"
+        )
+    for i, term in enumerate(thai):
+        sql.params[f"t{i}"] = f"%{term}%"  # letters and marks only: nothing to escape
+        conditions.append(f"p.name_th ILIKE :t{i}")
+    all_terms = " AND ".join(conditions)
+    # near-misses (typos, a missing tone mark), by trigram similarity of the whole query
+    fuzzy_parts = []
+    scores = []
+    if latin:
+        fuzzy_parts.append(":q <% p.name_en")
+        scores.append("word_similarity(:q, p.name_en)")
+    if thai:
+        fuzzy_parts += ["p.name_th % :q", ":q <% p.name_th"]
+        scores.append("greatest(similarity(p.name_th, :q), word_similarity(:q, p.name_th))")
+    fuzzy = f"({' OR '.join(fuzzy_parts)})"
+    score = scores[0] if len(scores) == 1 else f"greatest({', '.join(scores)})"
+    shortest = f"length(p.{'name_en' if latin else 'name_th'})"
     near = lat is not None and lon is not None
     if near:
         sql.params.update(lat=lat, lon=lon)
@@ -314,25 +329,25 @@ def text_search(
         if near
         else ""
     )
-    order = "distance_m, p.id" if near else "score DESC, p.id"
     ranked = f"""
         WITH matches AS (
             SELECT p.id FROM service_point p {join}
             WHERE {sql.clause()} AND {{match}}
             LIMIT :cap
         )
-        SELECT {_RESULT_COLUMNS}{extra}, {score} AS score{distance},
-               (SELECT count(*) FROM matches) AS matched
+        SELECT {_RESULT_COLUMNS}{extra}{distance}, (SELECT count(*) FROM matches) AS matched
         FROM matches m JOIN service_point p ON p.id = m.id
         JOIN agency a ON a.id = p.agency_id {join}
         WHERE {sql.clause()}
-        ORDER BY {order} LIMIT :limit
+        ORDER BY {{order}} LIMIT :limit
     """
     match = all_terms
-    rows = db.execute(text(ranked.format(match=match)), sql.params).all()
+    order = "distance_m, p.id" if near else f"{shortest}, p.id"
+    rows = db.execute(text(ranked.format(match=match, order=order)), sql.params).all()
     if not rows:
         match = fuzzy
-        rows = db.execute(text(ranked.format(match=match)), sql.params).all()
+        order = "distance_m, p.id" if near else f"{score} DESC, p.id"
+        rows = db.execute(text(ranked.format(match=match, order=order)), sql.params).all()
     truncated = bool(rows) and rows[0].matched > max_candidates
     if truncated and near:
         # A common word near a place: walk outwards from it by the spatial index (the
@@ -345,7 +360,7 @@ def text_search(
                 WHERE {sql.clause()} AND {match}
                 ORDER BY p.geog <-> {origin} LIMIT :limit
             )
-            SELECT {_RESULT_COLUMNS}{extra}, {score} AS score{distance}
+            SELECT {_RESULT_COLUMNS}{extra}{distance}
             FROM service_point p JOIN agency a ON a.id = p.agency_id {join}
             WHERE {sql.clause()} AND {match}
               AND ST_DWithin(p.geog, {origin},

@@ -86,6 +86,13 @@ class Settings(BaseSettings):
     connect_timeout_s: int = Field(
         default=3, ge=2, le=60, description="Longest wait to open a connection (libpq: >= 2)."
     )
+    connect_retry_s: float = Field(
+        default=1.0,
+        gt=0,
+        le=30,
+        description="After a failed connection, the API refuses at once (503) for this "
+        "long before it tries again, so no request waits out a dead network.",
+    )
     pool_timeout_s: float = Field(
         default=2.0, gt=0, le=60, description="Longest wait for a pooled connection."
     )

@@ -10,7 +10,7 @@ from fastapi import Depends, FastAPI
 
 from locator import __version__
 from locator.api import citizens, health, ogc, web
-from locator.api.deps import reject_unknown_parameters
+from locator.api.deps import query_parameter_names, reject_unknown_parameters
 from locator.api.errors import install_error_handlers
 from locator.api.guards import install_guards
 from locator.db import (
@@ -44,6 +44,7 @@ def create_app(settings: Settings | None = None, owner_url: str | None = None) -
         app.state.write_engine = make_write_engine(write_url, settings)
         app.state.session_factory = make_session_factory(app.state.write_engine)
         app.state.read_engine = make_read_engine(read_url, settings)
+        app.state.query_names = query_parameter_names(app.openapi())
         try:
             yield
         finally:
@@ -58,7 +59,6 @@ def create_app(settings: Settings | None = None, owner_url: str | None = None) -
         dependencies=[Depends(reject_unknown_parameters)],
     )
     app.state.settings = settings
-    app.state.query_names = {}
     install_error_handlers(app)
     install_guards(app, settings)
     app.include_router(health.router)

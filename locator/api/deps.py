@@ -47,18 +47,17 @@ async def get_writer(request: Request) -> Writer:
     return request.app.state.session_factory.begin  # type: ignore[no-any-return]
 
 
-def _query_names(request: Request) -> frozenset[str]:
-    """The query parameters the OpenAPI document declares for this route and method."""
-    route: Any = request.scope.get("route")
-    method = "get" if request.method == "HEAD" else request.method.lower()
-    key = (getattr(route, "path_format", request.url.path), method)
-    cache: dict[tuple[str, str], frozenset[str]] = request.app.state.query_names
-    if key not in cache:
-        operation = request.app.openapi().get("paths", {}).get(key[0], {}).get(method, {})
-        cache[key] = frozenset(
-            p["name"] for p in operation.get("parameters", []) if p.get("in") == "query"
-        )
-    return cache[key]
+def query_parameter_names(openapi: dict[str, Any]) -> dict[tuple[str, str], frozenset[str]]:
+    """(path, method) -> the query parameters the OpenAPI document declares there.
+
+    Made once at start-up: building the document takes most of a second, which must not
+    fall on the first request (on the event loop, where it would stall everyone)."""
+    names: dict[tuple[str, str], frozenset[str]] = {}
+    for path, operations in openapi.get("paths", {}).items():
+        for method, operation in operations.items():
+            params = operation.get("parameters", [])
+            names[(path, method)] = frozenset(p["name"] for p in params if p.get("in") == "query")
+    return names
 
 
 async def reject_unknown_parameters(request: Request) -> None:
@@ -72,7 +71,8 @@ async def reject_unknown_parameters(request: Request) -> None:
     if not request.scope.get("query_string") or not getattr(route, "include_in_schema", True):
         return
     names = [name for name, _ in request.query_params.multi_items()]
-    allowed = _query_names(request)
+    method = "get" if request.method == "HEAD" else request.method.lower()
+    allowed = request.app.state.query_names.get((route.path_format, method), frozenset())
     unknown = sorted({n for n in names if n not in allowed})
     if unknown:
         accepted = ", ".join(sorted(allowed)) or "none"
