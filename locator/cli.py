@@ -11,6 +11,7 @@ import sys
 import time
 from collections.abc import Callable
 from functools import wraps
+from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
 import typer
@@ -112,6 +113,37 @@ def db_url() -> None:
     from locator.db import database_url
 
     print(database_url())
+
+
+@db_app.command("dump")
+@friendly
+def db_dump(
+    file: Annotated[Path, typer.Argument(help="The dump to write (pg_dump custom format).")],
+) -> None:
+    """Dump the database to FILE, with FILE.manifest.json: rows and checksums per table."""
+    from locator.backup import dump
+    from locator.progress import RichReporter
+
+    with RichReporter(console) as reporter:
+        result = dump(get_settings(), file, reporter)
+    console.print("\n".join(result.summary()), highlight=False)
+
+
+@db_app.command("restore")
+@friendly
+def db_restore(
+    file: Annotated[Path, typer.Argument(help="A dump written by `locator db dump`.")],
+    replace: Annotated[
+        bool, typer.Option("--replace", help="Overwrite a database that holds service points.")
+    ] = False,
+) -> None:
+    """Restore FILE (its data all or nothing), grant the API roles, verify every table."""
+    from locator.backup import restore
+    from locator.progress import RichReporter
+
+    with RichReporter(console) as reporter:
+        result = restore(get_settings(), file, replace=replace, reporter=reporter)
+    console.print("\n".join(result.summary()), highlight=False)
 
 
 # --- migrate / load ----------------------------------------------------------------------
@@ -306,19 +338,31 @@ def serve(
     access_log: Annotated[bool, typer.Option(help="Log every request.")] = True,
 ) -> None:
     """Serve the HTTP API (OpenAPI docs at /docs)."""
+    import copy
+
     import uvicorn
+    from uvicorn.config import LOGGING_CONFIG
 
     from locator.db import database_url
 
     settings = get_settings()
     database_url()  # start the embedded cluster before the workers need it
+    # the app's own warnings (database down, busy, refused) beside uvicorn's
+    log_config = copy.deepcopy(LOGGING_CONFIG)
+    log_config["loggers"]["locator"] = {"handlers": ["default"], "level": "INFO"}
     uvicorn.run(
         "locator.api.app:create_app",
+        log_config=log_config,
         factory=True,
         host=host or settings.host,
         port=port or settings.port,
         workers=workers,
         access_log=access_log,
+        # X-Forwarded-* are believed only from LOCATOR_TRUSTED_PROXIES, by the app's own
+        # guard; uvicorn's default would believe any local process
+        proxy_headers=False,
+        server_header=False,
+        timeout_graceful_shutdown=settings.graceful_shutdown_s,
     )
 
 

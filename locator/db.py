@@ -200,6 +200,9 @@ def explain_database_error(exc: BaseException, url: str | URL | None = None) -> 
         except Exception:  # an unparsable URL is the message itself
             where = ""
     low = said.lower()
+    if getattr(orig, "pgcode", None) and not str(orig.pgcode).startswith(("08", "28", "3D")):
+        # the server answered: a statement it refused, not a connection problem
+        return f"database error{where}: {said}"
     if any(k in low for k in ("password", "authentication", "role", "permission denied")):
         hint = "check the user and password in LOCATOR_DATABASE_URL"
     elif "does not exist" in low and "database" in low:

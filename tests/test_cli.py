@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import subprocess
 
+import pytest
+
 from tests.conftest import LOCATOR
 
 
@@ -36,3 +38,35 @@ def test_db_commands_refuse_when_an_external_url_is_set(cli_env: dict[str, str])
     out = run(["db", "start"], cli_env)
     assert out.returncode == 2
     assert "LOCATOR_DATABASE_URL" in out.stderr
+
+
+@pytest.mark.parametrize(
+    ("url", "says"),
+    [
+        # nothing listens there: refused at once
+        ("postgresql+psycopg2://locator@127.0.0.1:1/locator", "Connection refused"),
+        # a role the server does not know
+        ("unknown role", "nobody"),
+        # a database that is not there
+        ("unknown database", "does not exist"),
+        ("not a url at all", "LOCATOR_DATABASE_URL must look like"),
+    ],
+)
+def test_a_database_that_cannot_be_used_is_one_line(
+    cli_env: dict[str, str], server_url: str, url: str, says: str
+) -> None:
+    from sqlalchemy.engine import make_url
+
+    from locator.db import with_database
+
+    if url == "unknown role":
+        url = make_url(server_url).set(username="nobody").render_as_string(hide_password=False)
+    elif url == "unknown database":
+        url = with_database(server_url, "no_such_database")
+    for command in (["status"], ["migrate"], ["load", "reference"]):
+        out = run(command, {**cli_env, "LOCATOR_DATABASE_URL": url})
+        assert out.returncode == 2, (command, out.stdout, out.stderr)
+        lines = out.stderr.strip().splitlines()
+        assert len(lines) == 1, out.stderr
+        assert lines[0].startswith("error: ") and says in lines[0], lines[0]
+        assert "Traceback" not in out.stderr + out.stdout
