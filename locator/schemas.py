@@ -10,16 +10,26 @@ import datetime as dt
 import re
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    WithJsonSchema,
+)
 
 CODE = r"^[a-z][a-z0-9_]*$"
 """Catalogue codes, kinds and agency codes: lower-case ASCII words."""
 
 MAX_ID = 2**63 - 1  # bigint
 
-_ISO_DATETIME = re.compile(
-    r"\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d{1,6})?)?(?:Z|z|[+-]\d{2}:?\d{2})?)?"
+ISO_MOMENT = (
+    r"^(19\d\d|2[01]\d\d|2200)-\d{2}-\d{2}"
+    r"([T ]\d{2}:\d{2}(:\d{2}(\.\d{1,6})?)?(Z|z|[+-](0\d|1[0-4]):?\d{2})?)?$"
 )
+"""What ``at`` accepts, as the OpenAPI document says it: ISO 8601, years 1900-2200."""
+_ISO_DATETIME = re.compile(ISO_MOMENT)
 _DIGITS = re.compile(r"[1-9][0-9]{0,18}")
 
 
@@ -44,8 +54,14 @@ def _real_moment(value: dt.datetime) -> dt.datetime:
     return value
 
 
-Moment = Annotated[dt.datetime, BeforeValidator(_iso_only), AfterValidator(_real_moment)]
-"""A moment for "open now": ISO 8601 text with a real UTC offset (none = Bangkok)."""
+Moment = Annotated[
+    dt.datetime,
+    BeforeValidator(_iso_only),
+    AfterValidator(_real_moment),
+    WithJsonSchema({"type": "string", "pattern": ISO_MOMENT, "examples": ["2026-03-30T10:00"]}),
+]
+"""A moment for "open now": ISO 8601 text with a real UTC offset, -12:00 to +14:00 (none:
+Bangkok time)."""
 
 
 def _whole_number(value: object) -> object:
@@ -57,8 +73,9 @@ def _whole_number(value: object) -> object:
     raise ValueError("give a positive whole number, written with digits only")
 
 
-Id = Annotated[int, BeforeValidator(_whole_number), Field(ge=1, le=MAX_ID)]
-"""A row id, strictly: digits only, 1 to 2**63 - 1."""
+DIGITS_ONLY = BeforeValidator(_whole_number)
+"""Ids are digits only. Written after FastAPI's ``Path(ge=1, le=MAX_ID)`` in an
+``Annotated``, so that the bounds still reach the OpenAPI document."""
 
 
 class _Out(BaseModel):

@@ -84,6 +84,17 @@ def _check_codes(db: Executor, filters: PointFilters) -> None:
             raise InvalidInput(
                 f"agency: unknown agency code {filters.agency!r}", parameter="agency"
             )
+    if filters.kind is not None:
+        found = db.execute(
+            text("SELECT 1 FROM service_point WHERE kind = :k LIMIT 1"), {"k": filters.kind}
+        ).first()
+        if not found:
+            kinds = db.execute(text("SELECT DISTINCT kind FROM service_point ORDER BY 1"))
+            raise InvalidInput(
+                f"kind: no service point has kind {filters.kind!r}; the kinds are: "
+                + ", ".join(kinds.scalars()),
+                parameter="kind",
+            )
 
 
 def _point_filters(f: PointFilters, sql: _Sql) -> None:
@@ -447,6 +458,16 @@ def point_detail(db: Executor, point_id: int, at: dt.datetime | None = None) -> 
 def list_services(
     db: Executor, category: str | None = None, code: str | None = None
 ) -> list[dict[str, Any]]:
+    if category is not None:
+        categories = list(
+            db.execute(text("SELECT DISTINCT category FROM service ORDER BY 1")).scalars()
+        )
+        if category not in categories:
+            raise InvalidInput(
+                f"category: unknown category {category!r}; the categories are: "
+                + ", ".join(categories),
+                parameter="category",
+            )
     rows = db.execute(
         text(
             """

@@ -22,7 +22,7 @@ def test_readyz_503_when_not_migrated(empty_db_url: str) -> None:
     with TestClient(create_app(owner_url=empty_db_url), base_url=BASE_URL) as c:
         response = c.get("/readyz")
     assert response.status_code == 503
-    assert "locator migrate" in response.json()["reason"]
+    assert "locator migrate" in response.json()["error"]["message"]
     assert response.headers["retry-after"]
 
 
@@ -31,7 +31,7 @@ def test_readyz_503_when_database_unreachable() -> None:
     with TestClient(create_app(owner_url=url), base_url=BASE_URL) as c:
         response = c.get("/readyz")
     assert response.status_code == 503
-    assert "unreachable" in response.json()["reason"]
+    assert "unreachable" in response.json()["error"]["message"]
 
 
 def test_unknown_route_is_a_structured_404(client: TestClient) -> None:

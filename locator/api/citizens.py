@@ -19,7 +19,8 @@ from locator.api.errors import error_responses
 from locator.errors import InvalidInput
 from locator.schemas import (
     CODE,
-    Id,
+    DIGITS_ONLY,
+    MAX_ID,
     Moment,
     NearestResponse,
     PointDetail,
@@ -92,7 +93,8 @@ def query_models(settings: Settings) -> tuple[type[FilterQuery], type[FilterQuer
         "SearchQuery",
         __base__=FilterQuery,
         q=(str, Field(min_length=1, max_length=settings.max_query_length,
-                      description="words of the name, Thai or English")),
+                      description="words of the name, Thai or English; one of them of 3 or "
+                      "more letters or digits (punctuation and symbols only separate words)")),
         lat=(float | None, Field(default=None, ge=-90, le=90, description="bias: near here")),
         lon=(float | None, Field(default=None, ge=-180, le=180, description="bias: near here")),
         limit=(int, Field(default=settings.default_k * 2, ge=1, le=settings.max_k)),
@@ -177,7 +179,7 @@ def build_router(settings: Settings) -> APIRouter:
     NearestQuery, SearchQuery = query_models(settings)
     parse_nearest, nearest_doc = query_dependency(NearestQuery)
     parse_search, search_doc = query_dependency(SearchQuery)
-    PointId = Annotated[Id, Path(description="service point id")]
+    PointId = Annotated[int, Path(ge=1, le=MAX_ID, description="service point id"), DIGITS_ONLY]
 
     @router.get(
         "/points/nearest",

@@ -11,10 +11,11 @@ From the outside in (``install_guards``):
 4. request hygiene: a NUL character in the path or a query parameter is a 422 naming
    where it was (PostgreSQL text cannot hold one; nothing else would catch it as cleanly);
 5. the body limit: a 413 before a body larger than ``max_body_bytes`` is held in memory;
-6. admission: at most ``max_concurrent_requests`` requests are worked on at once, a
-   request waits at most ``queue_timeout_ms`` for its turn, then gets a quick 503 with
-   Retry-After. An overload therefore costs the excess requests a fast refusal instead
-   of everyone an unbounded wait, and ends the moment the overload does.
+6. admission: at most ``max_concurrent_requests`` requests are worked on at once and
+   ``max_waiting_requests`` wait for their turn, each at most ``queue_timeout_ms``;
+   beyond that a request gets a quick 503 with Retry-After. An overload therefore costs
+   the excess requests a fast refusal instead of everyone an unbounded wait, and ends the
+   moment the overload does.
 
 uvicorn's own ``limit_concurrency`` was the first candidate for 6, but it counts open
 connections as well as requests, so a load balancer's idle keep-alive connections
@@ -98,7 +99,7 @@ class HostCheck:
 
 
 class PublicReadCors:
-    """CORS for reading only: GET and HEAD from the configured origins (any by default).
+    """CORS for reading only: GET from the configured origins (any by default).
 
     Other methods pass by without CORS headers, so a browser on another origin can
     neither send a JSON write (its preflight is refused) nor read the answer to one.
@@ -109,14 +110,14 @@ class PublicReadCors:
         self.cors = CORSMiddleware(
             app,
             allow_origins=origins,
-            allow_methods=["GET", "HEAD"],
+            allow_methods=["GET"],
             allow_headers=["Accept", "Accept-Language", "If-None-Match"],
             expose_headers=["ETag", "Retry-After", "Link"],
             max_age=3600,
         )
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and scope["method"] in ("GET", "HEAD", "OPTIONS"):
+        if scope["type"] == "http" and scope["method"] in ("GET", "OPTIONS"):
             return await self.cors(scope, receive, send)
         await self.app(scope, receive, send)
 
@@ -210,15 +211,28 @@ class BodyLimit:
 
 
 class Admission:
-    """At most ``limit`` requests at once; the rest wait ``queue_timeout_s``, then 503."""
+    """At most ``limit`` requests at once and ``max_waiting`` in line; a request finding
+    the line full, or waiting in it longer than ``queue_timeout_s``, gets a 503 at once.
+
+    Both bounds matter: the line alone (with its timeout) would still make every excess
+    request wait out the timeout before its 503, and the server would spend the overload
+    holding requests it will refuse anyway.
+    """
 
     def __init__(
-        self, app: ASGIApp, limit: int, queue_timeout_s: float, retry_after_s: int
+        self,
+        app: ASGIApp,
+        limit: int,
+        max_waiting: int,
+        queue_timeout_s: float,
+        retry_after_s: int,
     ) -> None:
         self.app = app
         self.limit = limit
+        self.max_waiting = max_waiting
         self.queue_timeout_s = queue_timeout_s
         self.retry_after_s = retry_after_s
+        self.waiting = 0
         self._slots: asyncio.Semaphore | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
 
@@ -226,26 +240,33 @@ class Admission:
         # one per event loop: tests start a fresh loop for each client of the same app
         loop = asyncio.get_running_loop()
         if self._slots is None or self._loop is not loop:
-            self._slots, self._loop = asyncio.Semaphore(self.limit), loop
+            self._slots, self._loop, self.waiting = asyncio.Semaphore(self.limit), loop, 0
         return self._slots
+
+    async def _busy(self, send: Send) -> None:
+        await send_error(
+            send,
+            503,
+            "overloaded",
+            "the server is busy; try again shortly",
+            {"retry_after_s": self.retry_after_s},
+            {"Retry-After": str(self.retry_after_s)},
+        )
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope.get("path") in EXEMPT_FROM_ADMISSION:
             return await self.app(scope, receive, send)
         slots = self._semaphore()
         if slots.locked():
+            if self.waiting >= self.max_waiting:
+                return await self._busy(send)
+            self.waiting += 1
             try:
                 await asyncio.wait_for(slots.acquire(), self.queue_timeout_s)
             except TimeoutError:
-                await send_error(
-                    send,
-                    503,
-                    "overloaded",
-                    "the server is busy; try again shortly",
-                    {"retry_after_s": self.retry_after_s},
-                    {"Retry-After": str(self.retry_after_s)},
-                )
-                return
+                return await self._busy(send)
+            finally:
+                self.waiting -= 1
         else:
             await slots.acquire()
         try:
@@ -259,6 +280,7 @@ def install_guards(app: Starlette, settings: Settings) -> None:
     app.add_middleware(
         Admission,
         limit=settings.max_concurrent_requests,
+        max_waiting=settings.max_waiting_requests,
         queue_timeout_s=settings.queue_timeout_ms / 1000,
         retry_after_s=settings.retry_after_s,
     )

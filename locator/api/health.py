@@ -7,7 +7,7 @@ from fastapi.responses import JSONResponse
 from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
-from locator.api.errors import error_responses
+from locator.api.errors import error_body, error_responses
 from locator.migrate import current_revision, head_revision
 
 router = APIRouter(tags=["health"], responses=error_responses(400, 422))
@@ -23,28 +23,27 @@ async def healthz() -> dict[str, str]:
 @router.get(
     "/readyz",
     summary="The database is reachable and migrated to head",
-    responses={503: {"description": "Not ready: the body says why (with Retry-After)"}},
+    responses=error_responses(503),
 )
 def readyz(request: Request) -> JSONResponse:
     engine: Engine = request.app.state.read_engine
-    retry = {"Retry-After": str(request.app.state.settings.retry_after_s)}
     head = head_revision()
     try:
         with engine.connect() as conn:
             revision = current_revision(conn)
     except SQLAlchemyError as exc:
-        reason = f"database unreachable: {type(exc).__name__}"
-        return JSONResponse(
-            {"status": "unavailable", "reason": reason}, status_code=503, headers=retry
-        )
+        return _not_ready(request, f"database unreachable ({type(exc).__name__})")
     if revision != head:
-        return JSONResponse(
-            {
-                "status": "unavailable",
-                "reason": f"migrations not at head (database {revision}, code {head}); "
-                "run `locator migrate`",
-            },
-            status_code=503,
-            headers=retry,
+        return _not_ready(
+            request,
+            f"migrations not at head (database {revision}, code {head}); run `locator migrate`",
         )
     return JSONResponse({"status": "ok", "revision": revision})
+
+
+def _not_ready(request: Request, reason: str) -> JSONResponse:
+    return JSONResponse(
+        error_body("not_ready", reason),
+        status_code=503,
+        headers={"Retry-After": str(request.app.state.settings.retry_after_s)},
+    )

@@ -227,7 +227,6 @@ def build_router(settings: Settings) -> APIRouter:
     @router.get(
         "/collections/{collectionId}/items",
         summary="Service points, a page at a time, by id",
-        response_class=GeoJSONResponse,
         responses={
             200: {"description": "A GeoJSON FeatureCollection", "content": {GEOJSON: {}}},
             **error_responses(404),
@@ -325,7 +324,6 @@ def build_router(settings: Settings) -> APIRouter:
     @router.get(
         "/collections/{collectionId}/items/{featureId}",
         summary="One service point",
-        response_class=GeoJSONResponse,
         responses={
             200: {"description": "A GeoJSON Feature", "content": {GEOJSON: {}}},
             **error_responses(404),
