@@ -27,7 +27,6 @@ import hashlib
 import json
 import os
 import re
-import shutil
 import subprocess
 import tempfile
 import time
@@ -46,10 +45,12 @@ from locator.errors import (
     ConfigurationError,
     Conflict,
     DatabaseUnavailable,
+    DumpFailed,
     InvalidInput,
-    LocatorError,
+    RestoreFailed,
+    VerificationFailed,
 )
-from locator.localdb import find_pg_bin
+from locator.localdb import find_pg_bin, installed_bin_dirs
 from locator.migrate import alembic_config, current_revision, head_revision
 from locator.models import Base
 from locator.progress import NullReporter, Reporter
@@ -108,20 +109,6 @@ SELECT 'function', p.oid::regprocedure::text FROM pg_proc p
  WHERE n.nspname = 'public'
    AND NOT EXISTS (SELECT FROM pg_depend d WHERE d.objid = p.oid AND d.deptype = 'e')
 """
-
-
-class DumpFailed(LocatorError):
-    code = "dump_failed"
-
-
-class RestoreFailed(LocatorError):
-    code = "restore_failed"
-
-
-class VerificationFailed(LocatorError):
-    """The restore committed, but the database is not what the dump held."""
-
-    code = "verification_failed"
 
 
 # --- the fingerprint: what "the same data" means ------------------------------------------
@@ -347,14 +334,7 @@ def find_tools(settings: Settings) -> PgTools:
     if not settings.database_url:
         folders = [find_pg_bin(settings.pg_bin_dir)]
     else:
-        folders = sorted(
-            Path("/usr/lib/postgresql").glob("*/bin"),
-            key=lambda p: int(p.parent.name) if p.parent.name.isdigit() else 0,
-            reverse=True,
-        )
-        on_path = shutil.which("pg_dump")
-        if on_path:
-            folders.append(Path(on_path).resolve().parent)
+        folders = installed_bin_dirs("pg_dump")
     for folder in folders:
         if (folder / "pg_dump").exists() and (folder / "pg_restore").exists():
             return PgTools(bin_dir=folder, version=_tool_version(folder))

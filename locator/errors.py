@@ -77,3 +77,17 @@ class RateLimited(LocatorError):
     def __init__(self, message: str, retry_after_s: int, **details: Any) -> None:
         super().__init__(message, retry_after_s=retry_after_s, **details)
         self.retry_after_s = retry_after_s
+
+
+class DumpFailed(LocatorError):
+    code = "dump_failed"
+
+
+class RestoreFailed(LocatorError):
+    code = "restore_failed"
+
+
+class VerificationFailed(LocatorError):
+    """A restore committed, but the database is not what the dump held."""
+
+    code = "verification_failed"

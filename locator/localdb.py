@@ -50,19 +50,23 @@ _SERVER_CONFIG = {
 }
 
 
-def find_pg_bin(configured: Path | None = None) -> Path:
-    """The folder of the newest installed PostgreSQL server binaries."""
-    candidates: list[Path] = []
-    if configured is not None:
-        candidates.append(configured)
-    candidates += sorted(
+def installed_bin_dirs(program: str) -> list[Path]:
+    """PostgreSQL's binary folders, newest version first, then the one of ``program`` on
+    the PATH."""
+    folders = sorted(
         Path("/usr/lib/postgresql").glob("*/bin"),
         key=lambda p: int(p.parent.name) if p.parent.name.isdigit() else 0,
         reverse=True,
     )
-    which = shutil.which("pg_ctl")
+    which = shutil.which(program)
     if which:
-        candidates.append(Path(which).resolve().parent)
+        folders.append(Path(which).resolve().parent)
+    return folders
+
+
+def find_pg_bin(configured: Path | None = None) -> Path:
+    """The folder of the newest installed PostgreSQL server binaries."""
+    candidates = ([configured] if configured is not None else []) + installed_bin_dirs("pg_ctl")
     for folder in candidates:
         if (folder / "initdb").exists() and (folder / "pg_ctl").exists():
             return folder

@@ -5,19 +5,20 @@ From the outside in (``install_guards``):
 1. proxy headers: X-Forwarded-For / -Proto believed only from ``trusted_proxies``
    (uvicorn's own middleware; by default nobody is trusted, so a client cannot pick
    the address the ratings' abuse limit sees);
-2. the Host check: links are built from the request's host, so only configured hosts
-   are answered (400 otherwise);
-3. CORS: the public GET routes are readable from any origin; writes are not;
-4. request hygiene: a NUL character in the path or a query parameter is a 422 naming
-   where it was (PostgreSQL text cannot hold one; nothing else would catch it as cleanly);
-5. the body limit: a 413 before a body larger than ``max_body_bytes`` is held in memory;
-6. admission: at most ``max_concurrent_requests`` requests are worked on at once and
+2. admission: at most ``max_concurrent_requests`` requests are worked on at once and
    ``max_waiting_requests`` wait for their turn, each at most ``queue_timeout_ms``;
    beyond that a request gets a quick 503 with Retry-After. An overload therefore costs
    the excess requests a fast refusal instead of everyone an unbounded wait, and ends the
-   moment the overload does.
+   moment the overload does. It comes first so that a refusal costs as little as it can
+   (under twice the saturation rate, most requests are refusals);
+3. the Host check: links are built from the request's host, so only configured hosts
+   are answered (400 otherwise);
+4. CORS: the public GET routes are readable from any origin; writes are not;
+5. request hygiene: a NUL character in the path or a query parameter is a 422 naming
+   where it was (PostgreSQL text cannot hold one; nothing else would catch it as cleanly);
+6. the body limit: a 413 before a body larger than ``max_body_bytes`` is held in memory.
 
-uvicorn's own ``limit_concurrency`` was the first candidate for 6, but it counts open
+uvicorn's own ``limit_concurrency`` was the first candidate for 2, but it counts open
 connections as well as requests, so a load balancer's idle keep-alive connections
 would make it refuse everything.
 
@@ -277,6 +278,10 @@ class Admission:
 
 def install_guards(app: Starlette, settings: Settings) -> None:
     """Add the guards to ``app``, innermost first (each ``add_middleware`` wraps the last)."""
+    app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
+    app.add_middleware(RequestHygiene)
+    app.add_middleware(PublicReadCors, origins=settings.cors_origins)
+    app.add_middleware(HostCheck, settings=settings)
     app.add_middleware(
         Admission,
         limit=settings.max_concurrent_requests,
@@ -284,9 +289,5 @@ def install_guards(app: Starlette, settings: Settings) -> None:
         queue_timeout_s=settings.queue_timeout_ms / 1000,
         retry_after_s=settings.retry_after_s,
     )
-    app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
-    app.add_middleware(RequestHygiene)
-    app.add_middleware(PublicReadCors, origins=settings.cors_origins)
-    app.add_middleware(HostCheck, settings=settings)
     if settings.trusted_proxies:
         app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=settings.trusted_proxies)
