@@ -51,10 +51,12 @@ class HealthProbe:
     latencies: list[float] = field(default_factory=list)
     failures: list[str] = field(default_factory=list)
     _stop: threading.Event = field(default_factory=threading.Event)
+    _ready: threading.Event = field(default_factory=threading.Event)
 
     def run(self) -> None:
         with httpx.Client(base_url=self.base, timeout=5) as client:
             client.get("/healthz")  # the connection is opened once, outside the figures
+            self._ready.set()
             while not self._stop.is_set():
                 started = time.perf_counter()
                 try:
@@ -70,6 +72,7 @@ class HealthProbe:
     def __enter__(self) -> HealthProbe:
         self._thread = threading.Thread(target=self.run, daemon=True)
         self._thread.start()
+        self._ready.wait(timeout=10)
         return self
 
     def __exit__(self, *_: object) -> None:
@@ -324,14 +327,17 @@ def test_an_overload_gets_quick_503s_and_passes(private: Private) -> None:
     limits = {"LOCATOR_MAX_CONCURRENT_REQUESTS": "2", "LOCATOR_QUEUE_TIMEOUT_MS": "20"}
     with _serve(private.env, limits) as (base, _):
         with HealthProbe(base) as probe:
+            time.sleep(0.05)
             results = burst(f"{base}/v1/points/search?q=office", 60)
+            time.sleep(0.05)
         statuses = [s for s, _, _ in results]
         assert set(statuses) <= {200, 503}, statuses
         assert statuses.count(503) > 0 and statuses.count(200) >= 2, statuses
         refusals = [(t, retry) for s, t, retry in results if s == 503]
         assert all(retry and int(retry) >= 1 for _, retry in refusals), refusals
         assert max(t for t, _ in refusals) < 2.0, refusals
-        assert not probe.failures and max(probe.latencies) < HEALTH_BUDGET_S, max(probe.latencies)
+        assert not probe.failures and len(probe.latencies) >= 3, probe
+        assert max(probe.latencies) < HEALTH_BUDGET_S, max(probe.latencies)
         with httpx.Client(base_url=base, timeout=10) as c:
             assert all(c.get("/v1/points/search", params={"q": "Bang"}).status_code == 200
                        for _ in range(5))  # fmt: skip
