@@ -155,6 +155,18 @@ class Settings(BaseSettings):
         "the same throughput.",
     )
 
+    # --- the map page -----------------------------------------------------------------
+    tile_url: str = Field(
+        default="https://tile.openstreetmap.org/{z}/{x}/{y}.png",
+        description="Street tiles for the map page ({z}/{x}/{y}); OpenStreetMap's own by "
+        "default, within its tile usage policy. A deployment points it at its own server. "
+        "Empty: no street tiles, only the offline outlines.",
+    )
+    tile_attribution: str = Field(
+        default="© OpenStreetMap contributors",
+        description="Attribution shown with the tiles, as their licence requires.",
+    )
+
     # --- limits the API enforces ------------------------------------------------------
     default_k: int = Field(default=10, ge=1)
     max_k: int = Field(default=100, ge=1, le=1000)

@@ -7,6 +7,7 @@ from contextlib import asynccontextmanager
 
 import anyio.to_thread
 from fastapi import Depends, FastAPI
+from starlette.middleware.gzip import GZipMiddleware
 
 from locator import __version__
 from locator.api import citizens, health, ogc, web
@@ -60,6 +61,9 @@ def create_app(settings: Settings | None = None, owner_url: str | None = None) -
     )
     app.state.settings = settings
     install_error_handlers(app)
+    # compressed when the client accepts it (a phone's first load: the page, Leaflet and
+    # the province outlines); innermost, so refusals by the guards cost no compression
+    app.add_middleware(GZipMiddleware, minimum_size=1024, compresslevel=5)
     install_guards(app, settings)
     app.include_router(health.router)
     app.include_router(citizens.build_router(settings))
