@@ -43,10 +43,11 @@ from sqlalchemy.engine import make_url
 
 from locator import migrate
 from locator.db import database_url, with_database
+from locator.filters import PointFilter
 from locator.ingest.reference import load_reference
 from locator.ingest.registry import load_registry
 from locator.localdb import find_pg_bin
-from locator.search import PointFilters, nearest_sql
+from locator.search import nearest_sql
 from locator.settings import get_settings
 
 BOX = {"lat": (13.0, 19.5), "lon": (99.0, 104.5)}
@@ -168,7 +169,7 @@ def run_wrk(port: int, service: str | None, seconds: int, connections: int) -> d
 
 
 def pgbench_script(service: str | None) -> str:
-    statement, _ = nearest_sql(PointFilters(service=service), None)
+    statement, _ = nearest_sql(PointFilter(service=service), None)
     statement = statement.replace(":at", "now()").replace(":k", "10")
     if service:
         statement = statement.replace(":service", f"'{service}'")

@@ -26,6 +26,7 @@ from sqlalchemy import text
 
 from locator.db import Executor
 from locator.errors import InvalidInput, NotFound
+from locator.filters import NO_COPY_POINT, PointFilter, check_codes, conditions
 
 COLLECTION_ID = "service_points"
 CRS84 = "http://www.opengis.net/def/crs/OGC/1.3/CRS84"
@@ -128,12 +129,11 @@ def parse_bbox(value: str, max_area_deg2: float) -> BBox:
 
 @dataclass(frozen=True)
 class ItemQuery:
-    """One page of ``/collections/service_points/items``; every field is optional."""
+    """One page of ``/collections/service_points/items``: the shared point filters, a
+    box, and the page."""
 
+    filters: PointFilter = field(default_factory=PointFilter)
     bbox: BBox | None = None
-    service: str | None = None
-    kind: str | None = None
-    no_copy: bool | None = None
     limit: int = 100
     offset: int = 0
 
@@ -159,15 +159,6 @@ class FeaturePage:
         return self.offset > 0
 
 
-@dataclass
-class _Sql:
-    where: list[str] = field(default_factory=list)
-    params: dict[str, Any] = field(default_factory=dict)
-
-    def clause(self) -> str:
-        return " AND ".join(self.where) if self.where else "TRUE"
-
-
 def _now() -> str:
     return dt.datetime.now(dt.UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z")
 
@@ -179,51 +170,16 @@ def _check_query(db: Executor, q: ItemQuery, max_page_size: int) -> None:
         )
     if q.offset < 0:
         raise InvalidInput(f"offset: give 0 or more (got {q.offset})", parameter="offset")
-    if (
-        q.service is not None
-        and not db.execute(text("SELECT 1 FROM service WHERE code = :c"), {"c": q.service}).first()
-    ):
-        raise InvalidInput(
-            f"service: unknown service code {q.service!r}; GET /v1/services lists the codes",
-            parameter="service",
-        )
-    if (
-        q.kind is not None
-        and not db.execute(
-            text("SELECT 1 FROM service_point WHERE kind = :k LIMIT 1"), {"k": q.kind}
-        ).first()
-    ):
-        kinds = db.execute(text("SELECT DISTINCT kind FROM service_point ORDER BY 1")).scalars()
-        raise InvalidInput(
-            f"kind: no service point has kind {q.kind!r}; the kinds are: {', '.join(kinds)}",
-            parameter="kind",
-        )
-
-
-def _no_copy_expr(service: bool) -> str:
-    """Whether a point needs no photocopies: for the given service, or for any service."""
-    if service:
-        return "cardinality(o.copies_required) = 0"
-    return (
-        "NOT EXISTS (SELECT 1 FROM offering x WHERE x.point_id = p.id "
-        "AND cardinality(x.copies_required) > 0)"
-    )
+    check_codes(db, q.filters)
 
 
 def items_sql(q: ItemQuery) -> tuple[str, str, dict[str, Any]]:
     """The page query and the count query for ``q`` (exposed so tests can EXPLAIN them)."""
-    sql = _Sql(params={"limit": q.limit, "offset": q.offset})
-    if q.service is not None:
-        source = "service_point p JOIN offering o ON o.point_id = p.id"
-        geog = "o.geog"
-        sql.where.append("o.service_code = :service")
-        sql.params["service"] = q.service
-    else:
-        source = "service_point p"
-        geog = "p.geog"
+    c = conditions(q.filters)
+    c.params.update(limit=q.limit, offset=q.offset)
     if q.bbox is not None:
         b = q.bbox
-        sql.params.update(
+        c.params.update(
             min_lon=b.min_lon,
             min_lat=b.min_lat,
             max_lon=b.max_lon,
@@ -234,29 +190,23 @@ def items_sql(q: ItemQuery) -> tuple[str, str, dict[str, Any]]:
             i_max_lat=min(90.0, b.max_lat + _MARGIN_DEG),
             segment=_SEGMENT_DEG,
         )
-        sql.where.append(
-            f"{geog} && ST_Segmentize(ST_MakeEnvelope("
+        c.where.append(
+            f"{c.geog} && ST_Segmentize(ST_MakeEnvelope("
             ":i_min_lon, :i_min_lat, :i_max_lon, :i_max_lat, 4326), :segment)::geography"
         )
-        sql.where.append(f"ST_X({geog}::geometry) BETWEEN :min_lon AND :max_lon")
-        sql.where.append(f"ST_Y({geog}::geometry) BETWEEN :min_lat AND :max_lat")
-    if q.kind is not None:
-        sql.where.append("p.kind = :kind")
-        sql.params["kind"] = q.kind
-    if q.no_copy is not None:
-        expr = _no_copy_expr(q.service is not None)
-        sql.where.append(expr if q.no_copy else f"NOT ({expr})")
-    where = sql.clause()
-    if q.service is not None:
+        c.where.append(f"ST_X({c.geog}::geometry) BETWEEN :min_lon AND :max_lon")
+        c.where.append(f"ST_Y({c.geog}::geometry) BETWEEN :min_lat AND :max_lat")
+    where = c.sql()
+    if c.offering:
         extra = ", o.copies_required"
         outer = ", page.copies_required, cardinality(page.copies_required) = 0 AS no_copy"
     else:
         extra = ""
-        outer = f", {_no_copy_expr(False)} AS no_copy"
+        outer = f", {NO_COPY_POINT} AS no_copy"
     # the page's ids first, then its rows: per-row work only for the rows returned
     page = f"""
         WITH page AS (
-            SELECT p.id{extra} FROM {source} WHERE {where}
+            SELECT p.id{extra} FROM {c.source} WHERE {where}
             ORDER BY p.id LIMIT :limit OFFSET :offset
         )
         SELECT {_COLUMNS}{outer}
@@ -265,8 +215,8 @@ def items_sql(q: ItemQuery) -> tuple[str, str, dict[str, Any]]:
         JOIN agency a ON a.id = p.agency_id
         ORDER BY p.id
     """
-    count = f"SELECT count(*) FROM {source} WHERE {where}"
-    return page, count, sql.params
+    count = f"SELECT count(*) FROM {c.source} WHERE {where}"
+    return page, count, c.params
 
 
 _COLUMNS = """
@@ -298,7 +248,7 @@ def list_features(db: Executor, q: ItemQuery, max_page_size: int) -> FeaturePage
     number_matched = db.execute(text(count), params).scalar_one()
     rows = db.execute(text(page), params).all() if q.offset < number_matched else []
     return FeaturePage(
-        features=[_feature(row, q.service) for row in rows],
+        features=[_feature(row, q.filters.service) for row in rows],
         number_matched=number_matched,
         limit=q.limit,
         offset=q.offset,
@@ -322,7 +272,7 @@ def get_feature(db: Executor, feature_id: str | int) -> dict[str, Any]:
     row = db.execute(
         text(
             f"""
-            SELECT {_COLUMNS}, {_no_copy_expr(False)} AS no_copy
+            SELECT {_COLUMNS}, {NO_COPY_POINT} AS no_copy
             FROM service_point p JOIN agency a ON a.id = p.agency_id
             WHERE p.id = :id
             """

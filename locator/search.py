@@ -1,7 +1,8 @@
-"""The read side: nearest points, text search, point detail and the service catalogue.
+"""The read side: nearest points, name search and point detail.
 
 Plain functions over a SQLAlchemy Session or Connection (``locator.db.Executor``),
-shared by the API, the CLI and notebooks.
+shared by the API, the CLI and notebooks; which points a request means comes from
+``locator.filters``, the one read model.
 
 Ranking is by true geodesic distance. PostGIS' KNN operator ``<->`` on geography walks
 the GiST index by *sphere* distance; the spheroid distance differs from it by less than
@@ -17,121 +18,19 @@ from __future__ import annotations
 import datetime as dt
 import unicodedata
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
-import shapely
-import shapely.geometry
 from sqlalchemy import text
 
 from locator.db import Executor, run_prepared
 from locator.errors import InvalidInput, NotFound
-from locator.hours import BANGKOK
+from locator.filters import PointFilter, check_codes, conditions
 from locator.ratings import rating_summary
 
 # sphere vs spheroid: the two distances differ by well under 1 %
 _SPHEROID_SLACK = 1.01
-
-
-@dataclass(frozen=True)
-class PointFilters:
-    """Filters shared by nearest and text search; all optional."""
-
-    service: str | None = None
-    no_copy: bool | None = None
-    agency: str | None = None
-    kind: str | None = None
-    open_now: bool | None = None
-    at: dt.datetime | None = None
-    wheelchair: bool | None = None
-    priority_lane: bool | None = None
-    gecc: bool | None = None
-
-    def moment(self) -> dt.datetime:
-        """The time "open" is judged at: ``at`` (naive = Bangkok time) or now, in UTC
-        (the database then never meets an offset it does not know)."""
-        if self.at is None:
-            return dt.datetime.now(dt.UTC)
-        at = self.at.replace(tzinfo=BANGKOK) if self.at.tzinfo is None else self.at
-        return at.astimezone(dt.UTC)
-
-
-@dataclass
-class _Sql:
-    where: list[str] = field(default_factory=list)
-    params: dict[str, Any] = field(default_factory=dict)
-
-    def clause(self) -> str:
-        return " AND ".join(self.where) if self.where else "TRUE"
-
-
-def _check_codes(db: Executor, filters: PointFilters) -> None:
-    if filters.service is not None:
-        found = db.execute(
-            text("SELECT 1 FROM service WHERE code = :c"), {"c": filters.service}
-        ).first()
-        if not found:
-            raise InvalidInput(
-                f"service: unknown service code {filters.service!r}; "
-                "GET /v1/services lists the codes",
-                parameter="service",
-            )
-    if filters.agency is not None:
-        found = db.execute(
-            text("SELECT 1 FROM agency WHERE code = :c"), {"c": filters.agency}
-        ).first()
-        if not found:
-            raise InvalidInput(
-                f"agency: unknown agency code {filters.agency!r}", parameter="agency"
-            )
-    if filters.kind is not None:
-        found = db.execute(
-            text("SELECT 1 FROM service_point WHERE kind = :k LIMIT 1"), {"k": filters.kind}
-        ).first()
-        if not found:
-            kinds = db.execute(text("SELECT DISTINCT kind FROM service_point ORDER BY 1"))
-            raise InvalidInput(
-                f"kind: no service point has kind {filters.kind!r}; the kinds are: "
-                + ", ".join(kinds.scalars()),
-                parameter="kind",
-            )
-
-
-def _point_filters(f: PointFilters, sql: _Sql) -> None:
-    """Conditions on ``p`` (service_point); the offering side is the caller's."""
-    sql.where.append("p.status = 'active'")
-    if f.kind is not None:
-        sql.where.append("p.kind = :kind")
-        sql.params["kind"] = f.kind
-    if f.agency is not None:
-        # the agency itself or any agency below it (a ministry finds all its offices)
-        sql.where.append(
-            "p.agency_id IN (WITH RECURSIVE down AS ("
-            " SELECT id FROM agency WHERE code = :agency"
-            " UNION ALL SELECT a.id FROM agency a JOIN down ON a.parent_id = down.id)"
-            " SELECT id FROM down)"
-        )
-        sql.params["agency"] = f.agency
-    for flag in ("wheelchair", "priority_lane", "gecc"):
-        value = getattr(f, flag)
-        if value is not None:
-            sql.where.append(f"p.{flag} = :{flag}")
-            sql.params[flag] = value
-    if f.open_now is not None:
-        sql.where.append(("" if f.open_now else "NOT ") + "locator_is_open(p.opening_hours, :at)")
-    if f.no_copy is not None and f.service is None:
-        exists = (
-            "EXISTS (SELECT 1 FROM offering x WHERE x.point_id = p.id "
-            "AND cardinality(x.copies_required) > 0)"
-        )
-        sql.where.append(f"NOT {exists}" if f.no_copy else exists)
-
-
-def _offering_filters(f: PointFilters, sql: _Sql) -> None:
-    sql.where.append("o.service_code = :service")
-    sql.params["service"] = f.service
-    if f.no_copy is not None:
-        sql.where.append("cardinality(o.copies_required) " + ("= 0" if f.no_copy else "> 0"))
+ORIGIN = "ST_SetSRID(ST_MakePoint(:lon, :lat), 4326)::geography"
 
 
 _RESULT_COLUMNS = """
@@ -176,68 +75,97 @@ def _result(row: Mapping[str, Any], service: str | None) -> dict[str, Any]:
     return out
 
 
-def nearest_sql(filters: PointFilters, radius_m: float | None) -> tuple[str, dict[str, Any]]:
-    """The SQL of ``nearest`` (exposed so tests and benchmarks can EXPLAIN it)."""
-    sql = _Sql(params={"at": filters.moment()})
-    _point_filters(filters, sql)
-    origin = "ST_SetSRID(ST_MakePoint(:lon, :lat), 4326)::geography"
-    if filters.service is not None:
-        _offering_filters(filters, sql)
-        source = "offering o JOIN service_point p ON p.id = o.point_id"
-        geog = "o.geog"
-        extra = ", o.copies_required"
-    else:
-        source = "service_point p"
-        geog = "p.geog"
-        extra = ""
-    where = sql.clause()
+def nearest_sql(
+    f: PointFilter, radius_m: float | None, paged: bool = False
+) -> tuple[str, dict[str, Any]]:
+    """The SQL of ``nearest`` (exposed so tests and benchmarks can EXPLAIN it).
+
+    Three forms: the k nearest; the k nearest within ``radius_m``; and (``paged``) every
+    point within ``radius_m``, nearest first, a page (``:limit``, ``:offset``) at a time.
+    """
+    c = conditions(f)
+    extra = ", o.copies_required" if c.offering else ""
+    where = c.sql()
     if radius_m is not None:
-        sql.params["radius"] = radius_m
+        c.params["radius"] = radius_m
         candidates = (
-            f"SELECT p.id AS point_id{extra} FROM {source} "
-            f"WHERE {where} AND ST_DWithin({geog}, {origin}, :radius)"
+            f"SELECT p.id AS point_id{extra} FROM {c.source} "
+            f"WHERE {where} AND ST_DWithin({c.geog}, {ORIGIN}, :radius)"
         )
     else:
         # 1) the k nearest by the index (sphere); 2) everything within 1 % more than the
         # k-th of them, re-ranked below on the spheroid.
         candidates = f"""
             WITH knn AS (
-                SELECT {geog} <-> {origin} AS d FROM {source} WHERE {where}
-                ORDER BY {geog} <-> {origin} LIMIT :k
+                SELECT {c.geog} <-> {ORIGIN} AS d FROM {c.source} WHERE {where}
+                ORDER BY {c.geog} <-> {ORIGIN} LIMIT :k
             )
-            SELECT p.id AS point_id{extra} FROM {source}
+            SELECT p.id AS point_id{extra} FROM {c.source}
             WHERE {where}
-              AND ST_DWithin({geog}, {origin},
+              AND ST_DWithin({c.geog}, {ORIGIN},
                              (SELECT max(d) FROM knn) * {_SPHEROID_SLACK} + 1, false)
         """
+    page = "LIMIT :limit OFFSET :offset" if paged else "LIMIT :k"
     statement = f"""
         WITH candidates AS ({candidates})
         SELECT {_RESULT_COLUMNS}{", c.copies_required" if extra else ""},
-               ST_Distance(p.geog, {origin}) AS distance_m,
-               degrees(ST_Azimuth({origin}, p.geog)) AS bearing_deg
+               ST_Distance(p.geog, {ORIGIN}) AS distance_m,
+               degrees(ST_Azimuth({ORIGIN}, p.geog)) AS bearing_deg
         FROM candidates c
         JOIN service_point p ON p.id = c.point_id
         JOIN agency a ON a.id = p.agency_id
         ORDER BY distance_m, p.id
-        LIMIT :k
+        {page}
     """
-    return statement, sql.params
+    return statement, c.params
+
+
+@dataclass
+class NearestPage:
+    results: list[dict[str, Any]]
+    total: int | None
+    """Every point within the radius (paged form only)."""
+    next_offset: int | None
+    """Where the next page starts, when there is one (paged form only)."""
 
 
 def nearest(
     db: Executor,
     lat: float,
     lon: float,
-    k: int,
-    filters: PointFilters,
+    f: PointFilter,
+    k: int | None = None,
     radius_m: float | None = None,
-) -> list[dict[str, Any]]:
-    statement, params = nearest_sql(filters, radius_m)
-    rows = run_prepared(db, statement, {**params, "lat": lat, "lon": lon, "k": k})
+    limit: int = 100,
+    offset: int = 0,
+) -> NearestPage:
+    """The ``k`` nearest points (within ``radius_m`` if given); or, with a radius and no
+    ``k``, every point within it, nearest first, ``limit`` at a time from ``offset``,
+    with their total."""
+    paged = radius_m is not None and k is None
+    statement, params = nearest_sql(f, radius_m, paged)
+    values = {**params, "lat": lat, "lon": lon}
+    if paged:
+        values.update(limit=limit, offset=offset)
+    else:
+        values["k"] = k
+    rows = run_prepared(db, statement, values)
     if not rows:
         # only now is an unknown code worth a round trip: it explains the empty answer
-        _check_codes(db, filters)
-    return [_result(row, filters.service) for row in rows]
+        check_codes(db, f)
+    results = [_result(row, f.service) for row in rows]
+    if not paged:
+        return NearestPage(results, None, None)
+    c = conditions(f)
+    total = db.execute(
+        text(
+            f"SELECT count(*) FROM {c.source} WHERE {c.sql()} "
+            f"AND ST_DWithin({c.geog}, {ORIGIN}, :radius)"
+        ),
+        {**c.params, "lat": lat, "lon": lon, "radius": radius_m},
+    ).scalar_one()
+    more = offset + len(results) < total
+    return NearestPage(results, total, offset + len(results) if more else None)
 
 
 MIN_TERM = 3
@@ -264,7 +192,7 @@ def text_search(
     db: Executor,
     q: str,
     limit: int,
-    filters: PointFilters,
+    f: PointFilter,
     lat: float | None = None,
     lon: float | None = None,
     max_candidates: int = 1000,
@@ -293,31 +221,23 @@ def text_search(
             "(punctuation and symbols are ignored)",
             parameter="q",
         )
-    _check_codes(db, filters)
-    params = {"at": filters.moment(), "q": " ".join(terms), "limit": limit}
-    sql = _Sql(params={**params, "cap": max_candidates + 1})
-    _point_filters(filters, sql)
-    join = ""
-    extra = ""
-    if filters.service is not None:
-        _offering_filters(filters, sql)
-        join = "JOIN offering o ON o.point_id = p.id"
-        extra = ", o.copies_required"
+    check_codes(db, f)
+    c = conditions(f)
+    c.params.update(q=" ".join(terms), limit=limit, cap=max_candidates + 1)
+    extra = ", o.copies_required" if c.offering else ""
     # Latin words match at the start of a word of the English name ("district" is not
     # "Subdistrict"), through the words index; Thai has no spaces between words, so a
     # Thai word matches anywhere in the Thai name, through the trigram index.
     latin = [t for t in terms if t.isascii()]
     thai = [t for t in terms if not t.isascii()]
-    conditions = []
+    words = []
     if latin:
-        sql.params["words"] = " & ".join(f"{t}:*" for t in latin)  # letters and digits only
-        conditions.append(
-            "to_tsvector('simple'::regconfig, p.name_en) @@ to_tsquery('simple', :words)"
-        )
+        c.params["words"] = " & ".join(f"{t}:*" for t in latin)  # letters and digits only
+        words.append("to_tsvector('simple'::regconfig, p.name_en) @@ to_tsquery('simple', :words)")
     for i, term in enumerate(thai):
-        sql.params[f"t{i}"] = f"%{term}%"  # letters and marks only: nothing to escape
-        conditions.append(f"p.name_th ILIKE :t{i}")
-    all_terms = " AND ".join(conditions)
+        c.params[f"t{i}"] = f"%{term}%"  # letters and marks only: nothing to escape
+        words.append(f"p.name_th ILIKE :t{i}")
+    all_terms = " AND ".join(words)
     # near-misses (typos, a missing tone mark), by trigram similarity of the whole query
     fuzzy_parts = []
     scores = []
@@ -332,33 +252,32 @@ def text_search(
     shortest = f"length(p.{'name_en' if latin else 'name_th'})"
     near = lat is not None and lon is not None
     if near:
-        sql.params.update(lat=lat, lon=lon)
-    origin = "ST_SetSRID(ST_MakePoint(:lon, :lat), 4326)::geography"
+        c.params.update(lat=lat, lon=lon)
     distance = (
-        f", ST_Distance(p.geog, {origin}) AS distance_m, "
-        f"degrees(ST_Azimuth({origin}, p.geog)) AS bearing_deg"
+        f", ST_Distance(p.geog, {ORIGIN}) AS distance_m, "
+        f"degrees(ST_Azimuth({ORIGIN}, p.geog)) AS bearing_deg"
         if near
         else ""
     )
     ranked = f"""
         WITH matches AS (
-            SELECT p.id FROM service_point p {join}
-            WHERE {sql.clause()} AND {{match}}
+            SELECT p.id{extra} FROM {c.source}
+            WHERE {c.sql()} AND {{match}}
             LIMIT :cap
         )
-        SELECT {_RESULT_COLUMNS}{extra}{distance}, (SELECT count(*) FROM matches) AS matched
+        SELECT {_RESULT_COLUMNS}{extra.replace("o.", "m.")}{distance},
+               (SELECT count(*) FROM matches) AS matched
         FROM matches m JOIN service_point p ON p.id = m.id
-        JOIN agency a ON a.id = p.agency_id {join}
-        WHERE {sql.clause()}
+        JOIN agency a ON a.id = p.agency_id
         ORDER BY {{order}} LIMIT :limit
     """
     match = all_terms
     order = "distance_m, p.id" if near else f"{shortest}, p.id"
-    rows = db.execute(text(ranked.format(match=match, order=order)), sql.params).all()
+    rows = db.execute(text(ranked.format(match=match, order=order)), c.params).all()
     if not rows:
         match = fuzzy
         order = "distance_m, p.id" if near else f"{score} DESC, p.id"
-        rows = db.execute(text(ranked.format(match=match, order=order)), sql.params).all()
+        rows = db.execute(text(ranked.format(match=match, order=order)), c.params).all()
     truncated = bool(rows) and rows[0].matched > max_candidates
     if truncated and near:
         # A common word near a place: walk outwards from it by the spatial index (the
@@ -367,25 +286,25 @@ def text_search(
         # the spheroid.
         walk = f"""
             WITH knn AS (
-                SELECT p.geog <-> {origin} AS d FROM service_point p {join}
-                WHERE {sql.clause()} AND {match}
-                ORDER BY p.geog <-> {origin} LIMIT :limit
+                SELECT {c.geog} <-> {ORIGIN} AS d FROM {c.source}
+                WHERE {c.sql()} AND {match}
+                ORDER BY {c.geog} <-> {ORIGIN} LIMIT :limit
             )
             SELECT {_RESULT_COLUMNS}{extra}{distance}
-            FROM service_point p JOIN agency a ON a.id = p.agency_id {join}
-            WHERE {sql.clause()} AND {match}
-              AND ST_DWithin(p.geog, {origin},
+            FROM {c.source} JOIN agency a ON a.id = p.agency_id
+            WHERE {c.sql()} AND {match}
+              AND ST_DWithin({c.geog}, {ORIGIN},
                              (SELECT max(d) FROM knn) * {_SPHEROID_SLACK} + 1, false)
             ORDER BY {order} LIMIT :limit
         """
-        rows = db.execute(text(walk), sql.params).all()
+        rows = db.execute(text(walk), c.params).all()
         truncated = False
-    return SearchResult([_result(row._mapping, filters.service) for row in rows], truncated)
+    return SearchResult([_result(row._mapping, f.service) for row in rows], truncated)
 
 
 def point_detail(db: Executor, point_id: int, at: dt.datetime | None = None) -> dict[str, Any]:
     """Everything a citizen reads about one office."""
-    moment = PointFilters(at=at).moment()
+    moment = PointFilter(at=at).moment()
     row = db.execute(
         text(
             f"""
@@ -453,122 +372,3 @@ def point_detail(db: Executor, point_id: int, at: dt.datetime | None = None) -> 
     ]
     out["rating"] = rating_summary(db, point_id)
     return out
-
-
-def list_services(
-    db: Executor, category: str | None = None, code: str | None = None
-) -> list[dict[str, Any]]:
-    if category is not None:
-        categories = list(
-            db.execute(text("SELECT DISTINCT category FROM service ORDER BY 1")).scalars()
-        )
-        if category not in categories:
-            raise InvalidInput(
-                f"category: unknown category {category!r}; the categories are: "
-                + ", ".join(categories),
-                parameter="category",
-            )
-    rows = db.execute(
-        text(
-            """
-            SELECT s.code, s.name_th, s.name_en, s.category, s.agency_code,
-                   s.processing_minutes, s.fee_thb, s.fee_note_en, s.fee_note_th,
-                   coalesce(o.points, 0) AS points, coalesce(o.no_copy, 0) AS no_copy_points
-            FROM service s
-            LEFT JOIN (
-                SELECT service_code, count(*) AS points,
-                       count(*) FILTER (WHERE cardinality(copies_required) = 0) AS no_copy
-                FROM offering GROUP BY service_code
-            ) o ON o.service_code = s.code
-            WHERE (CAST(:category AS text) IS NULL OR s.category = :category)
-              AND (CAST(:code AS text) IS NULL OR s.code = :code)
-            ORDER BY s.category, s.code
-            """
-        ),
-        {"category": category, "code": code},
-    ).all()
-    return [_service_summary(r) for r in rows]
-
-
-def _service_summary(r: Any) -> dict[str, Any]:
-    return {
-        "code": r.code,
-        "name_th": r.name_th,
-        "name_en": r.name_en,
-        "category": r.category,
-        "agency": r.agency_code,
-        "processing_minutes": r.processing_minutes,
-        "fee_thb": None if r.fee_thb is None else float(r.fee_thb),
-        "fee_note_th": r.fee_note_th,
-        "fee_note_en": r.fee_note_en,
-        "points": r.points,
-        "no_copy_points": r.no_copy_points,
-    }
-
-
-def service_detail(db: Executor, code: str) -> dict[str, Any]:
-    services = list_services(db, code=code)
-    if not services:
-        raise NotFound(f"no service with code {code!r}; GET /v1/services lists the codes")
-    out = services[0]
-    row = db.execute(
-        text("SELECT description_th, description_en, steps, link FROM service WHERE code = :c"),
-        {"c": code},
-    ).one()
-    out.update(
-        description_th=row.description_th,
-        description_en=row.description_en,
-        steps=row.steps,
-        link=row.link,
-    )
-    out["documents"] = [
-        dict(d._mapping)
-        for d in db.execute(
-            text(
-                "SELECT d.code, d.name_th, d.name_en, sd.original, sd.note, "
-                "d.issued_by_government FROM service_document sd "
-                "JOIN document_type d ON d.code = sd.document_code "
-                "WHERE sd.service_code = :c ORDER BY sd.position"
-            ),
-            {"c": code},
-        )
-    ]
-    return out
-
-
-def areas_geojson(db: Executor, level: str, tolerance_deg: float) -> dict[str, Any]:
-    """Simplified admin polygons: the offline background of the citizen page.
-
-    Simplified as one coverage (GEOS through shapely), so neighbours keep one shared
-    border: simplifying each polygon on its own (``ST_SimplifyPreserveTopology``) left
-    gaps and overlaps along every border when zoomed in. PostGIS has
-    ``ST_CoverageSimplify`` only from 3.4; Debian 12 ships 3.3.
-    """
-    rows = db.execute(
-        text(
-            "SELECT code, name_th, name_en, population, ST_AsBinary(geom) AS wkb "
-            "FROM admin_area WHERE level = :level ORDER BY code"
-        ),
-        {"level": level},
-    ).all()
-    geoms = shapely.from_wkb([bytes(r.wkb) for r in rows])
-    if tolerance_deg > 0 and len(geoms):
-        geoms = shapely.coverage_simplify(geoms, tolerance_deg)
-    geoms = shapely.set_precision(geoms, 1e-5)  # about a metre: enough for a background
-    return {
-        "type": "FeatureCollection",
-        "features": [
-            {
-                "type": "Feature",
-                "id": r.code,
-                "geometry": shapely.geometry.mapping(g),
-                "properties": {
-                    "code": r.code,
-                    "name_th": r.name_th,
-                    "name_en": r.name_en,
-                    "population": r.population,
-                },
-            }
-            for r, g in zip(rows, geoms, strict=True)
-        ],
-    }

@@ -14,8 +14,9 @@ from shapely import STRtree
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
+from locator.filters import PointFilter
 from locator.hours import is_open
-from locator.search import PointFilters, nearest_sql
+from locator.search import nearest_sql
 
 BANGKOK = {"lat": 13.7563, "lon": 100.5018}
 CHIANG_MAI = {"lat": 18.7883, "lon": 98.9853}
@@ -82,7 +83,7 @@ def test_bearing_points_the_right_way(client: TestClient) -> None:
 
 def test_rare_service_uses_the_composite_index(connection) -> None:
     """EXPLAIN shows an ordered (KNN) index scan on ix_offering_service_geog."""
-    statement, params = nearest_sql(PointFilters(service="passport_issue"), None)
+    statement, params = nearest_sql(PointFilter(service="passport_issue"), None)
     plan = connection.execute(
         text("EXPLAIN (FORMAT JSON) " + statement),
         {**params, "lat": 13.75, "lon": 100.5, "k": 10},
@@ -388,7 +389,8 @@ def test_rating_an_unknown_point(client: TestClient) -> None:
 def test_limits_are_in_the_openapi_schema(client: TestClient) -> None:
     spec = client.get("/openapi.json").json()
     params = {p["name"]: p for p in spec["paths"]["/v1/points/nearest"]["get"]["parameters"]}
-    assert params["k"]["schema"]["maximum"] == 100
+    assert params["k"]["schema"]["anyOf"][0]["maximum"] == 100
+    assert params["limit"]["schema"]["maximum"] == 1000
     assert params["radius_m"]["schema"]["anyOf"][0]["maximum"] == 200_000
     assert params["lat"]["schema"]["minimum"] == -90
 

@@ -17,6 +17,7 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from locator.features import ItemQuery, items_sql, parse_bbox
+from locator.filters import PointFilter
 from locator.settings import get_settings
 
 ITEMS = "/collections/service_points/items"
@@ -33,7 +34,9 @@ def _links(body: dict[str, Any]) -> dict[str, dict[str, str]]:
     return {link["rel"]: link for link in links}
 
 
-def _count_in_box(session: Session, bbox: str, where: str = "TRUE", **params: Any) -> int:
+def _count_in_box(
+    session: Session, bbox: str, where: str = "p.status = 'active'", **params: Any
+) -> int:
     lon0, lat0, lon1, lat1 = (float(v) for v in bbox.split(","))
     return session.execute(
         text(
@@ -68,8 +71,6 @@ def test_landing_page_as_json(client: TestClient) -> None:
     "accept",
     [
         "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8",  # a browser
-        "*/*",
-        "",
         "text/html, application/json;q=0.5",
     ],
 )
@@ -77,6 +78,26 @@ def test_landing_page_sends_browsers_to_the_citizen_page(client: TestClient, acc
     response = client.get("/", headers={"Accept": accept}, follow_redirects=False)
     assert response.status_code in (302, 303, 307)
     assert response.headers["location"].endswith("/app")
+
+
+@pytest.mark.parametrize("accept", ["*/*", "", "application/json, text/html;q=0.5"])
+def test_landing_page_is_json_unless_html_is_preferred(client: TestClient, accept: str) -> None:
+    """OWSLib's Features client sends Accept: */* and reads the answer as JSON."""
+    response = client.get("/", headers={"Accept": accept}, follow_redirects=False)
+    assert response.status_code == 200
+    assert response.json()["links"]
+
+
+def test_status_is_one_rule_on_every_door(client: TestClient, session: Session) -> None:
+    """Active points by default, as nearest and search; `status=any` for all of them."""
+    total = session.execute(text("SELECT count(*) FROM service_point")).scalar_one()
+    active = session.execute(
+        text("SELECT count(*) FROM service_point WHERE status = 'active'")
+    ).scalar_one()
+    assert total > active
+    assert client.get(ITEMS, params={"limit": 1}).json()["numberMatched"] == active
+    every = client.get(ITEMS, params={"limit": 1, "status": "any"}).json()
+    assert every["numberMatched"] == total
 
 
 def test_conformance(client: TestClient) -> None:
@@ -136,7 +157,9 @@ def test_items_pages_follow_next_and_prev(client: TestClient, session: Session) 
     assert first.headers["content-type"].startswith("application/geo+json")
     page1 = first.json()
     assert page1["type"] == "FeatureCollection"
-    total = session.execute(text("SELECT count(*) FROM service_point")).scalar_one()
+    total = session.execute(
+        text("SELECT count(*) FROM service_point WHERE status = 'active'")
+    ).scalar_one()
     assert page1["numberMatched"] == total > 50_000
     assert page1["numberReturned"] == len(page1["features"]) == 5
     assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", page1["timeStamp"])
@@ -148,7 +171,9 @@ def test_items_pages_follow_next_and_prev(client: TestClient, session: Session) 
 
     page2 = client.get(next_url).json()
     ids = [f["id"] for f in page1["features"] + page2["features"]]
-    expected = session.execute(text("SELECT id FROM service_point ORDER BY id LIMIT 10")).scalars()
+    expected = session.execute(
+        text("SELECT id FROM service_point WHERE status = 'active' ORDER BY id LIMIT 10")
+    ).scalars()
     assert ids == list(expected)
     prev = _links(page2)["prev"]["href"]
     assert client.get(prev).json()["features"] == page1["features"]
@@ -215,7 +240,9 @@ def test_bbox_query_uses_the_spatial_index(session: Session) -> None:
     _, count, params = items_sql(query)
     plan = "\n".join(session.execute(text("EXPLAIN " + count), params).scalars())
     assert "idx_service_point_geog" in plan
-    _, count, params = items_sql(ItemQuery(bbox=query.bbox, service="id_card_renewal"))
+    _, count, params = items_sql(
+        ItemQuery(filters=PointFilter(service="id_card_renewal"), bbox=query.bbox)
+    )
     plan = "\n".join(session.execute(text("EXPLAIN " + count), params).scalars())
     assert "ix_offering_service_geog" in plan
 
@@ -259,8 +286,8 @@ def test_no_copy_without_service_means_every_offering(client: TestClient, sessio
     expected = _count_in_box(
         session,
         BANGKOK,
-        "NOT EXISTS (SELECT 1 FROM offering o WHERE o.point_id = p.id "
-        "AND cardinality(o.copies_required) > 0)",
+        "p.status = 'active' AND NOT EXISTS (SELECT 1 FROM offering o "
+        "WHERE o.point_id = p.id AND cardinality(o.copies_required) > 0)",
     )
     assert body["numberMatched"] == expected > 0
     assert all(f["properties"]["no_copy"] is True for f in body["features"])
@@ -270,7 +297,10 @@ def test_no_copy_without_service_means_every_offering(client: TestClient, sessio
 def test_kind_filter(client: TestClient, session: Session) -> None:
     body = client.get(ITEMS, params={"kind": "district_office", "limit": 3}).json()
     expected = session.execute(
-        text("SELECT count(*) FROM service_point WHERE kind = 'district_office'")
+        text(
+            "SELECT count(*) FROM service_point WHERE kind = 'district_office' "
+            "AND status = 'active'"
+        )
     ).scalar_one()
     assert body["numberMatched"] == expected > 900
     assert {f["properties"]["kind"] for f in body["features"]} == {"district_office"}
@@ -351,10 +381,13 @@ def _ogrinfo(*args: str) -> str:
 )
 def test_ogrinfo_reads_the_collection(live_server: str, engine: Any) -> None:
     with engine.connect() as conn:
-        total = conn.execute(text("SELECT count(*) FROM service_point")).scalar_one()
+        total = conn.execute(
+            text("SELECT count(*) FROM service_point WHERE status = 'active'")
+        ).scalar_one()
         in_box = conn.execute(
             text(
                 "SELECT count(*) FROM service_point WHERE kind = 'police_station' "
+                "AND status = 'active' "
                 "AND ST_X(geog::geometry) BETWEEN 100.45 AND 100.60 "
                 "AND ST_Y(geog::geometry) BETWEEN 13.68 AND 13.80"
             )

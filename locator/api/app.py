@@ -66,8 +66,8 @@ def create_app(settings: Settings | None = None, owner_url: str | None = None) -
     app.add_middleware(GZipMiddleware, minimum_size=1024, compresslevel=5)
     install_guards(app, settings)
     app.include_router(health.router)
-    app.include_router(citizens.build_router(settings))
-    app.include_router(ogc.build_router(settings))
+    app.include_router(citizens.router)
+    app.include_router(ogc.router)
     app.include_router(web.build_router(settings))
     web.mount_static(app)
     return app

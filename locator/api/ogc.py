@@ -1,16 +1,14 @@
-"""OGC API - Features facade (Part 1: Core, GeoJSON, OpenAPI 3.0), read-only.
+"""OGC API - Features facade (Part 1: Core, GeoJSON), read-only.
 
 One collection, ``service_points``, over the registry. GIS clients (QGIS, GDAL's OAPIF
 driver, ArcGIS) read it directly: ``ogrinfo OAPIF:http://127.0.0.1:8000``. The queries
 are ``locator.features``; this module adds links, media types and content negotiation.
 
-``/`` is shared with the citizen page: JSON clients (``f=json``, or an ``Accept`` header
-that prefers ``application/json``, as GDAL sends) get the landing page; browsers are
-redirected to ``/app``.
+``/`` is shared with the citizen page: every client gets the landing page as JSON
+(OWSLib sends ``Accept: */*``, GDAL ``application/json``) unless it prefers HTML, as
+browsers do; those are redirected to ``/app``.
 """
 
-# no `from __future__ import annotations`: the Query bounds below are read from `settings`
-# in build_router, and FastAPI must evaluate those annotations where they are written.
 import time
 from typing import Annotated, Any, Literal
 from urllib.parse import urlencode
@@ -19,10 +17,10 @@ from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 
 from locator import features
-from locator.api.deps import Reader, ReaderDep
+from locator.api.deps import Reader, ReaderDep, SettingsDep
 from locator.api.errors import error_responses
+from locator.api.queries import ItemsQuery
 from locator.errors import NotFound
-from locator.settings import Settings
 
 JSON = "application/json"
 GEOJSON = "application/geo+json"
@@ -88,11 +86,10 @@ def _check_collection(collection_id: str) -> None:
         )
 
 
-def _accept_prefers_json(accept: str) -> bool:
-    """True when the Accept header ranks application/json above text/html.
-
-    Wildcards count for neither; on a tie the type listed first wins.
-    """
+def _accept_prefers_html(accept: str) -> bool:
+    """True when the Accept header ranks text/html above application/json, as a
+    browser's does. Wildcards count for neither, so ``*/*`` (OWSLib, curl) and no header
+    at all get JSON; on a tie the type listed first wins."""
     best: dict[str, tuple[float, int]] = {}
     for position, part in enumerate(accept.split(",")):
         fields = [f.strip() for f in part.split(";")]
@@ -108,11 +105,11 @@ def _accept_prefers_json(accept: str) -> bool:
         kind = {JSON: "json", HTML: "html", "application/xhtml+xml": "html"}.get(media)
         if kind and (kind not in best or q > best[kind][0]):
             best[kind] = (q, position)
-    json_q, json_pos = best.get("json", (0.0, 0))
     html_q, html_pos = best.get("html", (0.0, 0))
-    if json_q <= 0:
+    json_q, json_pos = best.get("json", (0.0, 0))
+    if html_q <= 0:
         return False
-    return json_q > html_q or (json_q == html_q and json_pos < html_pos)
+    return html_q > json_q or (html_q == json_q and html_pos < json_pos)
 
 
 def _extent(request: Request, reader: Reader) -> list[float] | None:
@@ -153,199 +150,154 @@ def _collection(request: Request, reader: Reader) -> dict[str, Any]:
 
 
 # --- the router ---------------------------------------------------------------------------
-def build_router(settings: Settings) -> APIRouter:
-    router = APIRouter(tags=["OGC API Features"], responses=error_responses(400, 422, 503))
+router = APIRouter(tags=["OGC API Features"], responses=error_responses(400, 422, 503))
 
-    @router.get(
-        "/",
-        summary="Landing page (JSON for clients; browsers go to the citizen page)",
-        response_class=JSONResponse,
-        responses={
-            200: {"description": "The OGC API landing page", "content": {JSON: {}}},
-            307: {"description": "Redirect to the citizen page /app (HTML clients)"},
-        },
+
+@router.get(
+    "/",
+    summary="Landing page (JSON, unless the client prefers HTML: then the citizen page)",
+    response_class=JSONResponse,
+    responses={
+        200: {"description": "The OGC API landing page", "content": {JSON: {}}},
+        307: {"description": "Redirect to the citizen page /app (HTML clients)"},
+    },
+)
+def landing(
+    request: Request,
+    f: Annotated[
+        Literal["json", "html"] | None,
+        Query(description="Output format; default from the Accept header (HTML: /app)."),
+    ] = None,
+) -> Response:
+    wants_json = f == "json" or (
+        f is None and not _accept_prefers_html(request.headers.get("accept", ""))
     )
-    def landing(
-        request: Request,
-        f: Annotated[
-            Literal["json", "html"] | None,
-            Query(description="Output format; default from the Accept header (HTML: /app)."),
-        ] = None,
-    ) -> Response:
-        wants_json = f == "json" or (
-            f is None and _accept_prefers_json(request.headers.get("accept", ""))
-        )
-        base = _base(request)
-        if not wants_json:
-            return RedirectResponse(f"{base}/app", headers={"Vary": "Accept"})
-        body = {
-            "title": TITLE,
-            "description": DESCRIPTION,
-            "links": [
-                _link(f"{base}/", "self", JSON, "This document"),
-                _link(f"{base}/app", "alternate", HTML, "The citizen map page"),
-                _link(f"{base}/openapi.json", "service-desc", OPENAPI_JSON, "The API definition"),
-                _link(f"{base}/docs", "service-doc", HTML, "The API documentation"),
-                _link(f"{base}/conformance", "conformance", JSON, "Conformance classes"),
-                _link(f"{base}/collections", "data", JSON, "The feature collections"),
-            ],
-        }
-        return JSONResponse(body, headers={"Vary": "Accept"})
-
-    @router.get("/conformance", summary="Conformance classes this API implements")
-    def conformance(
-        f: Annotated[Literal["json"] | None, Query(description="Output format.")] = None,
-    ) -> dict[str, Any]:
-        return {"conformsTo": CONFORMANCE}
-
-    @router.get("/collections", summary="The feature collections (one: service_points)")
-    def collections(
-        request: Request,
-        reader: ReaderDep,
-        f: Annotated[Literal["json"] | None, Query(description="Output format.")] = None,
-    ) -> dict[str, Any]:
-        base = _base(request)
-        return {
-            "links": [_link(f"{base}/collections", "self", JSON, "The feature collections")],
-            "collections": [_collection(request, reader)],
-        }
-
-    @router.get(
-        "/collections/{collectionId}",
-        summary="One feature collection",
-        responses=error_responses(404),
-    )
-    def collection(
-        request: Request,
-        reader: ReaderDep,
-        collection_id: CollectionId,
-        f: Annotated[Literal["json"] | None, Query(description="Output format.")] = None,
-    ) -> dict[str, Any]:
-        _check_collection(collection_id)
-        return _collection(request, reader)
-
-    @router.get(
-        "/collections/{collectionId}/items",
-        summary="Service points, a page at a time, by id",
-        responses={
-            200: {"description": "A GeoJSON FeatureCollection", "content": {GEOJSON: {}}},
-            **error_responses(404),
-        },
-    )
-    def items(
-        request: Request,
-        reader: ReaderDep,
-        collection_id: CollectionId,
-        bbox: Annotated[
-            str | None,
-            Query(
-                description="minLon,minLat,maxLon,maxLat in degrees (CRS84); at most "
-                f"{settings.max_bbox_area_deg2:g} square degrees.",
-                examples=["100.3,13.5,100.9,14.0"],
-            ),
-        ] = None,
-        limit: Annotated[
-            int,
-            Query(ge=1, le=settings.max_page_size, description="Features per page."),
-        ] = settings.default_page_size,
-        offset: Annotated[
-            int, Query(ge=0, description="Features to skip (the next link carries it).")
-        ] = 0,
-        service: Annotated[
-            str | None,
-            Query(
-                pattern=CODE,
-                max_length=settings.max_query_length,
-                description="Only points offering this service (a catalogue code, "
-                "GET /v1/services); adds copies_required to each feature.",
-            ),
-        ] = None,
-        kind: Annotated[
-            str | None,
-            Query(
-                pattern=CODE,
-                max_length=settings.max_query_length,
-                description="Only points of this kind, e.g. district_office.",
-            ),
-        ] = None,
-        no_copy: Annotated[
-            bool | None,
-            Query(
-                description="true: no photocopies needed (for `service` when given, "
-                "otherwise for every service of the point); false: the opposite."
-            ),
-        ] = None,
-        f: Annotated[Literal["json", "geojson"] | None, Query(description="Output format.")] = None,
-    ) -> GeoJSONResponse:
-        _check_collection(collection_id)
-        query = features.ItemQuery(
-            bbox=None if bbox is None else features.parse_bbox(bbox, settings.max_bbox_area_deg2),
-            service=service,
-            kind=kind,
-            no_copy=no_copy,
-            limit=limit,
-            offset=offset,
-        )
-        with reader() as db:
-            page = features.list_features(db, query, settings.max_page_size)
-        url = f"{_base(request)}/collections/{features.COLLECTION_ID}/items"
-        kept = [
-            (k, v) for k, v in request.query_params.multi_items() if k not in ("limit", "offset")
-        ]
-        kept.append(("limit", str(page.limit)))
-        links = [
-            _link(
-                _with_params(url, request.query_params.multi_items()), "self", GEOJSON, "This page"
-            ),
-            _link(
-                f"{_base(request)}/collections/{features.COLLECTION_ID}",
-                "collection",
-                JSON,
-                "The collection",
-            ),
-        ]
-        if page.has_next:
-            params = [*kept, ("offset", str(page.offset + page.limit))]
-            links.append(_link(_with_params(url, params), "next", GEOJSON, "Next page"))
-        if page.has_prev:
-            params = [*kept, ("offset", str(max(0, page.offset - page.limit)))]
-            links.append(_link(_with_params(url, params), "prev", GEOJSON, "Previous page"))
-        return GeoJSONResponse(
-            {
-                "type": "FeatureCollection",
-                "features": page.features,
-                "numberMatched": page.number_matched,
-                "numberReturned": page.number_returned,
-                "timeStamp": page.time_stamp,
-                "links": links,
-            }
-        )
-
-    @router.get(
-        "/collections/{collectionId}/items/{featureId}",
-        summary="One service point",
-        responses={
-            200: {"description": "A GeoJSON Feature", "content": {GEOJSON: {}}},
-            **error_responses(404),
-        },
-    )
-    def item(
-        request: Request,
-        reader: ReaderDep,
-        collection_id: CollectionId,
-        feature_id: Annotated[
-            str, Path(alias="featureId", description="The service point's id (an integer).")
+    base = _base(request)
+    if not wants_json:
+        return RedirectResponse(f"{base}/app", headers={"Vary": "Accept"})
+    body = {
+        "title": TITLE,
+        "description": DESCRIPTION,
+        "links": [
+            _link(f"{base}/", "self", JSON, "This document"),
+            _link(f"{base}/app", "alternate", HTML, "The citizen map page"),
+            _link(f"{base}/openapi.json", "service-desc", OPENAPI_JSON, "The API definition"),
+            _link(f"{base}/docs", "service-doc", HTML, "The API documentation"),
+            _link(f"{base}/conformance", "conformance", JSON, "Conformance classes"),
+            _link(f"{base}/collections", "data", JSON, "The feature collections"),
         ],
-        f: Annotated[Literal["json", "geojson"] | None, Query(description="Output format.")] = None,
-    ) -> GeoJSONResponse:
-        _check_collection(collection_id)
-        with reader() as db:
-            feature = features.get_feature(db, feature_id)
-        collection_url = f"{_base(request)}/collections/{features.COLLECTION_ID}"
-        feature["links"] = [
-            _link(f"{collection_url}/items/{feature['id']}", "self", GEOJSON, "This feature"),
-            _link(collection_url, "collection", JSON, "The collection"),
-        ]
-        return GeoJSONResponse(feature)
+    }
+    return JSONResponse(body, headers={"Vary": "Accept"})
 
-    return router
+
+@router.get("/conformance", summary="Conformance classes this API implements")
+def conformance(
+    f: Annotated[Literal["json"] | None, Query(description="Output format.")] = None,
+) -> dict[str, Any]:
+    return {"conformsTo": CONFORMANCE}
+
+
+@router.get("/collections", summary="The feature collections (one: service_points)")
+def collections(
+    request: Request,
+    reader: ReaderDep,
+    f: Annotated[Literal["json"] | None, Query(description="Output format.")] = None,
+) -> dict[str, Any]:
+    base = _base(request)
+    return {
+        "links": [_link(f"{base}/collections", "self", JSON, "The feature collections")],
+        "collections": [_collection(request, reader)],
+    }
+
+
+@router.get(
+    "/collections/{collectionId}",
+    summary="One feature collection",
+    responses=error_responses(404),
+)
+def collection(
+    request: Request,
+    reader: ReaderDep,
+    collection_id: CollectionId,
+    f: Annotated[Literal["json"] | None, Query(description="Output format.")] = None,
+) -> dict[str, Any]:
+    _check_collection(collection_id)
+    return _collection(request, reader)
+
+
+@router.get(
+    "/collections/{collectionId}/items",
+    summary="Service points, a page at a time, by id",
+    responses={
+        200: {"description": "A GeoJSON FeatureCollection", "content": {GEOJSON: {}}},
+        **error_responses(404),
+    },
+)
+def items(
+    request: Request,
+    reader: ReaderDep,
+    settings: SettingsDep,
+    collection_id: CollectionId,
+    q: Annotated[ItemsQuery, Query()],
+) -> GeoJSONResponse:
+    _check_collection(collection_id)
+    bbox = None if q.bbox is None else features.parse_bbox(q.bbox, settings.max_bbox_area_deg2)
+    query = features.ItemQuery(filters=q, bbox=bbox, limit=q.limit, offset=q.offset)
+    with reader() as db:
+        page = features.list_features(db, query, settings.max_page_size)
+    url = f"{_base(request)}/collections/{features.COLLECTION_ID}/items"
+    kept = [(k, v) for k, v in request.query_params.multi_items() if k not in ("limit", "offset")]
+    kept.append(("limit", str(page.limit)))
+    links = [
+        _link(_with_params(url, request.query_params.multi_items()), "self", GEOJSON, "This page"),
+        _link(
+            f"{_base(request)}/collections/{features.COLLECTION_ID}",
+            "collection",
+            JSON,
+            "The collection",
+        ),
+    ]
+    if page.has_next:
+        params = [*kept, ("offset", str(page.offset + page.limit))]
+        links.append(_link(_with_params(url, params), "next", GEOJSON, "Next page"))
+    if page.has_prev:
+        params = [*kept, ("offset", str(max(0, page.offset - page.limit)))]
+        links.append(_link(_with_params(url, params), "prev", GEOJSON, "Previous page"))
+    return GeoJSONResponse(
+        {
+            "type": "FeatureCollection",
+            "features": page.features,
+            "numberMatched": page.number_matched,
+            "numberReturned": page.number_returned,
+            "timeStamp": page.time_stamp,
+            "links": links,
+        }
+    )
+
+
+@router.get(
+    "/collections/{collectionId}/items/{featureId}",
+    summary="One service point",
+    responses={
+        200: {"description": "A GeoJSON Feature", "content": {GEOJSON: {}}},
+        **error_responses(404),
+    },
+)
+def item(
+    request: Request,
+    reader: ReaderDep,
+    collection_id: CollectionId,
+    feature_id: Annotated[
+        str, Path(alias="featureId", description="The service point's id (an integer).")
+    ],
+    f: Annotated[Literal["json", "geojson"] | None, Query(description="Output format.")] = None,
+) -> GeoJSONResponse:
+    _check_collection(collection_id)
+    with reader() as db:
+        feature = features.get_feature(db, feature_id)
+    collection_url = f"{_base(request)}/collections/{features.COLLECTION_ID}"
+    feature["links"] = [
+        _link(f"{collection_url}/items/{feature['id']}", "self", GEOJSON, "This feature"),
+        _link(collection_url, "collection", JSON, "The collection"),
+    ]
+    return GeoJSONResponse(feature)

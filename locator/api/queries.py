@@ -1,0 +1,72 @@
+"""The query parameters of each route, declared once as models FastAPI reads
+(``Annotated[NearestQuery, Query()]``): the shared point filters (``locator.filters``)
+plus what each route adds. Their bounds come from the settings, read when this module is
+imported, and so appear in the OpenAPI document.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field
+
+from locator.filters import PointFilter
+from locator.settings import get_settings
+
+_settings = get_settings()
+
+
+class NearestQuery(PointFilter):
+    lat: float = Field(ge=-90, le=90, description="latitude, WGS84 degrees")
+    lon: float = Field(ge=-180, le=180, description="longitude, WGS84 degrees")
+    k: int | None = Field(
+        default=None,
+        ge=1,
+        le=_settings.max_k,
+        description=f"how many points (default {_settings.default_k}; with `radius_m` and "
+        "no `k`: every point within the radius, a page at a time)",
+    )
+    radius_m: float | None = Field(
+        default=None,
+        gt=0,
+        le=_settings.max_radius_m,
+        description="only points within this radius, metres",
+    )
+    limit: int = Field(
+        default=_settings.default_page_size,
+        ge=1,
+        le=_settings.max_page_size,
+        description="within-radius pages: points per page",
+    )
+    offset: int = Field(
+        default=0, ge=0, description="within-radius pages: points to skip (see next_offset)"
+    )
+
+
+class SearchQuery(PointFilter):
+    q: str = Field(
+        min_length=1,
+        max_length=_settings.max_query_length,
+        description="words of the name, Thai or English; one of them of 3 or more letters "
+        "or digits (punctuation and symbols only separate words)",
+    )
+    lat: float | None = Field(default=None, ge=-90, le=90, description="order by distance")
+    lon: float | None = Field(default=None, ge=-180, le=180, description="order by distance")
+    limit: int = Field(default=_settings.default_k * 2, ge=1, le=_settings.max_k)
+
+
+class ItemsQuery(PointFilter):
+    bbox: str | None = Field(
+        default=None,
+        description="minLon,minLat,maxLon,maxLat in degrees (CRS84); at most "
+        f"{_settings.max_bbox_area_deg2:g} square degrees",
+        examples=["100.3,13.5,100.9,14.0"],
+    )
+    limit: int = Field(
+        default=_settings.default_page_size,
+        ge=1,
+        le=_settings.max_page_size,
+        description="features per page",
+    )
+    offset: int = Field(default=0, ge=0, description="features to skip (the next link has it)")
+    f: Literal["json", "geojson"] | None = Field(default=None, description="output format")
