@@ -16,6 +16,9 @@ from locator.db import database_url, with_database
 from locator.ingest.reference import load_reference
 from locator.settings import get_settings
 
+BENCH_KEY = uuid.uuid4().hex
+"""The ratings' client-hash key of the servers a benchmark starts on its own database."""
+
 
 @contextmanager
 def scratch_database(prefix: str = "locator_bench") -> Iterator[Engine]:

@@ -62,6 +62,7 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.pool import NullPool
 
+from bench.common import BENCH_KEY
 from bench.loadgen import (
     Pool,
     Record,
@@ -172,6 +173,7 @@ def start_server(url: str, port: int, workers: int, log: Path) -> subprocess.Pop
         **os.environ,
         "LOCATOR_DATABASE_URL": url,
         "LOCATOR_TRUSTED_PROXIES": HOST,
+        "LOCATOR_CLIENT_HASH_KEY": BENCH_KEY,
     }
     with log.open("wb") as out:
         proc = subprocess.Popen(

@@ -41,6 +41,7 @@ import httpx
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
+from bench.common import BENCH_KEY
 from locator import migrate
 from locator.db import database_url, with_database
 from locator.filters import PointFilter
@@ -106,7 +107,7 @@ def prepare(size: int) -> str:
 
 
 def start_server(url: str, port: int) -> subprocess.Popen[bytes]:
-    env = {**os.environ, "LOCATOR_DATABASE_URL": url}
+    env = {**os.environ, "LOCATOR_DATABASE_URL": url, "LOCATOR_CLIENT_HASH_KEY": BENCH_KEY}
     locator = str(Path(sys.executable).parent / "locator")
     proc = subprocess.Popen(
         [

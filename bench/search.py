@@ -30,6 +30,7 @@ from pathlib import Path
 
 import httpx
 
+from bench.common import BENCH_KEY
 from bench.nearest import free_port
 from locator.db import database_url
 
@@ -73,7 +74,12 @@ NEAREST = "/v1/points/nearest?lat=13.75&lon=100.5&k=10"
 def serve(tree: Path, url: str) -> Iterator[str]:
     """``locator serve`` from ``tree`` (its own package first on the path)."""
     port = free_port()
-    env = dict(os.environ, LOCATOR_DATABASE_URL=url, PYTHONPATH=str(tree))
+    env = dict(
+        os.environ,
+        LOCATOR_DATABASE_URL=url,
+        PYTHONPATH=str(tree),
+        LOCATOR_CLIENT_HASH_KEY=BENCH_KEY,
+    )
     code = (
         "import sys, uvicorn, locator; assert locator.__file__.startswith(sys.argv[1]); "
         "uvicorn.run('locator.api.app:create_app', factory=True, host='127.0.0.1', "

@@ -6,7 +6,9 @@ LOCATOR_DATABASE_URL points elsewhere). Domain errors print their message and ex
 
 from __future__ import annotations
 
+import errno
 import json
+import socket
 import sys
 import time
 from collections.abc import Callable
@@ -18,7 +20,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from locator.errors import LocatorError
+from locator.errors import ConfigurationError, LocatorError
 from locator.settings import get_settings
 
 app = typer.Typer(help="Thai government service-point locator.", no_args_is_help=True)
@@ -344,18 +346,20 @@ def serve(
     from uvicorn.config import LOGGING_CONFIG
 
     from locator.db import database_url
+    from locator.secrets import client_hash_key
 
     settings = get_settings()
+    client_hash_key(settings)  # a deployment without its key is told now, in one line
     database_url()  # start the embedded cluster before the workers need it
     # the app's own warnings (database down, busy, refused) beside uvicorn's
     log_config = copy.deepcopy(LOGGING_CONFIG)
     log_config["loggers"]["locator"] = {"handlers": ["default"], "level": "INFO"}
-    uvicorn.run(
+    host, port = host or settings.host, port or settings.port
+    sock = _listen(host, port)
+    config = uvicorn.Config(
         "locator.api.app:create_app",
         log_config=log_config,
         factory=True,
-        host=host or settings.host,
-        port=port or settings.port,
         workers=workers,
         access_log=access_log,
         # X-Forwarded-* are believed only from LOCATOR_TRUSTED_PROXIES, by the app's own
@@ -364,6 +368,33 @@ def serve(
         server_header=False,
         timeout_graceful_shutdown=settings.graceful_shutdown_s,
     )
+    where = f"http://{'[' + host + ']' if ':' in host else host}:{port}"
+    console.print(f"serving on {where} (docs at {where}/docs)", highlight=False)
+    if workers == 1:
+        uvicorn.Server(config).run(sockets=[sock])
+    else:
+        from uvicorn.supervisors import Multiprocess
+
+        Multiprocess(config, sockets=[sock]).run()
+
+
+def _listen(host: str, port: int) -> socket.socket:
+    """The listening socket, opened here so that a taken port is one line, and "serving"
+    is printed only once the port is ours."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        reason = "is taken" if exc.errno == errno.EADDRINUSE else f"cannot be used ({exc.strerror})"
+        raise ConfigurationError(
+            f"port {port} on {host} {reason}: choose another with --port or LOCATOR_PORT"
+        ) from exc
+    sock.listen(2048)
+    sock.set_inheritable(True)
+    return sock
 
 
 @app.command()
@@ -394,8 +425,7 @@ def demo(
     status()
     if no_serve:
         return
-    where = f"http://{host or get_settings().host}:{port or get_settings().port}"
-    console.print(f"[bold]4/4[/] serving on {where} (docs at {where}/docs)")
+    console.print("[bold]4/4[/] the API")
     serve(host=host, port=port, workers=1, access_log=True)
 
 

@@ -42,7 +42,3 @@ def downgrade(engine: Engine, revision: str = "base") -> None:
     with engine.begin() as conn:
         cfg.attributes["connection"] = conn
         command.downgrade(cfg, revision)
-
-
-def is_at_head(conn: Connection) -> bool:
-    return current_revision(conn) == head_revision()

@@ -19,13 +19,14 @@ from sqlalchemy.orm import Session
 
 from locator.db import Executor
 from locator.errors import InvalidInput, NotFound, RateLimited
+from locator.secrets import client_hash_key
 from locator.settings import Settings
 
 WINDOW = dt.timedelta(days=1)
 
 
-def client_hash(client: str, settings: Settings) -> str:
-    return hmac.new(settings.client_hash_key.encode(), client.encode(), hashlib.sha256).hexdigest()
+def client_hash(client: str, key: str) -> str:
+    return hmac.new(key.encode(), client.encode(), hashlib.sha256).hexdigest()
 
 
 def clean_comment(comment: str | None, max_length: int) -> str | None:
@@ -71,7 +72,7 @@ def add_rating(
                 "its detail lists the services it offers",
                 parameter="service",
             )
-    who = client_hash(client, settings)
+    who = client_hash(client, client_hash_key(settings))
     session.execute(
         text("SELECT pg_advisory_xact_lock(hashtextextended(:key, 0))"),
         {"key": f"rating:{who}:{point_id}"},

@@ -182,14 +182,15 @@ class Settings(BaseSettings):
         description="A name search ranks at most this many matches; a word matching more "
         "is answered from the first ones found (and says so).",
     )
-    snap_radius_m: float = Field(default=1_000, gt=0, le=50_000)
     max_rating_comment: int = Field(default=1000, ge=1)
     ratings_per_client_per_point_per_day: int = Field(default=3, ge=1)
-    max_bulk_rows: int = Field(default=10_000, ge=1)
     areas_simplify_deg: float = Field(default=0.005, ge=0, le=1)
-    client_hash_key: str = Field(
-        default="locator-dev-key",
-        description="Key of the hash that stands in for client addresses (set in production).",
+    client_hash_key: str | None = Field(
+        default=None,
+        min_length=16,
+        description="Key of the hash that stands in for client addresses in the ratings' "
+        "abuse limit. Unset: the embedded set-up makes one in the state folder; a "
+        "deployment with LOCATOR_DATABASE_URL must set it.",
     )
 
     @field_validator("data_dir", "osm_dir", "state_dir", "catalogue_dir", mode="after")

@@ -32,6 +32,9 @@ from locator.ingest.reference import load_reference
 from locator.ingest.registry import load_registry
 from locator.settings import get_settings
 
+# the servers the tests start run on LOCATOR_DATABASE_URL, which needs a key of its own
+os.environ.setdefault("LOCATOR_CLIENT_HASH_KEY", "test-" + uuid.uuid4().hex)
+
 OUTPUT_DIR = Path(__file__).parent / "output"
 # the console script installed beside the interpreter running the tests
 LOCATOR = str(Path(sys.executable).parent / "locator")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+from pathlib import Path
 
 import pytest
 
@@ -70,3 +71,35 @@ def test_a_database_that_cannot_be_used_is_one_line(
         assert len(lines) == 1, out.stderr
         assert lines[0].startswith("error: ") and says in lines[0], lines[0]
         assert "Traceback" not in out.stderr + out.stdout
+
+
+def test_a_deployment_without_its_client_hash_key_is_told_so(cli_env: dict[str, str]) -> None:
+    env = {k: v for k, v in cli_env.items() if k != "LOCATOR_CLIENT_HASH_KEY"}
+    out = run(["serve", "--port", "1"], env)
+    assert out.returncode == 2
+    assert out.stderr.strip().startswith("error: LOCATOR_CLIENT_HASH_KEY is not set")
+
+
+def test_the_embedded_set_up_makes_its_own_client_hash_key(tmp_path: Path) -> None:
+    from locator.secrets import client_hash_key
+    from locator.settings import Settings
+
+    settings = Settings(state_dir=tmp_path, database_url=None, client_hash_key=None)
+    key = client_hash_key(settings)
+    assert len(key) == 64 and client_hash_key(settings) == key
+    assert (tmp_path / "client_hash_key").stat().st_mode & 0o777 == 0o600
+
+
+def test_a_taken_port_is_one_line_and_nothing_claims_to_serve(cli_env: dict[str, str]) -> None:
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen(1)
+        port = taken.getsockname()[1]
+        out = run(["serve", "--host", "127.0.0.1", "--port", str(port)], cli_env)
+    assert out.returncode == 2, out
+    assert out.stderr.strip() == (
+        f"error: port {port} on 127.0.0.1 is taken: choose another with --port or LOCATOR_PORT"
+    )
+    assert "serving" not in out.stdout

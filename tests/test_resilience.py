@@ -105,6 +105,7 @@ def test_fifty_simultaneous_ratings_neither_freeze_nor_slip_past_the_limit(db_ur
     env = {k: v for k, v in os.environ.items() if not k.startswith("LOCATOR_")}
     env.update(
         LOCATOR_DATABASE_URL=db_url,
+        LOCATOR_CLIENT_HASH_KEY=os.environ["LOCATOR_CLIENT_HASH_KEY"],
         LOCATOR_MAX_CONCURRENT_REQUESTS="64",
         LOCATOR_MAX_WAITING_REQUESTS="64",
     )

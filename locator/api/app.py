@@ -7,13 +7,12 @@ from contextlib import asynccontextmanager
 
 import anyio.to_thread
 from fastapi import Depends, FastAPI
-from starlette.middleware.gzip import GZipMiddleware
 
 from locator import __version__
 from locator.api import citizens, health, ogc, web
 from locator.api.deps import query_parameter_names, reject_unknown_parameters
 from locator.api.errors import install_error_handlers
-from locator.api.guards import install_guards
+from locator.api.guards import CompressWhenAccepted, install_guards
 from locator.db import (
     api_urls,
     database_url,
@@ -21,6 +20,7 @@ from locator.db import (
     make_session_factory,
     make_write_engine,
 )
+from locator.secrets import client_hash_key
 from locator.settings import Settings, get_settings
 
 DESCRIPTION = """
@@ -41,6 +41,7 @@ def create_app(settings: Settings | None = None, owner_url: str | None = None) -
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         anyio.to_thread.current_default_thread_limiter().total_tokens = settings.api_threads
+        client_hash_key(settings)  # refuse to start without one, not at the first rating
         write_url, read_url = api_urls(owner_url or database_url(settings), settings)
         app.state.write_engine = make_write_engine(write_url, settings)
         app.state.session_factory = make_session_factory(app.state.write_engine)
@@ -63,7 +64,7 @@ def create_app(settings: Settings | None = None, owner_url: str | None = None) -
     install_error_handlers(app)
     # compressed when the client accepts it (a phone's first load: the page, Leaflet and
     # the province outlines); innermost, so refusals by the guards cost no compression
-    app.add_middleware(GZipMiddleware, minimum_size=1024, compresslevel=5)
+    app.add_middleware(CompressWhenAccepted, minimum_size=1024, compresslevel=5)
     install_guards(app, settings)
     app.include_router(health.router)
     app.include_router(citizens.router)

@@ -35,6 +35,7 @@ from urllib.parse import parse_qsl, urlsplit
 import orjson
 from starlette.applications import Starlette
 from starlette.middleware.cors import CORSMiddleware
+from starlette.middleware.gzip import GZipMiddleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
@@ -118,7 +119,12 @@ class PublicReadCors:
         )
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and scope["method"] in ("GET", "OPTIONS"):
+        # no Origin: a same-origin page or no browser at all, nothing for CORS to add
+        if (
+            scope["type"] == "http"
+            and scope["method"] in ("GET", "OPTIONS")
+            and _header(scope, b"origin") is not None
+        ):
             return await self.cors(scope, receive, send)
         await self.app(scope, receive, send)
 
@@ -274,6 +280,20 @@ class Admission:
             await self.app(scope, receive, send)
         finally:
             slots.release()
+
+
+class CompressWhenAccepted:
+    """Starlette's gzip, for the clients that ask for it; the others skip its wrapper
+    (which looked at every response of the hot nearest route to send it unchanged)."""
+
+    def __init__(self, app: ASGIApp, minimum_size: int = 1024, compresslevel: int = 5) -> None:
+        self.app = app
+        self.gzip = GZipMiddleware(app, minimum_size=minimum_size, compresslevel=compresslevel)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and "gzip" in (_header(scope, b"accept-encoding") or ""):
+            return await self.gzip(scope, receive, send)
+        await self.app(scope, receive, send)
 
 
 def install_guards(app: Starlette, settings: Settings) -> None:
