@@ -573,7 +573,8 @@ def _plan(toc: str, installed: set[str]) -> list[str]:
 def _service_points(conn: Connection) -> int:
     if conn.execute(text("SELECT to_regclass('public.service_point')")).scalar_one() is None:
         return 0
-    return conn.execute(text("SELECT count(*) FROM service_point")).scalar_one()
+    count: int = conn.execute(text("SELECT count(*) FROM service_point")).scalar_one()
+    return count
 
 
 def restore(

@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable
 from functools import wraps
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar, cast
 
 import typer
 from rich.console import Console
@@ -22,6 +22,11 @@ from rich.table import Table
 
 from locator.errors import ConfigurationError, LocatorError
 from locator.settings import get_settings
+
+if TYPE_CHECKING:
+    from sqlalchemy import Engine
+
+    from locator.localdb import LocalCluster
 
 app = typer.Typer(help="Thai government service-point locator.", no_args_is_help=True)
 db_app = typer.Typer(help="The embedded PostgreSQL + PostGIS cluster.", no_args_is_help=True)
@@ -56,10 +61,10 @@ def friendly(fn: F) -> F:
             err.print(f"[bold red]error:[/] {explain_database_error(exc, url)}", highlight=False)
             raise typer.Exit(2) from exc
 
-    return wrapper  # type: ignore[return-value]
+    return cast(F, wrapper)
 
 
-def _cluster():  # type: ignore[no-untyped-def]
+def _cluster() -> LocalCluster:
     from locator.localdb import LocalCluster
 
     settings = get_settings()
@@ -69,7 +74,7 @@ def _cluster():  # type: ignore[no-untyped-def]
     return LocalCluster(settings)
 
 
-def _engine():  # type: ignore[no-untyped-def]
+def _engine() -> Engine:
     from locator.db import make_engine
 
     return make_engine()

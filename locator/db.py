@@ -15,7 +15,7 @@ import threading
 import time
 from collections.abc import Mapping
 from functools import lru_cache
-from typing import Any
+from typing import Any, cast
 
 import psycopg2
 from sqlalchemy import Connection, Engine, create_engine, event
@@ -201,7 +201,8 @@ def explain_database_error(exc: BaseException, url: str | URL | None = None) -> 
         except Exception:  # an unparsable URL is the message itself
             where = ""
     low = said.lower()
-    if getattr(orig, "pgcode", None) and not str(orig.pgcode).startswith(("08", "28", "3D")):
+    pgcode = str(getattr(orig, "pgcode", None) or "")
+    if pgcode and not pgcode.startswith(("08", "28", "3D")):
         # the server answered: a statement it refused, not a connection problem
         return f"database error{where}: {said}"
     if any(k in low for k in ("password", "authentication", "role", "permission denied")):
@@ -263,7 +264,7 @@ def run_prepared(db: Executor, statement: str, params: Mapping[str, Any]) -> lis
     raw = conn.connection
     prepared: set[str] = raw.info.setdefault("locator_prepared", set())
     try:
-        with raw.cursor() as cur:
+        with cast(psycopg2.extensions.cursor, raw.cursor()) as cur:
             if name not in prepared:
                 # no parameters: psycopg2 sends the text as it is (a `%` needs no escaping)
                 cur.execute(f"PREPARE {name} AS {positional}")
@@ -273,7 +274,7 @@ def run_prepared(db: Executor, statement: str, params: Mapping[str, Any]) -> lis
                 f"EXECUTE {name} ({placeholders})" if order else f"EXECUTE {name}",
                 [params[p] for p in order] if order else None,
             )
-            columns = [c.name for c in cur.description]
+            columns = [c.name for c in cur.description or ()]
             return [dict(zip(columns, values, strict=True)) for values in cur.fetchall()]
     except psycopg2.Error as exc:
         dead = bool(getattr(raw.dbapi_connection, "closed", 0))

@@ -19,6 +19,8 @@ from pydantic import (
     WithJsonSchema,
 )
 
+from locator.settings import get_settings
+
 CODE = r"^[a-z][a-z0-9_]*$"
 """Catalogue codes, kinds and agency codes: lower-case ASCII words."""
 
@@ -240,9 +242,13 @@ class RatingCreate(BaseModel):
 
     score: int = Field(ge=1, le=5, description="1 (poor) to 5 (excellent)")
     comment: str | None = Field(
-        default=None, description="plain text; stored and returned as text, never as HTML"
+        default=None,
+        max_length=get_settings().max_rating_comment,
+        description="plain text; stored and returned as text, never as HTML",
     )
-    service: str | None = Field(default=None, description="the service used, a catalogue code")
+    service: str | None = Field(
+        default=None, pattern=CODE, max_length=64, description="the service used, a catalogue code"
+    )
 
 
 class RatingCreated(_Out):

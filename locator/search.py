@@ -21,7 +21,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import text
+from sqlalchemy import RowMapping, text
 
 from locator.db import Executor, run_prepared
 from locator.errors import InvalidInput, NotFound
@@ -42,7 +42,7 @@ _RESULT_COLUMNS = """
 """
 
 
-def _result(row: Mapping[str, Any], service: str | None) -> dict[str, Any]:
+def _result(row: Mapping[str, Any] | RowMapping, service: str | None) -> dict[str, Any]:
     out = {
         "id": row["id"],
         "name_th": row["name_th"],

@@ -55,7 +55,7 @@ def _registry(conn: Connection) -> dict[str, Any]:
         text("SELECT kind, source, count(*) FROM service_point GROUP BY 1, 2 ORDER BY 1, 2")
     ):
         by_kind.setdefault(kind, {})[source] = n
-    by_source = dict(
+    by_source: dict[str, int] = dict(
         conn.execute(text("SELECT source, count(*) FROM service_point GROUP BY 1")).all()
     )
     by_province = {

@@ -14,7 +14,6 @@ from typing import Annotated, Literal
 
 import orjson
 from fastapi import APIRouter, Path, Query, Request, Response
-from pydantic import Field, create_model
 
 from locator import areas, catalogue, ratings, search
 from locator.api.deps import ReaderDep, SettingsDep, WriterDep
@@ -143,21 +142,6 @@ def point(
     return response
 
 
-RatingIn = create_model(
-    "RatingIn",
-    __base__=RatingCreate,
-    comment=(
-        str | None,
-        Field(
-            default=None,
-            max_length=get_settings().max_rating_comment,
-            description="plain text; stored and returned as text, never as HTML",
-        ),
-    ),
-    service=(str | None, Field(default=None, pattern=CODE, max_length=64)),
-)
-
-
 @router.post(
     "/points/{point_id}/ratings",
     response_model=RatingCreated,
@@ -169,7 +153,7 @@ def rate(
     writer: WriterDep,
     settings: SettingsDep,
     point_id: PointId,
-    body: RatingIn,  # type: ignore[valid-type]
+    body: RatingCreate,
     request: Request,
 ) -> dict[str, object]:
     # the whole transaction (lock, check, insert, commit) runs here, in this thread
@@ -177,9 +161,9 @@ def rate(
         return ratings.add_rating(
             session,
             point_id,
-            body.score,  # type: ignore[attr-defined]
-            body.comment,  # type: ignore[attr-defined]
-            body.service,  # type: ignore[attr-defined]
+            body.score,
+            body.comment,
+            body.service,
             _client(request),
             settings,
         )

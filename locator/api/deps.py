@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from contextlib import AbstractContextManager
-from typing import Annotated, Any
+from typing import Annotated, Any, cast
 
 from fastapi import Depends, Request
 from sqlalchemy.orm import Session
@@ -25,7 +25,7 @@ Writer = Callable[[], AbstractContextManager[Session]]
 
 
 async def get_settings_dep(request: Request) -> Settings:
-    return request.app.state.settings  # type: ignore[no-any-return]
+    return cast(Settings, request.app.state.settings)
 
 
 async def get_reader(request: Request) -> Reader:
@@ -37,14 +37,14 @@ async def get_reader(request: Request) -> Reader:
     bookkeeping, and an async exit stack with a shielded cancel scope to close it.
     Checking out here, on the event loop, is no option: a full pool would block the loop.
     """
-    return request.app.state.read_engine.connect  # type: ignore[no-any-return]
+    return cast(Reader, request.app.state.read_engine.connect)
 
 
 async def get_writer(request: Request) -> Writer:
     """How a writing route reaches the database: ``with writer() as session: ...``, one
     transaction, committed when the block ends and rolled back if it raises, all in the
     route's thread."""
-    return request.app.state.session_factory.begin  # type: ignore[no-any-return]
+    return cast(Writer, request.app.state.session_factory.begin)
 
 
 def query_parameter_names(openapi: dict[str, Any]) -> dict[tuple[str, str], frozenset[str]]:

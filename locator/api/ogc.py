@@ -118,7 +118,8 @@ def _extent(request: Request, reader: Reader) -> list[float] | None:
     cached = getattr(state, "ogc_extent", None)
     now = time.monotonic()
     if cached is not None and now - cached[0] < EXTENT_TTL_S:
-        return cached[1]
+        extent: list[float] | None = cached[1]
+        return extent
     with reader() as db:
         bbox = features.data_extent(db)
     state.ogc_extent = (now, bbox)

@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
-from typing import Literal
+from typing import Literal, TypeVar, get_args
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -20,7 +20,7 @@ from sqlalchemy import Connection, text
 
 from locator.errors import ConfigurationError
 
-CATEGORIES = (
+Category = Literal[
     "civil_registration",
     "identity_documents",
     "land",
@@ -34,7 +34,8 @@ CATEGORIES = (
     "tax",
     "postal",
     "local_services",
-)
+]
+CATEGORIES: tuple[str, ...] = get_args(Category)
 
 
 class _Strict(BaseModel):
@@ -72,7 +73,7 @@ class ServiceIn(_Strict):
     code: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
     name_th: str
     name_en: str
-    category: Literal[CATEGORIES]  # type: ignore[valid-type]
+    category: Category
     agency: str
     description_th: str | None = None
     description_en: str | None = None
@@ -152,13 +153,16 @@ FILES = {
 }
 
 
-def _read(path: Path, model: type[BaseModel]) -> list:  # type: ignore[type-arg]
+M = TypeVar("M", bound=BaseModel)
+
+
+def _read(path: Path, model: type[M]) -> list[M]:
     if not path.is_file():
         raise ConfigurationError(f"catalogue file missing: {path}")
     raw = yaml.safe_load(path.read_text(encoding="utf-8")) or []
     if not isinstance(raw, list):
         raise ConfigurationError(f"{path.name}: expected a list of entries")
-    items = []
+    items: list[M] = []
     for i, entry in enumerate(raw):
         try:
             items.append(model.model_validate(entry))

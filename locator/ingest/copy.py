@@ -7,11 +7,13 @@ Geometries travel as hex EWKB, which both ``geometry`` and ``geography`` columns
 from __future__ import annotations
 
 import io
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
+from typing import cast
 
 import geopandas as gpd
 import pandas as pd
+import psycopg2.extensions
 import shapely
 from sqlalchemy import Connection, text
 
@@ -21,11 +23,11 @@ def to_hex_ewkb(geoms: gpd.GeoSeries, srid: int = 4326) -> pd.Series:
     return pd.Series(shapely.to_wkb(values, hex=True, include_srid=True), index=geoms.index)
 
 
-def _pg_array(values: object) -> str | None:
+def _pg_array(values: Iterable[object] | None) -> str | None:
     """A Python list as a PostgreSQL array literal (for text[] columns)."""
     if values is None:
         return None
-    items = list(values)  # type: ignore[call-overload]
+    items = list(values)
     escaped = ['"' + str(v).replace("\\", "\\\\").replace('"', '\\"') + '"' for v in items]
     return "{" + ",".join(escaped) + "}"
 
@@ -51,7 +53,7 @@ def copy_frame(
     cols = ", ".join(f'"{c}"' for c in columns)
     raw = conn.connection.dbapi_connection
     assert raw is not None
-    with raw.cursor() as cur:
+    with cast(psycopg2.extensions.cursor, raw.cursor()) as cur:
         cur.copy_expert(f"COPY {table} ({cols}) FROM STDIN WITH (FORMAT csv, NULL '\\N')", buffer)
     return len(out)
 

@@ -105,7 +105,8 @@ class ReferenceReport:
 
 def _geothai_rows(name: str) -> list[list[str]]:
     data = resources.files("geothai") / "_data" / f"{name}.json"
-    return json.loads(data.read_text(encoding="utf-8"))
+    rows: list[list[str]] = json.loads(data.read_text(encoding="utf-8"))
+    return rows
 
 
 def _as_multipolygons(geoms: gpd.GeoSeries) -> gpd.GeoSeries:

@@ -14,7 +14,7 @@ import json
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import geopandas as gpd
 import numpy as np
@@ -138,10 +138,19 @@ def _read_csv(data_dir: Path, name: str) -> pd.DataFrame:
 
 
 def _area_codes(catalogue_dir: Path) -> dict[str, str]:
-    return yaml.safe_load((catalogue_dir / "phone_area_codes.yaml").read_text(encoding="utf-8"))
+    codes: dict[str, str] = yaml.safe_load(
+        (catalogue_dir / "phone_area_codes.yaml").read_text(encoding="utf-8")
+    )
+    return codes
 
 
 # --- small helpers ----------------------------------------------------------------------
+def _records(frame: pd.DataFrame) -> dict[str, dict[str, Any]]:
+    """Rows by their (code) index, without the geometry, as plain dicts."""
+    rows = frame.drop(columns="geom").to_dict("index")
+    return {str(code): {str(k): v for k, v in row.items()} for code, row in rows.items()}
+
+
 def allocate(total: int, weights: np.ndarray, at_least_one: bool) -> np.ndarray:
     """Split ``total`` into integers proportional to ``weights`` (largest remainder)."""
     n = len(weights)
@@ -155,7 +164,8 @@ def allocate(total: int, weights: np.ndarray, at_least_one: bool) -> np.ndarray:
     if remainder:
         order = np.argsort(-(exact - share), kind="stable")[:remainder]
         share[order] += 1
-    return base + share
+    result: np.ndarray = base + share
+    return result
 
 
 def _province_th(code: str, name: str) -> str:
@@ -289,15 +299,15 @@ class _Builder:
         tam["postcode"] = tam["postcodes"].map(lambda p: p[0] if p else None)
         self.provinces, self.districts, self.tambons = prov, dist, tam
         # plain dicts: a pandas row lookup per point costs more than the whole COPY
-        self.tambon_info: dict[str, dict[str, Any]] = tam.drop(columns="geom").to_dict("index")  # type: ignore[assignment]
-        self.province_info: dict[str, dict[str, Any]] = prov.drop(columns="geom").to_dict("index")  # type: ignore[assignment]
+        self.tambon_info: dict[str, dict[str, Any]] = _records(tam)
+        self.province_info: dict[str, dict[str, Any]] = _records(prov)
         # tambon codes of each district / province, most populous first, with populations
         self.tambons_by_unit: dict[str, dict[str, tuple[np.ndarray, np.ndarray]]] = {}
         ordered = tam.sort_values(["population"], ascending=False, kind="stable")
         for key in ("district_code", "province_code"):
             groups: dict[str, tuple[np.ndarray, np.ndarray]] = {}
             for unit, idx in ordered.groupby(key, sort=True).indices.items():
-                groups[unit] = (
+                groups[str(unit)] = (
                     ordered.index.to_numpy()[idx],
                     ordered["population"].to_numpy(dtype=float)[idx],
                 )
@@ -447,7 +457,7 @@ class _Builder:
                 agency_id = self.provincial_office(kind.agency, province)
             self._add_point(
                 kind,
-                pts.geometry[idx],
+                pts.geometry.loc[cast(int, idx)],
                 tambon_code,
                 name_th,
                 name_en,
@@ -615,8 +625,8 @@ def build_registry(
 
     report = builder.report
     report.points, report.offerings, report.agencies = len(points), len(offerings), len(agencies)
-    report.by_kind = {k: int(v) for k, v in points["kind"].value_counts().sort_index().items()}
-    report.by_source = {k: int(v) for k, v in points["source"].value_counts().items()}
+    report.by_kind = {str(k): int(v) for k, v in points["kind"].value_counts().sort_index().items()}
+    report.by_source = {str(k): int(v) for k, v in points["source"].value_counts().items()}
     report.no_copy_share = float((offerings["copies_required"].map(len) == 0).mean())
     return Registry(catalogue, agencies, points, offerings, report)
 
