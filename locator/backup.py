@@ -258,21 +258,21 @@ def read_manifest(dump_file: Path) -> Manifest:
     if not dump_file.exists():
         raise InvalidInput(f"{dump_file}: no such file")
     if not dump_file.is_file():
-        raise InvalidInput(f"{dump_file} is not a file: name a dump made by `locator db dump`")
+        raise InvalidInput(f"{dump_file} is not a file", action="dump")
     path = manifest_path(dump_file)
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError as exc:
         raise InvalidInput(
-            f"{path.name} is missing: `locator db restore` needs the manifest that "
-            f"`locator db dump` writes beside the dump"
+            f"{path.name} is missing: a restore needs the manifest written beside the dump",
+            action="dump",
         ) from exc
     except (OSError, ValueError) as exc:
         raise InvalidInput(f"cannot read the manifest {path}: {exc}") from exc
     try:
         return Manifest.from_json(data)
     except (KeyError, TypeError, ValueError, AttributeError) as exc:
-        raise InvalidInput(f"{path} is not a manifest of `locator db dump`: {exc}") from exc
+        raise InvalidInput(f"{path} is not a dump's manifest: {exc}", action="dump") from exc
 
 
 def _write_json(path: Path, data: dict[str, Any]) -> None:
@@ -453,7 +453,7 @@ def dump(settings: Settings, path: Path, reporter: Reporter | None = None) -> Du
             tools.require_server(server_num // 10000)
             if current_revision(conn) is None:
                 raise DatabaseUnavailable(
-                    f"{source} has no schema yet: nothing to dump (run `locator migrate`)"
+                    f"{source} has no schema yet: nothing to dump", action="migrate"
                 )
             snapshot = conn.execute(text("SELECT pg_export_snapshot()")).scalar_one()
             # owner-only from the first byte: a dump holds hashed API keys and raters' hashes
@@ -527,7 +527,7 @@ class RestoreResult:
             f"schema revision {fp.revision} (code head: {self.head})",
         ]
         if fp.revision != self.head:
-            lines.append("the schema is older than this code: run `locator migrate` next")
+            lines.append("the schema is older than this code: migrate it next")
         return lines
 
 
@@ -613,8 +613,9 @@ def restore(
             installed = set(conn.execute(text("SELECT extname FROM pg_extension")).scalars())
         if points and not replace:
             raise Conflict(
-                f"{target} already holds {points:,} service points: to overwrite them with "
-                f"{path.name}, run the restore again with --replace"
+                f"{target} already holds {points:,} service points: overwriting them with "
+                f"{path.name} has to be asked for",
+                action="replace",
             )
         entries = _plan(toc.stdout, installed)
         with tempfile.TemporaryDirectory(prefix="locator-restore-") as folder:
@@ -687,5 +688,6 @@ def _grant(engine: Engine, target: str) -> None:
         said = (str(getattr(exc, "orig", None) or exc).strip().splitlines() or ["?"])[0]
         raise RestoreFailed(
             f"the data was restored into {target}, but granting the API roles their "
-            f"privileges failed ({said}); run the restore again with --replace"
+            f"privileges failed ({said}); restore it again, replacing what is there",
+            action="replace",
         ) from exc

@@ -25,6 +25,7 @@ from locator.settings import get_settings
 
 if TYPE_CHECKING:
     from sqlalchemy import Engine
+    from sqlalchemy.engine import URL
 
     from locator.localdb import LocalCluster
 
@@ -40,6 +41,14 @@ err = Console(stderr=True, soft_wrap=True)
 
 F = TypeVar("F", bound=Callable[..., Any])
 
+# what a domain error's ``action`` means on the command line
+CLI_ACTIONS = {
+    "migrate": "run `locator migrate`",
+    "load_reference": "run `locator load reference`",
+    "replace": "run the command again with --replace",
+    "dump": "name a dump made by `locator db dump` (it writes FILE.manifest.json beside it)",
+}
+
 
 def friendly(fn: F) -> F:
     """Show a domain or database error as one clear line, not a traceback; exit 2."""
@@ -52,16 +61,51 @@ def friendly(fn: F) -> F:
         try:
             return fn(*args, **kwargs)
         except LocatorError as exc:
-            err.print(f"[bold red]error:[/] {exc.message}", highlight=False)
+            step = CLI_ACTIONS.get(exc.action or "")
+            message = f"{exc.message}: {step}" if step else exc.message
+            err.print(f"[bold red]error:[/] {message}", highlight=False)
             raise typer.Exit(2) from exc
         except (DBAPIError, ArgumentError, PoolTimeout) as exc:
-            from locator.db import explain_database_error
-
             url = get_settings().database_url
             err.print(f"[bold red]error:[/] {explain_database_error(exc, url)}", highlight=False)
             raise typer.Exit(2) from exc
 
     return cast(F, wrapper)
+
+
+def explain_database_error(exc: BaseException, url: str | URL | None = None) -> str:
+    from sqlalchemy.engine import make_url
+
+    """One line for a person: what the database said, where, and what to do about it."""
+    orig = getattr(exc, "orig", None) or exc
+    said = (str(orig).strip().splitlines() or [type(orig).__name__])[0]
+    said = said.split(" failed: ", 1)[-1].replace("FATAL:", "").strip()  # libpq's preamble
+    where = ""
+    if url is not None:
+        try:
+            u = make_url(url)
+            host = u.query.get("host") or u.host or "localhost"
+            port = u.query.get("port") or u.port or 5432
+            where = f" ({u.database!r} as {u.username} on {host}, port {port})"
+        except Exception:  # an unparsable URL is the message itself
+            where = ""
+    low = said.lower()
+    pgcode = str(getattr(orig, "pgcode", None) or "")
+    if pgcode and not pgcode.startswith(("08", "28", "3D")):
+        # the server answered: a statement it refused, not a connection problem
+        return f"database error{where}: {said}"
+    if any(k in low for k in ("password", "authentication", "role", "permission denied")):
+        hint = "check the user and password in LOCATOR_DATABASE_URL"
+    elif "does not exist" in low and "database" in low:
+        hint = "create the database, or check its name in LOCATOR_DATABASE_URL"
+    elif any(k in low for k in ("could not parse", "can't load plugin", "url")):
+        hint = "LOCATOR_DATABASE_URL must look like postgresql+psycopg2://user:pw@host:5432/db"
+    else:
+        hint = (
+            "is the server running and reachable? (`locator db start` starts the embedded "
+            "one; LOCATOR_DATABASE_URL names another)"
+        )
+    return f"database error{where}: {said}; {hint}"
 
 
 def _cluster() -> LocalCluster:

@@ -186,39 +186,6 @@ def make_read_engine(url: str, settings: Settings) -> Engine:
     return ConnectGate(settings.connect_retry_s).install(engine)
 
 
-def explain_database_error(exc: BaseException, url: str | URL | None = None) -> str:
-    """One line for a person: what the database said, where, and what to do about it."""
-    orig = getattr(exc, "orig", None) or exc
-    said = (str(orig).strip().splitlines() or [type(orig).__name__])[0]
-    said = said.split(" failed: ", 1)[-1].replace("FATAL:", "").strip()  # libpq's preamble
-    where = ""
-    if url is not None:
-        try:
-            u = make_url(url)
-            host = u.query.get("host") or u.host or "localhost"
-            port = u.query.get("port") or u.port or 5432
-            where = f" ({u.database!r} as {u.username} on {host}, port {port})"
-        except Exception:  # an unparsable URL is the message itself
-            where = ""
-    low = said.lower()
-    pgcode = str(getattr(orig, "pgcode", None) or "")
-    if pgcode and not pgcode.startswith(("08", "28", "3D")):
-        # the server answered: a statement it refused, not a connection problem
-        return f"database error{where}: {said}"
-    if any(k in low for k in ("password", "authentication", "role", "permission denied")):
-        hint = "check the user and password in LOCATOR_DATABASE_URL"
-    elif "does not exist" in low and "database" in low:
-        hint = "create the database, or check its name in LOCATOR_DATABASE_URL"
-    elif any(k in low for k in ("could not parse", "can't load plugin", "url")):
-        hint = "LOCATOR_DATABASE_URL must look like postgresql+psycopg2://user:pw@host:5432/db"
-    else:
-        hint = (
-            "is the server running and reachable? (`locator db start` starts the embedded "
-            "one; LOCATOR_DATABASE_URL names another)"
-        )
-    return f"database error{where}: {said}; {hint}"
-
-
 def make_session_factory(engine: Engine) -> sessionmaker[Session]:
     return sessionmaker(bind=engine, expire_on_commit=False)
 

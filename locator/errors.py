@@ -14,9 +14,12 @@ class LocatorError(Exception):
 
     code = "error"
 
-    def __init__(self, message: str, **details: Any) -> None:
+    def __init__(self, message: str, *, action: str | None = None, **details: Any) -> None:
         super().__init__(message)
         self.message = message
+        self.action = action
+        """What would fix it, as a word each door words its own way (the CLI names its
+        command, the API its route): "migrate", "load_reference", "replace", "dump"."""
         self.details = details
 
 

@@ -34,7 +34,7 @@ class PointFilter(BaseModel):
         default=None,
         pattern=CODE,
         max_length=64,
-        description="only points offering this service (a catalogue code, GET /v1/services)",
+        description="only points offering this service (a catalogue code)",
     )
     no_copy: bool | None = Field(
         default=None,

@@ -122,7 +122,7 @@ def read_areas(conn: Connection) -> gpd.GeoDataFrame:
     )
     if (areas["level"] == "tambon").sum() < 7000:
         raise ConfigurationError(
-            "the reference geodata is not loaded: run `locator load reference` first"
+            "the reference geodata is not loaded; load it first", action="load_reference"
         )
     return areas
 
@@ -697,9 +697,9 @@ def load_registry(
         existing = conn.execute(text("SELECT count(*) FROM service_point")).scalar_one()
         if existing and not replace:
             raise Conflict(
-                f"the registry already holds {existing:,} service points; "
-                "run `locator load registry --replace` to rebuild it (this deletes edits, "
-                "ratings and the change log)"
+                f"the registry already holds {existing:,} service points; rebuilding it "
+                "deletes edits, ratings and the change log, so say so explicitly",
+                action="replace",
             )
         areas = read_areas(conn)
     registry = build_registry(areas, data_dir, catalogue_dir, seed, reporter, scale)
