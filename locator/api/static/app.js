@@ -11,6 +11,19 @@
 
   var THAILAND = [[5.6, 97.3], [20.5, 105.7]];
   var FLAGS = ["no_copy", "open_now", "wheelchair", "priority_lane", "gecc"];
+  var FLAG_WORDS = {
+    no_copy: ["ไม่ต้องใช้สำเนา", "no photocopies"],
+    no_copy_any: ["ไม่ต้องใช้สำเนาทุกบริการ", "no photocopies for any service"],
+    open_now: ["เปิดอยู่ตอนนี้", "open now"],
+    wheelchair: ["รถเข็นเข้าได้", "wheelchair access"],
+    priority_lane: ["มีช่องทางพิเศษ", "priority lane"],
+    gecc: ["ศูนย์ราชการสะดวก", "GECC certified"]
+  };
+  var SOURCES = {
+    pinned: ["สำนักงานจริง ตำแหน่งปักหมุดแล้ว", "A real office at its pinned location"],
+    imported: ["นำเข้าจากรายชื่อของหน่วยงาน", "Imported from an agency's list"],
+    generated: ["ข้อมูลจำลอง ไม่ใช่สำนักงานจริง", "Generated for the demo: not a real office"]
+  };
   var DAYS = [
     ["mon", "จันทร์", "Mon"],
     ["tue", "อังคาร", "Tue"],
@@ -41,7 +54,10 @@
     ["ตะวันตก", "W"], ["ตะวันตกเฉียงเหนือ", "NW"]
   ];
 
+  var body = document.body;
   var state = {
+    mode: "nearest", // or "name": the name search box
+    q: "",
     origin: null,
     results: [],
     selectedId: null,
@@ -74,14 +90,18 @@
     return node;
   }
 
-  function append(node, child) {
-    if (child === null || child === undefined || child === false) return;
-    if (Array.isArray(child)) {
-      child.forEach(function (c) { append(node, c); });
-    } else if (child instanceof Node) {
-      node.appendChild(child);
-    } else {
-      node.appendChild(document.createTextNode(String(child)));
+  /** Append children (nodes, strings, arrays of them; null is skipped) to node. */
+  function append(node) {
+    for (var i = 1; i < arguments.length; i++) {
+      var child = arguments[i];
+      if (child === null || child === undefined || child === false) continue;
+      if (Array.isArray(child)) {
+        child.forEach(function (c) { append(node, c); });
+      } else if (child instanceof Node) {
+        node.appendChild(child);
+      } else {
+        node.appendChild(document.createTextNode(String(child)));
+      }
     }
   }
 
@@ -147,20 +167,20 @@
       })
       .then(function (resp) {
         return resp.text().then(function (text) {
-          var body = null;
-          try { body = text ? JSON.parse(text) : null; } catch (e) { body = null; }
+          var json = null;
+          try { json = text ? JSON.parse(text) : null; } catch (e) { json = null; }
           if (!resp.ok) {
-            var e = body && body.error ? body.error : {};
+            var e = json && json.error ? json.error : {};
             var msg = typeof e.message === "string" && e.message
               ? e.message
               : "HTTP " + resp.status + " " + (resp.statusText || "") + " (" + url.pathname + ")";
             throw new ApiError(resp.status, str(e.code) || "http_" + resp.status, msg);
           }
-          if (body === null) {
+          if (json === null) {
             throw new ApiError(resp.status, "bad_response",
               "คำตอบจากเซิร์ฟเวอร์อ่านไม่ได้ · The server's answer is not JSON (" + url.pathname + ")");
           }
-          return body;
+          return json;
         });
       });
   }
@@ -251,6 +271,12 @@
     ];
   }
 
+  function sourceBadge(source) {
+    return source === "generated"
+      ? badge("badge-generated", "ข้อมูลจำลอง", "Generated", "ไม่ใช่สำนักงานจริง · not a real office")
+      : null;
+  }
+
   function openBadge(p) {
     if (p.status === "temporarily_closed") return badge("badge-closed", "ปิดชั่วคราว", "Temporarily closed");
     if (p.status === "closed") return badge("badge-closed", "ปิดถาวร", "Closed");
@@ -265,90 +291,164 @@
     maxZoom: 18,
     maxBounds: [[-2, 88], [28, 115]],
     maxBoundsViscosity: 0.7,
-    zoomSnap: 0.5
+    zoomSnap: 0.5,
+    zoomControl: false,
+    attributionControl: false
   });
   map.fitBounds(THAILAND);
-  map.attributionControl.setPrefix(false);
-  map.attributionControl.addAttribution("Leaflet · Natural Earth");
+  L.control.zoom({ zoomInTitle: "ซูมเข้า · Zoom in", zoomOutTitle: "ซูมออก · Zoom out" }).addTo(map);
 
-  var offline = L.layerGroup().addTo(map);
-  var osm = L.tileLayer("https://tile.openstreetmap.org/{z}/{x}/{y}.png", {
-    maxZoom: 19,
-    attribution: "© OpenStreetMap contributors"
-  });
-  var provinceStyle = {
-    color: "#6b7a90", weight: 0.8, opacity: 0.9,
-    fillColor: "#fbfaf5", fillOpacity: 1
-  };
+  // Two backgrounds: street tiles (the server's tile URL) when they load, and the
+  // offline outlines (provinces; districts from zoom 9), fetched only when needed.
+  var TILE_URL = body.getAttribute("data-tile-url") || "";
+  var TILE_CREDIT = body.getAttribute("data-tile-attribution") || "";
+  var TILE_TIMEOUT_MS = 15000; // no tile at all by then: the tile server does not answer
+  var DISTRICT_ZOOM = 9;
+  var tiles = TILE_URL ? L.tileLayer(TILE_URL, { maxZoom: 19 }) : null;
   var provinces = L.geoJSON(null, {
     renderer: L.canvas({ padding: 0.4 }),
     interactive: false,
-    style: function () { return provinceStyle; }
-  }).addTo(map);
-  // District outlines add detail when zoomed in; fetched once, the first time they are needed.
-  var DISTRICT_ZOOM = 9;
+    style: function () {
+      return { color: "#6b7a90", weight: 0.8, opacity: 0.9, fillColor: "#fbfaf5", fillOpacity: 1 };
+    }
+  });
   var districts = L.geoJSON(null, {
     renderer: L.canvas({ padding: 0.4 }),
     interactive: false,
     style: function () { return { color: "#b4bdca", weight: 0.6, opacity: 0.8, fill: false }; }
   });
-  var districtsLoading = false;
-  function syncDistricts() {
-    var wanted = map.getZoom() >= DISTRICT_ZOOM;
-    if (wanted && !districtsLoading) {
-      districtsLoading = true;
-      api("/v1/areas/district").then(function (fc) {
-        districts.addData(fc);
-        document.body.setAttribute("data-districts", String(districts.getLayers().length));
-      }).catch(function (err) {
-        showError(err, "โหลดขอบเขตอำเภอไม่ได้", "District outlines are unavailable");
-      });
+  var offline = L.layerGroup([provinces]);
+  var outlines = { provinces: null, districts: null }; // promises, once fetched
+
+  function loadOutlines(which, layer, th, en) {
+    if (!outlines[which]) {
+      outlines[which] = api("/v1/areas/" + (which === "provinces" ? "province" : "district"))
+        .then(function (fc) {
+          layer.addData(fc);
+          body.setAttribute("data-" + which, String(layer.getLayers().length));
+        }).catch(function (err) {
+          body.setAttribute("data-" + which, "error");
+          showError(err, th, en);
+        });
     }
-    if (wanted && !map.hasLayer(districts)) districts.addTo(map);
-    if (!wanted && map.hasLayer(districts)) map.removeLayer(districts);
+    return outlines[which];
+  }
+
+  function syncDistricts() {
+    var wanted = map.hasLayer(offline) && map.getZoom() >= DISTRICT_ZOOM;
+    if (wanted) {
+      loadOutlines("districts", districts, "โหลดขอบเขตอำเภอไม่ได้", "District outlines are unavailable");
+      offline.addLayer(districts);
+    } else {
+      offline.removeLayer(districts);
+    }
   }
   map.on("zoomend", syncDistricts);
 
-  var resultLayer = L.layerGroup().addTo(map);
-  var originLayer = L.layerGroup().addTo(map);
+  // Credits for whichever background is shown, as its licence asks (built from DOM nodes).
+  var credits = h("div", { class: "leaflet-control credits" });
+  var Credits = L.Control.extend({ onAdd: function () { return credits; } });
+  new Credits({ position: "bottomright" }).addTo(map);
+  function showCredits(note) {
+    clear(credits);
+    if (tiles && map.hasLayer(tiles)) {
+      append(credits, /openstreetmap/i.test(TILE_CREDIT)
+        ? h("a", { href: "https://www.openstreetmap.org/copyright", target: "_blank",
+          rel: "noopener noreferrer", text: TILE_CREDIT })
+        : TILE_CREDIT);
+    } else {
+      append(credits, note ? bi(note[0], note[1]) : null, note ? " · " : null, "Natural Earth");
+    }
+  }
 
-  L.control.layers(
-    {
-      "ขอบเขตจังหวัด · Provinces (offline)": offline,
-      "OpenStreetMap (ต้องใช้อินเทอร์เน็ต · online)": osm
-    },
-    { "เส้นเขตจังหวัด · Province outlines": provinces },
-    { position: "topright", collapsed: true }
-  ).addTo(map);
+  // Falling back: every tile of the first view failed, or nothing loaded in time, or a
+  // run of failures later (the connection went away). Tiles return when it comes back.
+  var tileWatch = { loaded: 0, failed: 0, streak: 0, timer: null, auto: false };
+  function showBackground(which, note) {
+    var next = which === "tiles" ? tiles : offline;
+    var prev = which === "tiles" ? offline : tiles;
+    if (prev && map.hasLayer(prev)) map.removeLayer(prev);
+    if (next && !map.hasLayer(next)) next.addTo(map);
+    showCredits(note);
+  }
+  function fallBack() {
+    tileWatch.auto = true;
+    showBackground("offline", ["โหลดแผนที่ถนนไม่ได้", "Street map unavailable"]);
+  }
+  offline.on("add", function () {
+    body.setAttribute("data-basemap", "offline");
+    loadOutlines("provinces", provinces, "โหลดขอบเขตจังหวัดไม่ได้", "Province outlines are unavailable");
+    syncDistricts();
+  });
+  if (tiles) {
+    tiles.on("add", function () {
+      tileWatch.loaded = tileWatch.failed = tileWatch.streak = 0;
+      body.setAttribute("data-basemap", "tiles-pending");
+      clearTimeout(tileWatch.timer);
+      tileWatch.timer = setTimeout(function () {
+        if (!tileWatch.loaded && map.hasLayer(tiles)) fallBack();
+      }, TILE_TIMEOUT_MS);
+    });
+    tiles.on("remove", function () { clearTimeout(tileWatch.timer); });
+    tiles.on("tileload", function () {
+      tileWatch.loaded++;
+      tileWatch.streak = 0;
+      body.setAttribute("data-basemap", "tiles");
+    });
+    tiles.on("tileerror", function () {
+      tileWatch.failed++;
+      tileWatch.streak++;
+      if ((!tileWatch.loaded && tileWatch.failed >= 3) || tileWatch.streak >= 8) fallBack();
+    });
+    tiles.on("load", function () { // every tile in view has answered
+      if (!tileWatch.loaded && map.hasLayer(tiles)) fallBack();
+    });
+    window.addEventListener("online", function () {
+      if (tileWatch.auto) showBackground("tiles");
+    });
+    var layers = L.control.layers({
+      "แผนที่ถนน · Street map": tiles,
+      "ขอบเขตจังหวัด (ออฟไลน์) · Province outlines (offline)": offline
+    }, null, { position: "topright" }).addTo(map);
+    var toggle = layers.getContainer().querySelector(".leaflet-control-layers-toggle");
+    if (toggle) {
+      toggle.setAttribute("title", "ชั้นแผนที่ · Map layers");
+      toggle.setAttribute("aria-label", "ชั้นแผนที่ · Map layers");
+    }
+    map.on("baselayerchange", function () {
+      tileWatch.auto = false; // the citizen chose
+      showCredits();
+    });
+  }
+  showBackground(tiles && navigator.onLine !== false ? "tiles" : "offline");
   L.control.scale({ imperial: false, position: "bottomleft" }).addTo(map);
 
-  map.on("baselayerchange", function (e) {
-    var online = e.layer === osm;
-    document.body.setAttribute("data-basemap", online ? "osm" : "offline");
-    provinces.setStyle(online
-      ? { color: "#44546a", weight: 1, opacity: 0.6, fillOpacity: 0 }
-      : provinceStyle);
-  });
+  var resultLayer = L.layerGroup().addTo(map);
+  var originLayer = L.layerGroup().addTo(map);
 
   map.on("click", function (e) {
     setOrigin(e.latlng.lat, e.latlng.lng);
   });
 
-  function loadProvinces() {
-    return api("/v1/areas/province").then(function (fc) {
-      provinces.addData(fc);
-      document.body.setAttribute("data-provinces", String(provinces.getLayers().length));
-    }).catch(function (err) {
-      document.body.setAttribute("data-provinces", "error");
-      showError(err, "โหลดขอบเขตจังหวัดไม่ได้", "Province outlines are unavailable");
-    });
+  /** fitBounds options that keep markers clear of the controls in the map's corners. */
+  function fitOptions() {
+    function corner(v, hz) {
+      var c = map.getContainer().querySelector(".leaflet-" + v + ".leaflet-" + hz);
+      return c ? c.getBoundingClientRect().height : 0;
+    }
+    var room = 20; // a marker's radius (17 px when selected) and a little air
+    return {
+      paddingTopLeft: [room, Math.max(corner("top", "left"), corner("top", "right")) + room],
+      paddingBottomRight: [room, Math.max(corner("bottom", "left"), corner("bottom", "right")) + room],
+      maxZoom: 15
+    };
   }
 
   // ------------------------------------------------------------------ filters
   function loadServices() {
-    return api("/v1/services").then(function (body) {
+    return api("/v1/services").then(function (answer) {
       var select = $("service");
-      var list = Array.isArray(body.services) ? body.services : [];
+      var list = Array.isArray(answer.services) ? answer.services : [];
       var groups = {};
       var order = [];
       list.forEach(function (s) {
@@ -369,20 +469,20 @@
   }
 
   function loadLabels() {
-    return api("/app/labels.json").then(function (body) {
-      if (body && body.kinds) state.labels.kinds = body.kinds;
-      if (body && body.documents) state.labels.documents = body.documents;
+    return api("/app/labels.json").then(function (labels) {
+      if (labels && labels.kinds) state.labels.kinds = labels.kinds;
+      if (labels && labels.documents) state.labels.documents = labels.documents;
     }).catch(function () { /* names fall back to codes */ });
   }
 
   function maxK() {
-    return parseInt(document.body.getAttribute("data-max-k"), 10) || 100;
+    return parseInt(body.getAttribute("data-max-k"), 10) || 100;
   }
 
   function readK() {
     var input = $("k");
     var k = parseInt(input.value, 10);
-    if (!isFinite(k) || k < 1) k = parseInt(document.body.getAttribute("data-default-k"), 10) || 10;
+    if (!isFinite(k) || k < 1) k = parseInt(body.getAttribute("data-default-k"), 10) || 10;
     k = Math.min(k, maxK());
     if (String(k) !== input.value) input.value = String(k);
     return k;
@@ -393,8 +493,50 @@
     $("no_copy-hint").hidden = !!$("service").value || !$("no_copy").checked;
   }
 
-  function queryParams() {
-    var params = { lat: state.origin.lat.toFixed(6), lon: state.origin.lon.toFixed(6), k: readK() };
+  /** The chosen service's whole name under the dropdown, which a phone cuts short. */
+  function syncServiceName() {
+    var s = state.services[$("service").value];
+    var box = $("service-chosen");
+    clear(box);
+    box.hidden = !s;
+    if (!s) return;
+    append(box, h("span", { class: "chosen-th", text: str(s.name_th) }),
+      h("span", { class: "en chosen-en", text: str(s.name_en) }));
+    if (typeof s.points === "number" && typeof s.no_copy_points === "number") {
+      var n = s.points.toLocaleString("en-US");
+      var free = s.no_copy_points.toLocaleString("en-US");
+      append(box, h("span", { class: "chosen-count" },
+        bi("มีให้บริการ " + n + " แห่ง ไม่ต้องใช้สำเนา " + free + " แห่ง",
+          "offered at " + n + " points, " + free + " need no photocopies")));
+    }
+  }
+
+  /** Every filter that is set, in words: [Thai words, English words]. */
+  function filterWords() {
+    var th = [];
+    var en = [];
+    var svc = state.services[$("service").value];
+    if (svc) {
+      th.push("บริการ " + str(svc.name_th));
+      en.push("for " + str(svc.name_en));
+    }
+    FLAGS.forEach(function (flag) {
+      if (!$(flag).checked) return;
+      var words = flag === "no_copy" && !svc ? FLAG_WORDS.no_copy_any : FLAG_WORDS[flag];
+      th.push(words[0]);
+      en.push(words[1]);
+    });
+    return th.length ? [th, en] : [["ไม่มีตัวกรอง"], ["no filters"]];
+  }
+
+  /** The page's state as the address shows it (k, q, lat, lon, service, flags). */
+  function pageParams() {
+    var params = { k: readK() };
+    if (state.mode === "name") params.q = state.q;
+    if (state.origin) {
+      params.lat = state.origin.lat.toFixed(6);
+      params.lon = state.origin.lon.toFixed(6);
+    }
     var service = $("service").value;
     if (service) params.service = service;
     FLAGS.forEach(function (flag) {
@@ -403,13 +545,25 @@
     return params;
   }
 
-  function updateUrl(extra) {
+  /** The same, as the API wants it: nearest takes k, the name search a limit. */
+  function apiParams(params) {
+    var out = {};
+    Object.keys(params).forEach(function (key) { out[key] = params[key]; });
+    if (state.mode === "name") {
+      out.limit = out.k;
+      delete out.k;
+    }
+    return out;
+  }
+
+  function updateUrl() {
     var url = new URL(window.location.href);
-    ["lat", "lon", "k", "service", "point", "center", "zoom"].concat(FLAGS).forEach(function (key) {
+    ["q", "lat", "lon", "k", "service", "point", "center", "zoom"].concat(FLAGS).forEach(function (key) {
       url.searchParams.delete(key);
     });
-    if (state.origin) {
-      Object.keys(extra || {}).forEach(function (key) { url.searchParams.set(key, extra[key]); });
+    if (state.origin || state.mode === "name") {
+      var params = pageParams();
+      Object.keys(params).forEach(function (key) { url.searchParams.set(key, params[key]); });
     }
     if (state.selectedId !== null) url.searchParams.set("point", String(state.selectedId));
     try { window.history.replaceState(null, "", url.toString()); } catch (e) { /* file:// */ }
@@ -425,6 +579,7 @@
     });
   }
 
+  /** A point on the map to search from: nearest mode (the name box is for names). */
   function setOrigin(lat, lon, quiet) {
     state.origin = { lat: lat, lon: lon };
     originLayer.clearLayers();
@@ -439,11 +594,38 @@
       var p = marker.getLatLng();
       setOrigin(p.lat, p.lng);
     });
-    if (!quiet) search();
+    if (!quiet) {
+      useNearest();
+      search();
+    }
   }
 
+  /** Back to "nearest to the chosen point": the name box is emptied. */
+  function useNearest() {
+    state.mode = "nearest";
+    state.q = "";
+    $("q").value = "";
+    $("q").removeAttribute("aria-invalid");
+  }
+
+  /** The name search box: its words, ordered by distance when a point is chosen. */
+  function searchByName() {
+    var q = $("q").value.trim();
+    $("q").removeAttribute("aria-invalid");
+    if (!q) {
+      setStatus("info", "พิมพ์ชื่อที่ต้องการค้นหา", "Type a name to search for");
+      $("q").focus();
+      return Promise.resolve();
+    }
+    state.mode = "name";
+    state.q = q;
+    return search();
+  }
+
+  /** Run the current search (nearest, or by name) with the filters; show it. */
   function search() {
-    if (!state.origin) {
+    var byName = state.mode === "name";
+    if (!byName && !state.origin) {
       setStatus("info", "แตะบนแผนที่เพื่อเลือกจุดค้นหา", "Tap the map to choose where to search from");
       return Promise.resolve();
     }
@@ -453,20 +635,28 @@
     state.detailSeq++;
     var controller = new AbortController();
     state.controller = controller;
-    var params = queryParams();
-    updateUrl(params);
-    document.body.setAttribute("data-state", "searching");
+    var params = pageParams();
+    updateUrl();
+    body.setAttribute("data-state", "searching");
     $("results").setAttribute("aria-busy", "true");
-    setStatus("busy", "กำลังค้นหาจุดบริการที่ใกล้ที่สุด…", "Searching for the nearest service points…");
-    return Promise.all([api("/v1/points/nearest", params, controller.signal), labelsReady]).then(function (both) {
+    if (byName) setStatus("busy", "กำลังค้นหา “" + state.q + "”…", "Searching for “" + state.q + "”…");
+    else setStatus("busy", "กำลังค้นหาจุดบริการที่ใกล้ที่สุด…", "Searching for the nearest service points…");
+    var path = byName ? "/v1/points/search" : "/v1/points/nearest";
+    return Promise.all([api(path, apiParams(params), controller.signal), labelsReady]).then(function (both) {
       if (seq !== state.searchSeq) return;
       renderResults(both[0], params);
     }).catch(function (err) {
       if (err && err.name === "AbortError") return;
       if (seq !== state.searchSeq) return;
       renderResults({ results: [] }, params, true);
-      document.body.setAttribute("data-state", "error");
-      showError(err, "ค้นหาไม่สำเร็จ", "Search failed");
+      body.setAttribute("data-state", "error");
+      if (byName && err.status === 422) {
+        $("q").setAttribute("aria-invalid", "true");
+        showError(err, "ค้นหาด้วยคำนี้ไม่ได้: พิมพ์อย่างน้อยหนึ่งคำที่ยาว 3 ตัวอักษรขึ้นไป",
+          "This cannot be searched: type at least one word of 3 or more letters");
+      } else {
+        showError(err, "ค้นหาไม่สำเร็จ", "Search failed");
+      }
     }).then(function () {
       if (seq === state.searchSeq) $("results").removeAttribute("aria-busy");
     });
@@ -481,8 +671,32 @@
     });
   }
 
-  function renderResults(body, params, failed) {
-    var results = Array.isArray(body.results) ? body.results : [];
+  /** What was found, and with which filters, in words. */
+  function resultStatus(answer, count) {
+    var words = filterWords();
+    var filters = [" · " + words[0].join(" · "), " · " + words[1].join(" · ")];
+    if (state.mode === "name") {
+      var q = "“" + state.q + "”";
+      if (!count) {
+        setStatus("info", "ไม่พบชื่อที่ตรงกับ " + q + filters[0] + " ลองสะกดแบบอื่นหรือลดตัวกรอง",
+          "No name matches " + q + filters[1] + "; try another spelling or fewer filters");
+        return;
+      }
+      var more = answer.truncated ? [" (ยังมีอีก พิมพ์ให้เจาะจงขึ้น)", " (more match: type more of the name)"] : ["", ""];
+      var near = state.origin ? [" เรียงจากใกล้ไปไกล", ", nearest first"] : ["", ""];
+      setStatus("ok", "พบ " + count + " แห่งที่ชื่อตรงกับ " + q + near[0] + filters[0] + more[0],
+        count + " named like " + q + near[1] + filters[1] + more[1]);
+    } else if (!count) {
+      setStatus("info", "ไม่พบจุดบริการที่ตรงกับเงื่อนไข" + filters[0] + " ลองลดเงื่อนไขหรือเลือกจุดอื่น",
+        "No service point matches" + filters[1] + "; try fewer filters or another place");
+    } else {
+      setStatus("ok", "พบ " + count + " แห่งที่ใกล้ที่สุด" + filters[0],
+        count + " nearest service points" + filters[1]);
+    }
+  }
+
+  function renderResults(answer, params, failed) {
+    var results = Array.isArray(answer.results) ? answer.results : [];
     state.results = results;
     state.markers = {};
     resultLayer.clearLayers();
@@ -490,7 +704,8 @@
     clear(list);
     showView("results");
 
-    var bounds = state.origin ? L.latLngBounds([[state.origin.lat, state.origin.lon]]) : null;
+    var bounds = L.latLngBounds([]);
+    if (state.origin) bounds.extend([state.origin.lat, state.origin.lon]);
     results.forEach(function (p, i) {
       var n = i + 1;
       list.appendChild(resultItem(p, n, !!params.service));
@@ -499,33 +714,22 @@
           h("br"), h("span", { class: "en", text: str(p.name_en) }));
         var marker = L.marker([p.lat, p.lon], {
           icon: numberIcon(n, p.id === state.selectedId),
-          title: str(p.name_th) + " · " + str(p.name_en),
+          title: n + ". " + str(p.name_th) + " · " + str(p.name_en),
           alt: String(n),
           riseOnHover: true
         }).bindTooltip(tip, { direction: "top", offset: [0, -14] });
-        marker.on("click", function () { selectPoint(p.id); });
+        marker.on("click", function () { selectPoint(p.id); }); // Enter on a marker too
         marker.addTo(resultLayer);
         state.markers[p.id] = { marker: marker, n: n };
         bounds.extend([p.lat, p.lon]);
       }
     });
 
-    var count = $("count");
-    count.textContent = failed ? "" : "(" + results.length + ")";
+    $("count").textContent = failed ? "" : "(" + results.length + ")";
     if (failed) return;
-    document.body.setAttribute("data-state", "results");
-    if (results.length === 0) {
-      setStatus("info", "ไม่พบจุดบริการที่ตรงกับเงื่อนไข ลองลดเงื่อนไขหรือเลือกจุดอื่น",
-        "No service point matches these filters; try fewer filters or another place");
-    } else {
-      var svc = params.service && state.services[params.service];
-      var what = svc ? [str(svc.name_th), str(svc.name_en)] : ["จุดบริการ", "service points"];
-      setStatus("ok", "พบ " + results.length + " แห่งที่ใกล้ที่สุด: " + what[0],
-        results.length + " nearest " + (svc ? "for " : "") + what[1]);
-    }
-    if (bounds && results.length) {
-      map.fitBounds(bounds, { padding: [36, 36], maxZoom: 15 });
-    }
+    body.setAttribute("data-state", "results");
+    resultStatus(answer, results.length);
+    if (results.length && bounds.isValid()) map.fitBounds(bounds, fitOptions());
   }
 
   function resultItem(p, n, withService) {
@@ -588,20 +792,19 @@
     clear(box);
     box.appendChild(h("p", { class: "loading" }, bi("กำลังโหลดรายละเอียด…", "Loading details…")));
     showView("details");
-    var params = state.origin ? queryParams() : {};
-    updateUrl(params);
-    document.body.setAttribute("data-state", "details-loading");
+    updateUrl();
+    body.setAttribute("data-state", "details-loading");
     return Promise.all([api("/v1/points/" + encodeURIComponent(String(id))), labelsReady]).then(function (both) {
       var p = both[0];
       if (seq !== state.detailSeq) return;
       renderDetails(p);
-      document.body.setAttribute("data-state", "details");
+      body.setAttribute("data-state", "details");
       $("back").focus({ preventScroll: true });
       $("details-view").scrollIntoView({ block: "start" });
     }).catch(function (err) {
       if (seq !== state.detailSeq) return;
       clear(box);
-      document.body.setAttribute("data-state", "error");
+      body.setAttribute("data-state", "error");
       showError(err, "โหลดรายละเอียดไม่ได้", "Could not load the details");
     });
   }
@@ -723,14 +926,15 @@
   }
 
   function ratingForm(p, summaryBox) {
-    var maxLen = parseInt(document.body.getAttribute("data-max-comment"), 10) || 1000;
+    var maxLen = parseInt(body.getAttribute("data-max-comment"), 10) || 1000;
     var scoreBoxes = [1, 2, 3, 4, 5].map(function (n) {
       return h("label", { class: "score" },
         h("input", { type: "radio", name: "score", value: String(n), required: true }),
-        h("span", { text: n + "★" }));
+        h("span", { "aria-hidden": "true", text: n + "★" }),
+        h("span", { class: "sr-only", text: n + " ดาว · " + n + (n === 1 ? " star" : " stars") }));
     });
-    var serviceSelect = h("select", { name: "service", class: "rate-service" },
-      h("option", { value: "", text: "— บริการที่ใช้ (ไม่บังคับ) · Service used (optional) —" }),
+    var serviceSelect = h("select", { name: "service", id: "rate-service", class: "rate-service" },
+      h("option", { value: "", text: "— ไม่ระบุ · not said —" }),
       (p.services || []).map(function (s) {
         return h("option", { value: str(s.code), text: str(s.name_th) + " · " + str(s.name_en) });
       }));
@@ -739,14 +943,18 @@
       serviceSelect.value = chosen;
     }
     var comment = h("textarea", {
-      name: "comment", rows: "3", maxlength: String(maxLen), class: "rate-comment",
-      placeholder: "ความเห็น (ไม่บังคับ) · Comment (optional)"
+      name: "comment", id: "rate-comment", rows: "3", maxlength: String(maxLen), class: "rate-comment"
     });
     var submit = h("button", { type: "submit", class: "btn btn-primary" }, bi("ส่งคะแนน", "Send"));
     var form = h("form", { class: "rate-form", novalidate: true },
       h("fieldset", { class: "scores" },
         h("legend", null, bi("คะแนน", "Score")), scoreBoxes),
-      serviceSelect, comment, h("div", { class: "row" }, submit));
+      h("label", { class: "field-label", for: "rate-service" },
+        bi("บริการที่ใช้ (ไม่บังคับ)", "Service used (optional)")),
+      serviceSelect,
+      h("label", { class: "field-label", for: "rate-comment" },
+        bi("ความเห็น (ไม่บังคับ)", "Comment (optional)")),
+      comment, h("div", { class: "row" }, submit));
     form.addEventListener("submit", function (e) {
       e.preventDefault();
       var picked = form.querySelector("input[name=score]:checked");
@@ -754,12 +962,12 @@
         showError(new Error("choose a score from 1 to 5"), "กรุณาเลือกคะแนน", "Please choose a score");
         return;
       }
-      var body = { score: Number(picked.value) };
-      if (comment.value.trim()) body.comment = comment.value;
-      if (serviceSelect.value) body.service = serviceSelect.value;
+      var rating = { score: Number(picked.value) };
+      if (comment.value.trim()) rating.comment = comment.value;
+      if (serviceSelect.value) rating.service = serviceSelect.value;
       submit.disabled = true;
       setStatus("busy", "กำลังส่งคะแนน…", "Sending your rating…");
-      api("/v1/points/" + encodeURIComponent(String(p.id)) + "/ratings", null, undefined, body)
+      api("/v1/points/" + encodeURIComponent(String(p.id)) + "/ratings", null, undefined, rating)
         .then(function (created) {
           form.reset();
           clear(summaryBox);
@@ -785,7 +993,15 @@
       h("p", { class: "d-name-en", text: str(p.name_en) }),
       h("p", { class: "d-kind" }, kindLabel(p.kind),
         fromList ? h("span", { class: "distance", text: " · " + formatDistance(fromList.distance_m) }) : null),
-      h("div", { class: "badges" }, openBadge(p), accessBadges(p))));
+      h("div", { class: "badges" }, sourceBadge(p.source), openBadge(p), accessBadges(p))));
+
+    var generated = p.source === "generated";
+    if (generated) {
+      box.appendChild(h("p", { class: "generated-note", "data-source": "generated" },
+        bi("จุดบริการนี้สร้างขึ้นเพื่อการสาธิต ไม่ใช่สำนักงานจริง ชื่อ ตำแหน่ง เบอร์โทร เวลาทำการ และบริการเป็นข้อมูลจำลอง",
+          "This point was generated for the demo and is not a real office: its name, place, " +
+          "phones, hours and services are made up.")));
+    }
 
     if (p.agency) {
       box.appendChild(section("หน่วยงาน", "Agency",
@@ -809,8 +1025,13 @@
     box.appendChild(section("ที่อยู่", "Address", addr));
 
     var phones = Array.isArray(p.phones) ? p.phones : [];
+    // A generated number is not a link: nobody should be rung by a demo.
     box.appendChild(section("โทรศัพท์", "Phone", phones.length
       ? h("ul", { class: "phones" }, phones.map(function (ph) {
+        if (generated) {
+          return h("li", { class: "tel tel-generated" }, "☎ ", str(ph), " ",
+            bi("(จำลอง)", "(generated)"));
+        }
         var digits = str(ph).replace(/[^0-9+]/g, "");
         return h("li", null, h("a", { href: "tel:" + digits, class: "tel" }, "☎ ", str(ph)));
       }))
@@ -838,12 +1059,21 @@
     box.appendChild(ratingSection);
     box.appendChild(section("ให้คะแนนหลังใช้บริการ", "Rate this office after your visit",
       ratingForm(p, summaryBox)));
+
+    var source = SOURCES[p.source];
+    box.appendChild(section("ที่มาของข้อมูล", "Where this comes from",
+      h("p", { "data-source": str(p.source) }, source ? bi(source[0], source[1]) : bi(str(p.source), null)),
+      p.updated_at
+        ? h("p", { class: "muted" }, bi("ปรับปรุงล่าสุด " + str(p.updated_at).slice(0, 10),
+          "last updated " + str(p.updated_at).slice(0, 10)))
+        : null));
   }
 
   // ------------------------------------------------------------------ wiring
   function onFiltersChanged() {
     syncNoCopy();
-    if (state.origin) search();
+    syncServiceName();
+    if (state.origin || state.mode === "name") search();
   }
 
   function locate() {
@@ -875,13 +1105,26 @@
   var kTimer = null;
   $("filters").addEventListener("submit", function (e) {
     e.preventDefault();
+    useNearest();
     search();
+  });
+  $("name-search").addEventListener("submit", function (e) {
+    e.preventDefault();
+    searchByName();
+  });
+  $("q").addEventListener("input", function () {
+    $("q").removeAttribute("aria-invalid");
+    if (!$("q").value.trim() && state.mode === "name") { // emptied: back to nearest
+      state.mode = "nearest";
+      state.q = "";
+      updateUrl();
+    }
   });
   $("service").addEventListener("change", onFiltersChanged);
   FLAGS.forEach(function (flag) { $(flag).addEventListener("change", onFiltersChanged); });
   $("k").addEventListener("input", function () {
     clearTimeout(kTimer);
-    kTimer = setTimeout(function () { if (state.origin) search(); }, 400);
+    kTimer = setTimeout(function () { if (state.origin || state.mode === "name") search(); }, 400);
   });
   $("locate").addEventListener("click", locate);
   $("back").addEventListener("click", function () {
@@ -889,8 +1132,8 @@
     state.detailSeq++;
     showView("results");
     highlight(null);
-    updateUrl(state.origin ? queryParams() : {});
-    document.body.setAttribute("data-state", state.results.length ? "results" : "idle");
+    updateUrl();
+    body.setAttribute("data-state", state.results.length ? "results" : "idle");
   });
   $("k").setAttribute("max", String(maxK()));
 
@@ -917,8 +1160,12 @@
     if (k !== null) $("k").value = String(Math.round(k));
     FLAGS.forEach(function (flag) { if (truthy(q.get(flag))) $(flag).checked = true; });
 
-    loadProvinces();
-    syncDistricts();
+    var words = (q.get("q") || "").trim();
+    if (words) {
+      $("q").value = words;
+      state.mode = "name";
+      state.q = words;
+    }
     Promise.all([labelsReady, loadServices()]).then(function () {
       var service = q.get("service");
       if (service) {
@@ -930,19 +1177,24 @@
         }
       }
       syncNoCopy();
+      syncServiceName();
       var lat = number(q.get("lat"), -90, 90);
       var lon = number(q.get("lon"), -180, 180);
       var point = q.get("point");
       var searching = null;
-      if (lat !== null && lon !== null) {
+      var located = lat !== null && lon !== null;
+      if (located) {
         if (!(clat !== null && clon !== null)) map.setView([lat, lon], 13);
         setOrigin(lat, lon, true);
+      }
+      if (located || state.mode === "name") {
         searching = search();
       } else if ($("status").className.indexOf("status-error") < 0) {
-        setStatus("info", "แตะบนแผนที่ หรือกด “ตำแหน่งของฉัน” เพื่อค้นหาจุดบริการที่ใกล้ที่สุด",
-          "Tap the map or press “My location” to find the nearest service points");
+        setStatus("info", "ค้นหาด้วยชื่อ แตะบนแผนที่ หรือกด “ตำแหน่งของฉัน” เพื่อหาจุดบริการที่ใกล้ที่สุด",
+          "Search by name, tap the map or press “My location” to find the nearest service points");
+        body.setAttribute("data-state", "idle");
       }
-      document.body.setAttribute("data-state", lat !== null && lon !== null ? "searching" : "idle");
+      body.setAttribute("data-ready", ""); // usable: map, services and names are in
       if (point && /^[0-9A-Za-z_-]{1,64}$/.test(point)) {
         var id = /^[0-9]+$/.test(point) ? Number(point) : point;
         Promise.resolve(searching).then(function () { selectPoint(id); });
