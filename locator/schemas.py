@@ -104,6 +104,10 @@ class PointSummary(_Out):
     name_en: str
     kind: str
     status: str
+    source: str = Field(
+        description="pinned (a real office at its real position), imported, or generated "
+        "(a demo point made up where no public location exists: not a fact)"
+    )
     agency: AgencyRef
     lat: float
     lon: float
@@ -139,12 +143,29 @@ class SearchHit(PointSummary):
     bearing_deg: float | None = None
 
 
+class PlaceRef(_Out):
+    code: str = Field(description="DOPA code of the province, district or tambon")
+    level: str
+    name_th: str
+    name_en: str
+    score: float = Field(description="how well the query matched it, 0-100")
+    how: str = Field(
+        description="exact, phonetic (sounds the same), fuzzy (a few edits away), or "
+        "in_query (the place is part of a longer query)"
+    )
+
+
 class SearchResponse(_Out):
     q: str
     count: int
     truncated: bool = Field(
         description="more points matched than a search ranks: these are the best of the "
         "first matches found; add a word, a filter or lat/lon to narrow it"
+    )
+    places: list[PlaceRef] = Field(
+        default_factory=list,
+        description="the places the query names, when it names one (several when a name "
+        "is shared: Bang Rak in Bangkok and in Trang); the results lie in them",
     )
     results: list[SearchHit]
 

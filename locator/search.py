@@ -18,7 +18,7 @@ from __future__ import annotations
 import datetime as dt
 import unicodedata
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import RowMapping, text
@@ -26,6 +26,7 @@ from sqlalchemy import RowMapping, text
 from locator.db import Executor, run_prepared
 from locator.errors import InvalidInput, NotFound
 from locator.filters import PointFilter, check_codes, conditions
+from locator.gazetteer import DEFAULT_MIN_SCORE, PlaceMatch, get_gazetteer, match_places
 from locator.ratings import rating_summary
 
 # sphere vs spheroid: the two distances differ by well under 1 %
@@ -34,7 +35,7 @@ ORIGIN = "ST_SetSRID(ST_MakePoint(:lon, :lat), 4326)::geography"
 
 
 _RESULT_COLUMNS = """
-    p.id, p.name_th, p.name_en, p.kind, p.status,
+    p.id, p.name_th, p.name_en, p.kind, p.status, p.source,
     a.code AS agency_code, a.name_th AS agency_name_th, a.name_en AS agency_name_en,
     p.address_th, p.address_en, p.wheelchair, p.priority_lane, p.gecc,
     ST_Y(p.geog::geometry) AS lat, ST_X(p.geog::geometry) AS lon,
@@ -49,6 +50,7 @@ def _result(row: Mapping[str, Any] | RowMapping, service: str | None) -> dict[st
         "name_en": row["name_en"],
         "kind": row["kind"],
         "status": row["status"],
+        "source": row["source"],
         "agency": {
             "code": row["agency_code"],
             "name_th": row["agency_name_th"],
@@ -186,6 +188,29 @@ class SearchResult:
     truncated: bool
     """More points matched than were ranked (``max_candidates``): the answer is the
     best of the first ones found (or, with a location, the nearest of all)."""
+    places: list[PlaceMatch] = field(default_factory=list)
+    """The places the query names, when it names one; the results lie in them."""
+
+
+# when a query names a place, its government comes first: province hall and provincial
+# administration, then district offices, then the subdistrict and municipal offices
+OFFICE_RANK = (
+    "CASE p.kind WHEN 'province_hall' THEN 0 WHEN 'pao_office' THEN 1 "
+    "WHEN 'district_office' THEN 2 WHEN 'municipality_office' THEN 3 "
+    "WHEN 'tao_office' THEN 3 ELSE 4 END"
+)
+
+
+def named_places(db: Executor, q: str) -> list[PlaceMatch]:
+    """The places ``q`` names: the gazetteer's best matches, tied at the top (a shared
+    name is several places). Words that name no place ("office", "โรงพยาบาล") score
+    below ``DEFAULT_MIN_SCORE``. A query that is only the start of names ("Ubon",
+    "บุรีรัม") names them when they are few; the start of many ("Bang") names none."""
+    found = match_places(db, q, 10, min_score=DEFAULT_MIN_SCORE)
+    top = [m for m in found if m.score == found[0].score] if found else []
+    if top and top[0].how == "part_of_name" and len({m.name_en for m in top}) > 2:
+        return []
+    return top
 
 
 def text_search(
@@ -222,6 +247,9 @@ def text_search(
             parameter="q",
         )
     check_codes(db, f)
+    places = named_places(db, q)
+    if places and places[0].how != "in_query":  # the query is a place
+        return _in_places(db, q, limit, f, lat, lon, places)
     c = conditions(f)
     c.params.update(q=" ".join(terms), limit=limit, cap=max_candidates + 1)
     extra = ", o.copies_required" if c.offering else ""
@@ -274,6 +302,8 @@ def text_search(
     match = all_terms
     order = "distance_m, p.id" if near else f"{shortest}, p.id"
     rows = db.execute(text(ranked.format(match=match, order=order)), c.params).all()
+    if not rows and places:  # no name has every word, but a place is among them
+        return _in_places(db, q, limit, f, lat, lon, places)
     if not rows:
         match = fuzzy
         order = "distance_m, p.id" if near else f"{score} DESC, p.id"
@@ -299,7 +329,63 @@ def text_search(
         """
         rows = db.execute(text(walk), c.params).all()
         truncated = False
-    return SearchResult([_result(row._mapping, f.service) for row in rows], truncated)
+    return SearchResult([_result(row._mapping, f.service) for row in rows], truncated, places)
+
+
+def _in_places(
+    db: Executor,
+    q: str,
+    limit: int,
+    f: PointFilter,
+    lat: float | None,
+    lon: float | None,
+    places: list[PlaceMatch],
+) -> SearchResult:
+    """The points inside the places a query names ("Chaing Mai", "Bangrak", "โคราช").
+
+    Nearest first with a location. Otherwise, when the query is just the place, its
+    government first (province hall, provincial administration, district offices, then
+    the subdistrict and municipal offices); when the place is part of a longer query
+    ("post office bangrak"), the names most like the whole query first. A place is its
+    tambons, so this is an index scan on the points' tambon codes, however the name was
+    spelt.
+    """
+    gazetteer = get_gazetteer(db)
+    codes = sorted({t for p in places for t in gazetteer.tambon_codes(p.code)})
+    c = conditions(f)
+    c.where.append("p.tambon_code = ANY(:tambons)")
+    c.params.update(tambons=codes, limit=limit, q=q)
+    extra = ", o.copies_required" if c.offering else ""
+    distance = ""
+    if lat is not None and lon is not None:
+        c.params.update(lat=lat, lon=lon)
+        distance = (
+            f", ST_Distance(p.geog, {ORIGIN}) AS distance_m, "
+            f"degrees(ST_Azimuth({ORIGIN}, p.geog)) AS bearing_deg"
+        )
+        order = "distance_m, p.id"
+    elif places[0].how == "in_query":
+        order = (
+            "greatest(word_similarity(:q, p.name_en), word_similarity(:q, p.name_th)) DESC, p.id"
+        )
+    else:
+        order = f"{OFFICE_RANK}, length(p.name_en), p.id"
+    rows = db.execute(
+        text(
+            f"""
+            SELECT {_RESULT_COLUMNS}{extra}{distance}, count(*) OVER () AS matched
+            FROM {c.source} JOIN agency a ON a.id = p.agency_id
+            WHERE {c.sql()}
+            ORDER BY {order} LIMIT :limit
+            """
+        ),
+        c.params,
+    ).all()
+    return SearchResult(
+        [_result(row._mapping, f.service) for row in rows],
+        truncated=False,
+        places=places,
+    )
 
 
 def point_detail(db: Executor, point_id: int, at: dt.datetime | None = None) -> dict[str, Any]:
@@ -309,7 +395,7 @@ def point_detail(db: Executor, point_id: int, at: dt.datetime | None = None) -> 
         text(
             f"""
             SELECT {_RESULT_COLUMNS}, p.version, p.postcode, p.tambon_code, p.phones,
-                   p.opening_hours, p.source, p.updated_at
+                   p.opening_hours, p.updated_at
             FROM service_point p JOIN agency a ON a.id = p.agency_id WHERE p.id = :id
             """
         ),

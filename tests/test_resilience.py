@@ -379,16 +379,17 @@ def test_a_database_that_never_answers_costs_one_wait_not_one_per_request() -> N
     settings = Settings(connect_timeout_s=2, connect_retry_s=1.0)
     url = f"postgresql+psycopg2://nobody@127.0.0.1:{port}/nothing"
     try:
+        # start-up (building the place gazetteer) already meets the silent database
         with TestClient(create_app(settings, owner_url=url), base_url=BASE_URL) as client:
-            started = time.perf_counter()
-            first = client.get("/v1/services")
-            first_s = time.perf_counter() - started
-            assert first.status_code == 503 and first.headers["retry-after"]
-            assert 1.5 < first_s < 5, first_s
-            for path in ("/v1/services", "/v1/points/search?q=bang", "/collections"):
+            waits = []
+            for path in ("/v1/services", "/v1/points/search?q=bang", "/collections") * 2:
                 started = time.perf_counter()
                 r = client.get(path)
-                assert r.status_code == 503, (path, r.text)
-                assert time.perf_counter() - started < HEALTH_BUDGET_S, path
+                waits.append(time.perf_counter() - started)
+                assert r.status_code == 503 and r.headers["retry-after"], (path, r.text)
+            # at most one request goes out to wait for the connect timeout; the rest are
+            # refused at once
+            slow = [w for w in waits if w >= HEALTH_BUDGET_S]
+            assert len(slow) <= 1 and all(w < 5 for w in slow), waits
     finally:
         silent.close()

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 import anyio.to_thread
 from fastapi import Depends, FastAPI
+from sqlalchemy import Engine
+from sqlalchemy.exc import SQLAlchemyError
 
 from locator import __version__
 from locator.api import citizens, health, ogc, web
@@ -20,8 +23,11 @@ from locator.db import (
     make_session_factory,
     make_write_engine,
 )
+from locator.gazetteer import get_gazetteer
 from locator.secrets import client_hash_key
 from locator.settings import Settings, get_settings
+
+log = logging.getLogger("locator.api")
 
 DESCRIPTION = """
 Find Thai government service points: the nearest office that offers a service, asks for
@@ -31,6 +37,16 @@ Errors always have the body `{"error": {"code", "message", "details"}}`; the mes
 says what to fix. A 503 (database unavailable, or the server busy) carries
 `Retry-After`.
 """
+
+
+def _warm_gazetteer(engine: Engine) -> None:
+    """Build the place gazetteer now (a second or two), not in the first search; a
+    database not ready yet is fine: the first search builds it then."""
+    try:
+        with engine.connect() as conn:
+            get_gazetteer(conn)
+    except SQLAlchemyError as exc:
+        log.warning("place gazetteer not built at start-up: %s", exc)
 
 
 def create_app(settings: Settings | None = None, owner_url: str | None = None) -> FastAPI:
@@ -47,6 +63,7 @@ def create_app(settings: Settings | None = None, owner_url: str | None = None) -
         app.state.session_factory = make_session_factory(app.state.write_engine)
         app.state.read_engine = make_read_engine(read_url, settings)
         app.state.query_names = query_parameter_names(app.openapi())
+        await anyio.to_thread.run_sync(_warm_gazetteer, app.state.read_engine)
         try:
             yield
         finally:

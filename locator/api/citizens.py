@@ -20,6 +20,7 @@ from locator.api.deps import ReaderDep, SettingsDep, WriterDep
 from locator.api.errors import error_responses
 from locator.api.queries import NearestQuery, SearchQuery
 from locator.errors import InvalidInput
+from locator.gazetteer import PlaceMatch
 from locator.schemas import (
     CODE,
     DIGITS_ONLY,
@@ -113,9 +114,31 @@ def text_search(
             "q": p.q,
             "count": len(found.results),
             "truncated": found.truncated,
+            "places": [
+                {
+                    "code": m.code,
+                    "level": m.level,
+                    "name_th": m.name_th,
+                    "name_en": m.name_en,
+                    "score": round(m.score, 1),
+                    "how": m.how,
+                }
+                for m in found.places
+            ],
             "results": found.results,
         }
     )
+
+
+def _place(m: PlaceMatch) -> dict[str, object]:
+    return {
+        "code": m.code,
+        "level": m.level,
+        "name_th": m.name_th,
+        "name_en": m.name_en,
+        "score": round(m.score, 1),
+        "how": m.how,
+    }
 
 
 @router.get(
