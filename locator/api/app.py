@@ -86,6 +86,6 @@ def create_app(settings: Settings | None = None, owner_url: str | None = None) -
     app.include_router(health.router)
     app.include_router(citizens.router)
     app.include_router(ogc.router)
-    app.include_router(web.build_router(settings))
+    app.include_router(web.router)
     web.mount_static(app)
     return app

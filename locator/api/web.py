@@ -20,6 +20,7 @@ import hashlib
 import html
 import logging
 import re
+from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -153,26 +154,42 @@ def page_labels(catalogue_dir: Path) -> dict[str, Any]:
     }
 
 
-def build_router(settings: Settings) -> APIRouter:
-    router = APIRouter(tags=["citizen page"], include_in_schema=False)
-    page = render_page(settings)
-    etag = '"' + hashlib.sha256(page.encode()).hexdigest()[:16] + '"'
-    headers = {**_security_headers(_tile_settings(settings)[1]), "ETag": etag}
+router = APIRouter(tags=["citizen page"], include_in_schema=False)
 
-    @router.get("/app", response_class=HTMLResponse)
-    def citizen_page(request: Request) -> Response:
-        if etag in request.headers.get("if-none-match", ""):
-            return Response(status_code=304, headers=headers)
-        return HTMLResponse(page, headers=headers)
 
-    @router.get("/app/labels.json")
-    def labels() -> JSONResponse:
-        return JSONResponse(
-            page_labels(settings.catalogue_dir),
-            headers={"Cache-Control": "public, max-age=3600"},
-        )
+@dataclass(frozen=True)
+class Page:
+    html: str
+    headers: dict[str, str]
 
-    return router
+
+def _page(request: Request) -> Page:
+    """The page rendered for this app's settings, once (its ETag is its hash)."""
+    state = request.app.state
+    page: Page | None = getattr(state, "citizen_page", None)
+    if page is None:
+        settings: Settings = state.settings
+        html = render_page(settings)
+        etag = '"' + hashlib.sha256(html.encode()).hexdigest()[:16] + '"'
+        headers = {**_security_headers(_tile_settings(settings)[1]), "ETag": etag}
+        page = state.citizen_page = Page(html, headers)
+    return page
+
+
+@router.get("/app", response_class=HTMLResponse)
+def citizen_page(request: Request) -> Response:
+    page = _page(request)
+    if page.headers["ETag"] in request.headers.get("if-none-match", ""):
+        return Response(status_code=304, headers=page.headers)
+    return HTMLResponse(page.html, headers=page.headers)
+
+
+@router.get("/app/labels.json")
+def labels(request: Request) -> JSONResponse:
+    return JSONResponse(
+        page_labels(request.app.state.settings.catalogue_dir),
+        headers={"Cache-Control": "public, max-age=3600"},
+    )
 
 
 class CachedStaticFiles(StaticFiles):
