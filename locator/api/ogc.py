@@ -1,8 +1,10 @@
-"""OGC API - Features facade (Part 1: Core, GeoJSON), read-only.
+"""OGC API - Features facade, read-only: Part 1 (Core, GeoJSON), Part 3 (queryables and
+CQL2 text filters), and the drafts of Part 6 (``properties``) and Part 8 (``sortby``).
 
 One collection, ``service_points``, over the registry. GIS clients (QGIS, GDAL's OAPIF
-driver, ArcGIS) read it directly: ``ogrinfo OAPIF:http://127.0.0.1:8000``. The queries
-are ``locator.features``; this module adds links, media types and content negotiation.
+driver, ArcGIS, OWSLib) read it directly: ``ogrinfo OAPIF:http://127.0.0.1:8000``. The
+queries are ``locator.features``; this module adds links, media types and content
+negotiation.
 
 ``/`` is shared with the citizen page: every client gets the landing page as JSON
 (OWSLib sends ``Accept: */*``, GDAL ``application/json``) unless it prefers HTML, as
@@ -24,14 +26,32 @@ from locator.errors import NotFound
 
 JSON = "application/json"
 GEOJSON = "application/geo+json"
+SCHEMA_JSON = "application/schema+json"
 HTML = "text/html"
 OPENAPI_JSON = "application/vnd.oai.openapi+json;version=3.1"  # what FastAPI writes
 CODE = r"^[a-z][a-z0-9_]*$"  # catalogue codes and kinds
 
-# Not "oas30": that class requires an OpenAPI 3.0 definition, and FastAPI writes 3.1.
+# Exactly what is implemented. Not "oas30": that class requires an OpenAPI 3.0
+# definition, and FastAPI writes 3.1. Parts 6 (property selection) and 8 (sorting) are
+# drafts (OGC 24-019, 24-030): their URIs are the drafts' own.
+_FEATURES = "http://www.opengis.net/spec/ogcapi-features-{part}/1.0/conf/{name}"
+_CQL2 = "http://www.opengis.net/spec/cql2/1.0/conf/{name}"
 CONFORMANCE = [
-    "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/core",
-    "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/geojson",
+    *(_FEATURES.format(part=1, name=n) for n in ("core", "geojson")),
+    *(_FEATURES.format(part=3, name=n) for n in ("queryables", "filter", "features-filter")),
+    *(
+        _CQL2.format(name=n)
+        for n in (
+            "cql2-text",
+            "basic-cql2",
+            "advanced-comparison-operators",
+            "case-insensitive-comparison",
+            "basic-spatial-functions",
+            "basic-spatial-functions-plus",
+        )
+    ),
+    *(_FEATURES.format(part=6, name=n) for n in ("properties", "properties-features")),
+    *(_FEATURES.format(part=8, name=n) for n in ("sortables", "sorting", "features-sorting")),
 ]
 
 TITLE = "locator: Thai government service points"
@@ -47,6 +67,9 @@ COLLECTION_DESCRIPTION = (
     "agency, address, status, accessibility and whether it asks for no photocopies "
     "(no_copy). Filter by service (a catalogue code) to get that service's copies_required."
 )
+
+REL_QUERYABLES = "http://www.opengis.net/def/rel/ogc/1.0/queryables"
+REL_SORTABLES = "http://www.opengis.net/def/rel/ogc/1.0/sortables"
 
 # how long the collection's extent (one ST_Extent over the registry) is reused
 EXTENT_TTL_S = 300.0
@@ -146,8 +169,18 @@ def _collection(request: Request, reader: Reader) -> dict[str, Any]:
         "links": [
             _link(url, "self", JSON, "This collection"),
             _link(f"{url}/items", "items", GEOJSON, "The service points as GeoJSON"),
+            _link(f"{url}/queryables", REL_QUERYABLES, SCHEMA_JSON, "What a filter may name"),
+            _link(f"{url}/sortables", REL_SORTABLES, SCHEMA_JSON, "What sortby may name"),
         ],
     }
+
+
+def _schema_response(request: Request, body: dict[str, Any]) -> JSONResponse:
+    """``application/schema+json``, as Part 3 asks, unless the client lists plain JSON
+    and not that (GDAL accepts only JSON and GeoJSON)."""
+    accept = request.headers.get("accept", "")
+    plain = JSON in accept and SCHEMA_JSON not in accept
+    return JSONResponse(body, media_type=JSON if plain else SCHEMA_JSON)
 
 
 # --- the router ---------------------------------------------------------------------------
@@ -226,9 +259,67 @@ def collection(
     return _collection(request, reader)
 
 
+_SCHEMA_CONTENT: dict[str, Any] = {"content": {SCHEMA_JSON: {}, JSON: {}}}
+
+
+@router.get(
+    "/collections/{collectionId}/queryables",
+    summary="The properties a CQL2 filter may name (JSON Schema)",
+    response_class=JSONResponse,
+    responses={
+        200: {"description": "The queryables as JSON Schema", **_SCHEMA_CONTENT},
+        **error_responses(404),
+    },
+)
+def queryables(
+    request: Request,
+    collection_id: CollectionId,
+    f: Annotated[Literal["json"] | None, Query(description="Output format.")] = None,
+) -> JSONResponse:
+    _check_collection(collection_id)
+    url = f"{_base(request)}/collections/{features.COLLECTION_ID}/queryables"
+    return _schema_response(request, features.queryables_schema(url))
+
+
+@router.get(
+    "/collections/{collectionId}/sortables",
+    summary="The properties sortby may name (JSON Schema)",
+    response_class=JSONResponse,
+    responses={
+        200: {"description": "The sortables as JSON Schema", **_SCHEMA_CONTENT},
+        **error_responses(404),
+    },
+)
+def sortables(
+    request: Request,
+    collection_id: CollectionId,
+    f: Annotated[Literal["json"] | None, Query(description="Output format.")] = None,
+) -> JSONResponse:
+    _check_collection(collection_id)
+    url = f"{_base(request)}/collections/{features.COLLECTION_ID}/sortables"
+    return _schema_response(request, features.queryables_schema(url, sortables=True))
+
+
+def _item_query(q: ItemsQuery, max_bbox_area_deg2: float) -> features.ItemQuery:
+    """The parameters, each checked and parsed (a 422 names the one to fix)."""
+    bbox = None if q.bbox is None else features.parse_bbox(q.bbox, max_bbox_area_deg2)
+    cql = None
+    if q.filter is not None:
+        cql = features.parse_filter(q.filter, q.filter_lang, q.filter_crs)
+    return features.ItemQuery(
+        filters=features.filters_with(q, cql, status_given="status" in q.model_fields_set),
+        bbox=bbox,
+        cql=cql,
+        sortby=features.parse_sortby(q.sortby),
+        properties=features.parse_properties(q.properties),
+        limit=q.limit,
+        offset=q.offset,
+    )
+
+
 @router.get(
     "/collections/{collectionId}/items",
-    summary="Service points, a page at a time, by id",
+    summary="Service points, a page at a time: filtered (CQL2 too), sorted, by id by default",
     responses={
         200: {"description": "A GeoJSON FeatureCollection", "content": {GEOJSON: {}}},
         **error_responses(404),
@@ -242,28 +333,9 @@ def items(
     q: Annotated[ItemsQuery, Query()],
 ) -> GeoJSONResponse:
     _check_collection(collection_id)
-    bbox = None if q.bbox is None else features.parse_bbox(q.bbox, settings.max_bbox_area_deg2)
-    query = features.ItemQuery(filters=q, bbox=bbox, limit=q.limit, offset=q.offset)
+    query = _item_query(q, settings.max_bbox_area_deg2)
     with reader() as db:
         page = features.list_features(db, query, settings.max_page_size)
-    url = f"{_base(request)}/collections/{features.COLLECTION_ID}/items"
-    kept = [(k, v) for k, v in request.query_params.multi_items() if k not in ("limit", "offset")]
-    kept.append(("limit", str(page.limit)))
-    links = [
-        _link(_with_params(url, request.query_params.multi_items()), "self", GEOJSON, "This page"),
-        _link(
-            f"{_base(request)}/collections/{features.COLLECTION_ID}",
-            "collection",
-            JSON,
-            "The collection",
-        ),
-    ]
-    if page.has_next:
-        params = [*kept, ("offset", str(page.offset + page.limit))]
-        links.append(_link(_with_params(url, params), "next", GEOJSON, "Next page"))
-    if page.has_prev:
-        params = [*kept, ("offset", str(max(0, page.offset - page.limit)))]
-        links.append(_link(_with_params(url, params), "prev", GEOJSON, "Previous page"))
     return GeoJSONResponse(
         {
             "type": "FeatureCollection",
@@ -271,9 +343,28 @@ def items(
             "numberMatched": page.number_matched,
             "numberReturned": page.number_returned,
             "timeStamp": page.time_stamp,
-            "links": links,
+            "links": _page_links(request, page),
         }
     )
+
+
+def _page_links(request: Request, page: features.FeaturePage) -> list[dict[str, str]]:
+    """self, collection, and next/prev that keep every other parameter (the filter too)."""
+    base = _base(request)
+    url = f"{base}/collections/{features.COLLECTION_ID}/items"
+    kept = [(k, v) for k, v in request.query_params.multi_items() if k not in ("limit", "offset")]
+    kept.append(("limit", str(page.limit)))
+    links = [
+        _link(_with_params(url, request.query_params.multi_items()), "self", GEOJSON, "This page"),
+        _link(f"{base}/collections/{features.COLLECTION_ID}", "collection", JSON, "The collection"),
+    ]
+    if page.has_next:
+        params = [*kept, ("offset", str(page.offset + page.limit))]
+        links.append(_link(_with_params(url, params), "next", GEOJSON, "Next page"))
+    if page.has_prev:
+        params = [*kept, ("offset", str(max(0, page.offset - page.limit)))]
+        links.append(_link(_with_params(url, params), "prev", GEOJSON, "Previous page"))
+    return links
 
 
 @router.get(
@@ -292,10 +383,15 @@ def item(
         str, Path(alias="featureId", description="The service point's id (an integer).")
     ],
     f: Annotated[Literal["json", "geojson"] | None, Query(description="Output format.")] = None,
+    properties: Annotated[
+        str | None,
+        Query(max_length=300, description="comma-separated properties to return (empty: none)"),
+    ] = None,
 ) -> GeoJSONResponse:
     _check_collection(collection_id)
+    chosen = features.parse_properties(properties)
     with reader() as db:
-        feature = features.get_feature(db, feature_id)
+        feature = features.get_feature(db, feature_id, chosen)
     collection_url = f"{_base(request)}/collections/{features.COLLECTION_ID}"
     feature["links"] = [
         _link(f"{collection_url}/items/{feature['id']}", "self", GEOJSON, "This feature"),

@@ -10,6 +10,7 @@ from typing import Literal
 
 from pydantic import Field
 
+from locator.features import MAX_FILTER_LENGTH
 from locator.filters import PointFilter
 from locator.settings import get_settings
 
@@ -70,3 +71,35 @@ class ItemsQuery(PointFilter):
     )
     offset: int = Field(default=0, ge=0, description="features to skip (the next link has it)")
     f: Literal["json", "geojson"] | None = Field(default=None, description="output format")
+    filter: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=MAX_FILTER_LENGTH,
+        description="CQL2 text over the queryables (GET .../queryables), ANDed with the other "
+        "filters: comparisons, AND/OR/NOT, LIKE, IN, BETWEEN, IS NULL, CASEI, S_INTERSECTS "
+        "with a BBOX or any geometry (longitude latitude). A filter naming `status` lifts the "
+        "default `status=active`",
+        examples=["kind IN ('police_station', 'post_office') AND wheelchair = true"],
+    )
+    filter_lang: Literal["cql2-text", "cql-text"] = Field(
+        default="cql2-text",
+        alias="filter-lang",
+        description="the filter's encoding: CQL2 text (`cql-text`, the draft's name that "
+        "GDAL up to 3.6 sends, is read the same way)",
+    )
+    filter_crs: Literal["http://www.opengis.net/def/crs/OGC/1.3/CRS84"] | None = Field(
+        default=None, alias="filter-crs", description="the CRS of the filter's geometries"
+    )
+    sortby: str | None = Field(
+        default=None,
+        max_length=300,
+        description="comma-separated sortables (GET .../sortables), `-` before a name for "
+        "descending order; ties are broken by id",
+        examples=["name_en,-id"],
+    )
+    properties: str | None = Field(
+        default=None,
+        max_length=300,
+        description="comma-separated feature properties to return (empty: none)",
+        examples=["name_en,kind"],
+    )
