@@ -171,7 +171,10 @@ def run_wrk(port: int, service: str | None, seconds: int, connections: int) -> d
 
 def pgbench_script(service: str | None) -> str:
     statement, _ = nearest_sql(PointFilter(service=service), None)
+    # every parameter but the origin as a literal (pgbench leaves a name it does not
+    # know as it is, which the server then reads as something else)
     statement = statement.replace(":at", "now()").replace(":k", "10")
+    statement = statement.replace(":status", "'active'")
     if service:
         statement = statement.replace(":service", f"'{service}'")
     statement = " ".join(statement.split())  # pgbench wants one line per command

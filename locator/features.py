@@ -30,7 +30,7 @@ import datetime as dt
 import math
 import re
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Final, Literal, cast
@@ -61,7 +61,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql.psycopg2 import PGDialect_psycopg2
 from sqlalchemy.engine import Dialect
 
-from locator.db import Executor
+from locator.db import Executor, run_prepared
 from locator.errors import InvalidInput, NotFound
 from locator.filters import NO_COPY_POINT, PointFilter, check_codes, conditions
 from locator.models import POINT_SOURCES, POINT_STATUSES
@@ -382,9 +382,17 @@ class _Sql:
     prefix: str = "cql_"
     count: int = 0
 
+    params: dict[str, Any] = field(default_factory=dict)
+    """Parameters of the SQL text fragments (``fragment``), beside the bound ones."""
+
     def bind(self, value: Any, type_: Any = None) -> Any:
         self.count += 1
         return bindparam(f"{self.prefix}{self.count}", value, type_=type_)
+
+    def fragment(self, sql_text: str, params: dict[str, Any]) -> ColumnElement[bool]:
+        """A condition written as SQL text with ``:name`` parameters (``box_sql``)."""
+        self.params.update(params)
+        return literal_column(f"({sql_text})", Boolean())
 
 
 @dataclass(frozen=True)
@@ -400,7 +408,8 @@ def filter_sql(cql: CqlFilter, geog: str, offering: bool) -> tuple[str, dict[str
     """The filter as a WHERE fragment over ``p`` (and ``o`` with a service), and its
     parameters: compiled from SQLAlchemy expressions, every value bound."""
     sql = _Sql(geog, offering)
-    return compile_fragment(_predicate(cql.tree, sql))
+    fragment, params = compile_fragment(_predicate(cql.tree, sql))
+    return fragment, {**params, **sql.params}
 
 
 def compile_fragment(expression: ColumnElement[Any]) -> tuple[str, dict[str, Any]]:
@@ -693,28 +702,49 @@ def _geometry(literal: Any) -> BaseGeometry:
 
 
 def box_condition(box: BBox, sql: _Sql) -> ColumnElement[bool]:
-    """Points in ``box``: the index envelope, then the exact longitude/latitude test."""
-    lon: ColumnElement[float] = literal_column(f"ST_X({sql.geog}::geometry)")
-    lat: ColumnElement[float] = literal_column(f"ST_Y({sql.geog}::geometry)")
-    return and_(
-        _index_envelope(box, sql),
-        lon.between(sql.bind(box.min_lon), sql.bind(box.max_lon)),
-        lat.between(sql.bind(box.min_lat), sql.bind(box.max_lat)),
-    )
+    """``box_sql`` as an expression of the filter's tree, its parameters named apart."""
+    sql.count += 1
+    return sql.fragment(*box_sql(box, sql.geog, f"{sql.prefix}{sql.count}_"))
 
 
 def _index_envelope(box: BBox, sql: _Sql) -> ColumnElement[bool]:
-    """``geog && envelope``: a superset of the box that the GiST index answers."""
-    envelope = func.ST_MakeEnvelope(
-        sql.bind(max(-180.0, box.min_lon - _MARGIN_DEG)),
-        sql.bind(max(-90.0, box.min_lat - _MARGIN_DEG)),
-        sql.bind(min(180.0, box.max_lon + _MARGIN_DEG)),
-        sql.bind(min(90.0, box.max_lat + _MARGIN_DEG)),
-        literal_column("4326"),
+    sql.count += 1
+    return sql.fragment(*envelope_sql(box, sql.geog, f"{sql.prefix}{sql.count}_"))
+
+
+def box_sql(box: BBox, geog: str, prefix: str = "b_") -> tuple[str, dict[str, float]]:
+    """Points in ``box``: the index envelope, then the exact longitude/latitude test.
+    Plain SQL text, the same for every box (the values are parameters), so the page
+    query it is part of can be a prepared statement."""
+    envelope, params = envelope_sql(box, geog, prefix)
+    params.update(
+        {
+            f"{prefix}min_lon": box.min_lon,
+            f"{prefix}max_lon": box.max_lon,
+            f"{prefix}min_lat": box.min_lat,
+            f"{prefix}max_lat": box.max_lat,
+        }
     )
-    segmented = func.ST_Segmentize(envelope, sql.bind(_SEGMENT_DEG))
-    result: ColumnElement[bool] = literal_column(sql.geog).op("&&")(func.geography(segmented))
-    return result
+    return (
+        f"{envelope}"
+        f" AND ST_X({geog}::geometry) BETWEEN :{prefix}min_lon AND :{prefix}max_lon"
+        f" AND ST_Y({geog}::geometry) BETWEEN :{prefix}min_lat AND :{prefix}max_lat"
+    ), params
+
+
+def envelope_sql(box: BBox, geog: str, prefix: str) -> tuple[str, dict[str, float]]:
+    """``geog && envelope``: a superset of the box that the GiST index answers."""
+    params = {
+        f"{prefix}i_min_lon": max(-180.0, box.min_lon - _MARGIN_DEG),
+        f"{prefix}i_min_lat": max(-90.0, box.min_lat - _MARGIN_DEG),
+        f"{prefix}i_max_lon": min(180.0, box.max_lon + _MARGIN_DEG),
+        f"{prefix}i_max_lat": min(90.0, box.max_lat + _MARGIN_DEG),
+        f"{prefix}segment": _SEGMENT_DEG,
+    }
+    return (
+        f"{geog} && ST_Segmentize(ST_MakeEnvelope(:{prefix}i_min_lon, :{prefix}i_min_lat, "
+        f":{prefix}i_max_lon, :{prefix}i_max_lat, 4326), :{prefix}segment)::geography"
+    ), params
 
 
 # --- sorting and choosing properties -------------------------------------------------------
@@ -842,7 +872,7 @@ def items_sql(q: ItemQuery) -> tuple[str, str, dict[str, Any]]:
     c = conditions(q.filters)
     c.params.update(limit=q.limit, offset=q.offset)
     if q.bbox is not None:
-        fragment, params = compile_fragment(box_condition(q.bbox, _Sql(c.geog, c.offering, "b_")))
+        fragment, params = box_sql(q.bbox, c.geog)
         c.where.append(fragment)
         c.params.update(params)
     if q.cql is not None:
@@ -882,19 +912,22 @@ _COLUMNS = """
 
 
 def _feature(
-    row: Any, service: str | None, properties: tuple[str, ...] | None = None
+    row: Mapping[Any, Any], service: str | None, properties: tuple[str, ...] | None = None
 ) -> dict[str, Any]:
-    values = {name: getattr(row, name) for name in PROPERTIES}
-    values["no_copy"] = None if row.no_copy is None else bool(row.no_copy)
+    values = {name: row[name] for name in PROPERTIES}
+    values["no_copy"] = None if row["no_copy"] is None else bool(row["no_copy"])
     if service is not None:
         values["service"] = service
-        values["copies_required"] = list(row.copies_required or [])
+        values["copies_required"] = list(row["copies_required"] or [])
     if properties is not None:
         values = {name: values[name] for name in properties if name in values}
     return {
         "type": "Feature",
-        "id": row.id,
-        "geometry": {"type": "Point", "coordinates": [round(row.lon, 6), round(row.lat, 6)]},
+        "id": row["id"],
+        "geometry": {
+            "type": "Point",
+            "coordinates": [round(row["lon"], 6), round(row["lat"], 6)],
+        },
         "properties": values,
     }
 
@@ -905,8 +938,19 @@ def list_features(db: Executor, q: ItemQuery, max_page_size: int) -> FeaturePage
     _check_query(db, q, max_page_size)
     page, count, params = items_sql(q)
     stamp = _now()
-    number_matched = db.execute(text(count), params).scalar_one()
-    rows = db.execute(text(page), params).all() if q.offset < number_matched else []
+    rows: Sequence[Mapping[Any, Any]] = []
+    if q.cql is None and not q.sortby:
+        # The everyday pages (a box, the shared filters) as prepared statements with
+        # their generic plan, from a bounded set of statement shapes: 1.6x the
+        # throughput of planning each one (bench/README.md, "OGC items beside tipg").
+        # A CQL2 filter or a sort can take any shape, so those are planned per request.
+        number_matched = int(run_prepared(db, count, params)[0]["count"])
+        if q.offset < number_matched:
+            rows = run_prepared(db, page, params)
+    else:
+        number_matched = db.execute(text(count), params).scalar_one()
+        if q.offset < number_matched:
+            rows = db.execute(text(page), params).mappings().all()
     return FeaturePage(
         features=[_feature(row, q.filters.service, q.properties) for row in rows],
         number_matched=number_matched,
@@ -943,7 +987,7 @@ def get_feature(
     ).first()
     if row is None:
         raise NotFound(f"no service point with id {point_id}", id=point_id)
-    return _feature(row, None, properties)
+    return _feature(row._mapping, None, properties)
 
 
 def data_extent(db: Executor) -> list[float] | None:
