@@ -12,6 +12,9 @@ APT_PACKAGES := postgresql-$(PG_VERSION) postgresql-$(PG_VERSION)-postgis-3 \
                 postgresql-$(PG_VERSION)-pgrouting gdal-bin chromium
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
+OSRM_VERSION ?= 26.10.0
+OSRM := $(VENV)/osrm/osrm/bin/osrm-routed
+
 .PHONY: help deps venv db demo test lint serve status clean-db
 
 help:
@@ -38,7 +41,15 @@ $(BIN)/locator: pyproject.toml
 	$(BIN)/python -m pip install -q -e '.[dev]'
 	@touch $@
 
-venv: $(BIN)/locator
+# The OSRM routing engine: the osrm-bindings wheel's programs run on their own, so the
+# wheel (built for Python >= 3.12) is unpacked for this venv whatever its Python.
+$(OSRM):
+	@[ -x $(BIN)/python ] || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --target $(VENV)/osrm --python-version 3.12 \
+	  --only-binary=:all: --no-deps --upgrade osrm-bindings==$(OSRM_VERSION)
+	@touch $@
+
+venv: $(BIN)/locator $(OSRM)
 
 db: deps venv
 	$(BIN)/locator db start

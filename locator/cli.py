@@ -34,6 +34,8 @@ db_app = typer.Typer(help="The embedded PostgreSQL + PostGIS cluster.", no_args_
 load_app = typer.Typer(help="Load data into the database.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(load_app, name="load")
+roads_app = typer.Typer(help="Road networks for routing (OSRM).", no_args_is_help=True)
+app.add_typer(roads_app, name="roads")
 
 # soft wrap: a long line (a URL, an error) stays one line, whatever the terminal's width
 console = Console(soft_wrap=True)
@@ -47,6 +49,7 @@ CLI_ACTIONS = {
     "load_reference": "run `locator load reference`",
     "replace": "run the command again with --replace",
     "dump": "name a dump made by `locator db dump` (it writes FILE.manifest.json beside it)",
+    "install_osrm": "run `make venv`",
 }
 
 
@@ -198,6 +201,49 @@ def db_restore(
 
 
 # --- migrate / load ----------------------------------------------------------------------
+@roads_app.command("import")
+@friendly
+def roads_import(
+    file: Annotated[Path, typer.Argument(help="An OpenStreetMap extract (.osm.pbf).")],
+) -> None:
+    """Prepare FILE for OSRM (car and foot profiles, MLD); replaces the current network."""
+    from locator import osrm
+    from locator.progress import RichReporter
+
+    settings = get_settings()
+    started = time.perf_counter()
+    with RichReporter(console) as reporter:
+        made = osrm.prepare(file, settings, reporter)
+    modes = ", ".join(
+        f"{mode} {made.seconds[mode]:.1f} s ({made.bytes[mode] / 2**20:.1f} MiB)"
+        for mode in made.seconds
+    )
+    console.print(
+        f"prepared {Path(made.source).name} for OSRM {made.osrm_version} in "
+        f"{time.perf_counter() - started:.1f} s: {modes}; in {osrm.roads_dir(settings)}",
+        highlight=False,
+    )
+
+
+@roads_app.command("status")
+@friendly
+def roads_status() -> None:
+    """Which road network is imported, from what, and when."""
+    from locator import osrm
+
+    settings = get_settings()
+    made = osrm.read_manifest(settings)
+    if made is None:
+        console.print("no road network imported: run `locator roads import FILE.osm.pbf`")
+        return
+    console.print(
+        f"road network: {made.source} ({made.source_bytes / 2**20:.1f} MiB, sha256 "
+        f"{made.source_sha256[:12]}), imported {made.imported_at} with OSRM "
+        f"{made.osrm_version}; modes: {', '.join(made.seconds)}; in {osrm.roads_dir(settings)}",
+        highlight=False,
+    )
+
+
 @app.command()
 @friendly
 def migrate(

@@ -60,6 +60,11 @@ class Settings(BaseSettings):
         description="The hand-written service catalogue (YAML).",
     )
     registry_seed: int = Field(default=2021, description="Seed of the generated registry.")
+    osrm_dir: Path | None = Field(
+        default=None,
+        description="The OSRM engine (the osrm-bindings wheel unpacked by `make venv`). "
+        "Unset: `osrm` inside the running Python environment (.venv/osrm).",
+    )
     state_dir: Path = Field(
         default=PROJECT_ROOT / ".locator",
         description="Git-ignored folder for the embedded cluster, logs and build outputs.",
