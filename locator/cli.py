@@ -50,6 +50,7 @@ CLI_ACTIONS = {
     "replace": "run the command again with --replace",
     "dump": "name a dump made by `locator db dump` (it writes FILE.manifest.json beside it)",
     "install_osrm": "run `make venv`",
+    "import_roads": "run `locator roads import FILE.osm.pbf`",
 }
 
 
@@ -214,6 +215,9 @@ def roads_import(
     started = time.perf_counter()
     with RichReporter(console) as reporter:
         made = osrm.prepare(file, settings, reporter)
+    from locator.routing_engine import RoutingEngine
+
+    restarted = RoutingEngine(settings).restart_running()
     modes = ", ".join(
         f"{mode} {made.seconds[mode]:.1f} s ({made.bytes[mode] / 2**20:.1f} MiB)"
         for mode in made.seconds
@@ -223,13 +227,16 @@ def roads_import(
         f"{time.perf_counter() - started:.1f} s: {modes}; in {osrm.roads_dir(settings)}",
         highlight=False,
     )
+    if restarted:
+        console.print(f"restarted the running engines on the new network: {', '.join(restarted)}")
 
 
 @roads_app.command("status")
 @friendly
 def roads_status() -> None:
-    """Which road network is imported, from what, and when."""
+    """Which road network is imported, from what and when, and which engines run."""
     from locator import osrm
+    from locator.routing_engine import RoutingEngine
 
     settings = get_settings()
     made = osrm.read_manifest(settings)
@@ -242,6 +249,39 @@ def roads_status() -> None:
         f"{made.osrm_version}; modes: {', '.join(made.seconds)}; in {osrm.roads_dir(settings)}",
         highlight=False,
     )
+    engine = RoutingEngine(settings)
+    for mode in osrm.PROFILES:
+        s = engine.status(mode)
+        state = f"running on {s.url} (pid {s.pid})" if s.running else "stopped"
+        console.print(f"{mode} engine: {state}", highlight=False)
+
+
+@roads_app.command("start")
+@friendly
+def roads_start() -> None:
+    """Start the routing engines (osrm-routed on loopback) for every mode."""
+    from locator import osrm
+    from locator.routing_engine import RoutingEngine
+
+    engine = RoutingEngine(get_settings())
+    for mode in osrm.PROFILES:
+        started = engine.start(mode)
+        s = engine.status(mode)
+        verb = "started" if started else "already running"
+        console.print(f"{mode} engine {verb} on {s.url}", highlight=False)
+
+
+@roads_app.command("stop")
+@friendly
+def roads_stop() -> None:
+    """Stop the routing engines."""
+    from locator import osrm
+    from locator.routing_engine import RoutingEngine
+
+    engine = RoutingEngine(get_settings())
+    for mode in osrm.PROFILES:
+        stopped = engine.stop(mode)
+        console.print(f"{mode} engine {'stopped' if stopped else 'was not running'}")
 
 
 @app.command()

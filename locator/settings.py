@@ -65,6 +65,13 @@ class Settings(BaseSettings):
         description="The OSRM engine (the osrm-bindings wheel unpacked by `make venv`). "
         "Unset: `osrm` inside the running Python environment (.venv/osrm).",
     )
+    osrm_port: int = Field(
+        default=54330,
+        ge=1024,
+        le=65534,
+        description="Loopback port of the local routing engine for driving; walking uses "
+        "the next one.",
+    )
     state_dir: Path = Field(
         default=PROJECT_ROOT / ".locator",
         description="Git-ignored folder for the embedded cluster, logs and build outputs.",

@@ -10,15 +10,13 @@ import json
 import os
 import socket
 import subprocess
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
 
-from locator import osrm
-from locator.settings import Settings, get_settings
+from locator.settings import get_settings
 from tests.conftest import LOCATOR
 
 OSM = get_settings().osm_dir
@@ -44,39 +42,38 @@ def _free_port() -> int:
 
 
 @pytest.fixture
-def routed(state: Path) -> Iterator[Callable[[osrm.Mode], str]]:
-    """Start osrm-routed on what an import prepared, for one mode; stopped afterwards."""
-    procs: list[subprocess.Popen[bytes]] = []
+def engine_env(state: Path) -> Iterator[dict[str, str]]:
+    """The environment of a user whose engines listen on free ports; stopped after."""
+    port = _free_pair()
+    env = {**os.environ, "LOCATOR_STATE_DIR": str(state), "LOCATOR_OSRM_PORT": str(port)}
+    yield env
+    subprocess.run([LOCATOR, "roads", "stop"], env=env, capture_output=True, timeout=60)
 
-    def start(mode: osrm.Mode) -> str:
-        settings = Settings(state_dir=state)
+
+def _free_pair() -> int:
+    """A port whose next one is free too (drive and walk)."""
+    for _ in range(50):
         port = _free_port()
-        proc = subprocess.Popen(
-            [str(osrm.program(settings, "osrm-routed")), "--algorithm", "mld",
-             "-i", "127.0.0.1", "-p", str(port), str(osrm.network_file(settings, mode))],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        )  # fmt: skip
-        procs.append(proc)
-        base = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
+        with socket.socket() as s:
             try:
-                httpx.get(f"{base}/nearest/v1/x/0,0", timeout=1)
-                return base
-            except httpx.HTTPError:
-                time.sleep(0.1)
-        raise AssertionError("osrm-routed did not start")
-
-    yield start
-    for proc in procs:
-        proc.terminate()
-        proc.wait(timeout=10)
+                s.bind(("127.0.0.1", port + 1))
+            except OSError:
+                continue
+        return port
+    raise AssertionError("no two free ports side by side")
 
 
-def test_import_prepares_both_modes_and_they_route(
-    state: Path, routed: Callable[[osrm.Mode], str]
-) -> None:
-    out = run(["roads", "import", str(MONACO)], state)
+def cli(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([LOCATOR, *args], env=env, capture_output=True, text=True, timeout=300)
+
+
+def _urls(env: dict[str, str]) -> dict[str, str]:
+    port = int(env["LOCATOR_OSRM_PORT"])
+    return {"drive": f"http://127.0.0.1:{port}", "walk": f"http://127.0.0.1:{port + 1}"}
+
+
+def test_import_prepares_both_modes_and_they_route(state: Path, engine_env: dict[str, str]) -> None:
+    out = cli(["roads", "import", str(MONACO)], engine_env)
     assert out.returncode == 0, out.stderr
     assert "prepared monaco.osm.pbf" in out.stdout
     manifest = json.loads((state / "roads" / "osrm" / "manifest.json").read_text())
@@ -85,15 +82,44 @@ def test_import_prepares_both_modes_and_they_route(
     # from the casino to the palace: the foot route is shorter than the car's (one-way
     # streets and the car profile's access rules), both are real roads, both arrive
     route = "route/v1/x/7.4246,43.7396;7.4206,43.7315?overview=false"
-    drive = httpx.get(f"{routed('drive')}/{route}").json()
-    walk = httpx.get(f"{routed('walk')}/{route}").json()
+    started = cli(["roads", "start"], engine_env)
+    assert started.returncode == 0, started.stderr
+    assert "drive engine started" in started.stdout
+    urls = _urls(engine_env)
+    drive = httpx.get(f"{urls['drive']}/{route}").json()
+    walk = httpx.get(f"{urls['walk']}/{route}").json()
     assert drive["code"] == walk["code"] == "Ok"
     d, w = drive["routes"][0], walk["routes"][0]
     assert 900 < w["distance"] < 3000 and 900 < d["distance"] < 5000
     assert w["duration"] > d["duration"]  # walking is slower
     assert all(p["distance"] < 50 for p in drive["waypoints"])  # snapped to a road nearby
-    status = run(["roads", "status"], state)
+    status = cli(["roads", "status"], engine_env)
     assert "monaco.osm.pbf" in status.stdout and "drive, walk" in status.stdout
+    assert f"drive engine: running on {urls['drive']}" in status.stdout
+
+
+def test_the_engine_is_managed_like_the_database(state: Path, engine_env: dict[str, str]) -> None:
+    not_yet = cli(["roads", "start"], engine_env)
+    assert not_yet.returncode == 2 and "locator roads import" in not_yet.stderr
+    assert cli(["roads", "import", str(MONACO)], engine_env).returncode == 0
+    assert cli(["roads", "start"], engine_env).returncode == 0
+    again = cli(["roads", "start"], engine_env)
+    assert "already running" in again.stdout
+    pid = int((state / "run" / "osrm-drive.pid").read_text())
+    # a new import swaps the network under running engines, and restarts them on it
+    out = cli(["roads", "import", str(LIECHTENSTEIN)], engine_env)
+    assert "restarted the running engines" in out.stdout, out.stdout + out.stderr
+    assert int((state / "run" / "osrm-drive.pid").read_text()) != pid
+    vaduz = "route/v1/x/9.5209,47.1410;9.5100,47.1600?overview=false"
+    assert httpx.get(f"{_urls(engine_env)['drive']}/{vaduz}").json()["code"] == "Ok"
+    stopped = cli(["roads", "stop"], engine_env)
+    assert "drive engine stopped" in stopped.stdout
+    assert "stopped" in cli(["roads", "status"], engine_env).stdout
+    with pytest.raises(httpx.HTTPError):
+        httpx.get(_urls(engine_env)["drive"], timeout=1)
+    # a pid file left by a crash names a process that is gone: start is not fooled
+    (state / "run" / "osrm-drive.pid").write_text("999999")
+    assert "drive engine started" in cli(["roads", "start"], engine_env).stdout
 
 
 def test_importing_again_replaces_the_network(state: Path) -> None:
