@@ -51,6 +51,7 @@ CLI_ACTIONS = {
     "dump": "name a dump made by `locator db dump` (it writes FILE.manifest.json beside it)",
     "install_osrm": "run `make venv`",
     "import_roads": "run `locator roads import FILE.osm.pbf`",
+    "start_roads": "run `locator roads start`",
 }
 
 

@@ -35,6 +35,12 @@ class DatabaseUnavailable(LocatorError):
     code = "database_unavailable"
 
 
+class EngineUnavailable(LocatorError):
+    """The routing engine does not answer (stopped, starting, or too slow)."""
+
+    code = "routing_unavailable"
+
+
 class Busy(LocatorError):
     """The work could not be done in the time allowed (a lock, a query, a full pool);
     the same request may succeed a moment later."""

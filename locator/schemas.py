@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     AfterValidator,
@@ -280,3 +280,46 @@ class RatingCreated(_Out):
     comment: str | None
     created_at: dt.datetime
     summary: RatingSummary
+
+
+class LineString(_Out):
+    type: Literal["LineString"]
+    coordinates: list[list[float]] = Field(description="[longitude, latitude] pairs")
+
+
+class RouteEstimate(_Out):
+    reason: str = Field(description="why there is no route on roads")
+    assumed_speed_kmh: float
+    note: str
+
+
+class SnapDistances(_Out):
+    from_: float = Field(alias="from", description="metres from the origin to its road")
+    to: float = Field(description="metres from the destination to its road")
+
+
+class RouteStep(_Out):
+    instruction: str = Field(description="OSRM's maneuver type and modifier, e.g. 'turn left'")
+    road: str
+    distance_m: float
+    duration_s: float
+    location: list[float] | None = Field(description="[longitude, latitude] of the maneuver")
+
+
+class RouteResponse(_Out):
+    method: Literal["osrm", "straight_line"] = Field(
+        description="`osrm`: on real roads; `straight_line`: an estimate where no imported "
+        "road network covers the place (see `estimate`)"
+    )
+    mode: Literal["drive", "walk"]
+    distance_m: float
+    duration_s: float
+    geometry: LineString
+    snap_distance_m: SnapDistances
+    steps: list[RouteStep] = Field(description="turn by turn, when `steps=true`")
+    estimate: RouteEstimate | None = Field(
+        default=None, description="only for `straight_line`: how it was estimated"
+    )
+    destination_point_id: int | None = Field(
+        default=None, description="the service point the route leads to, when `to` named one"
+    )

@@ -72,6 +72,21 @@ class Settings(BaseSettings):
         description="Loopback port of the local routing engine for driving; walking uses "
         "the next one.",
     )
+    osrm_timeout_s: float = Field(
+        default=2.0, gt=0, le=60, description="Longest wait for one answer of the routing engine."
+    )
+    route_snap_radius_m: float = Field(
+        default=500.0,
+        gt=0,
+        le=50_000,
+        description="How far from the nearest road a route's end may be (OSRM's radiuses).",
+    )
+    route_coverage_m: float = Field(
+        default=5_000.0,
+        gt=0,
+        description="An end farther than this from any imported road lies outside the "
+        "network: the route is then a labelled straight-line estimate.",
+    )
     state_dir: Path = Field(
         default=PROJECT_ROOT / ".locator",
         description="Git-ignored folder for the embedded cluster, logs and build outputs.",

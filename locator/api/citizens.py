@@ -15,10 +15,10 @@ from typing import Annotated, Literal
 import orjson
 from fastapi import APIRouter, Path, Query, Request, Response
 
-from locator import areas, catalogue, ratings, search
+from locator import areas, catalogue, ratings, routing, search
 from locator.api.deps import ReaderDep, SettingsDep, WriterDep
 from locator.api.errors import error_responses
-from locator.api.queries import NearestQuery, SearchQuery
+from locator.api.queries import NearestQuery, RouteQuery, SearchQuery
 from locator.errors import InvalidInput
 from locator.gazetteer import PlaceMatch
 from locator.schemas import (
@@ -30,6 +30,7 @@ from locator.schemas import (
     PointDetail,
     RatingCreate,
     RatingCreated,
+    RouteResponse,
     SearchResponse,
     ServiceDetail,
     ServiceList,
@@ -163,6 +164,23 @@ def point(
         return Response(status_code=304, headers={"ETag": etag})
     response.headers["ETag"] = etag
     return response
+
+
+@router.get(
+    "/route",
+    response_model=RouteResponse,
+    summary="A route to a service point (or any place) by road, or a labelled estimate",
+    responses=error_responses(404),
+)
+def route(reader: ReaderDep, settings: SettingsDep, p: Annotated[RouteQuery, Query()]) -> Response:
+    origin = routing.parse_place(p.from_, "from")
+    dest = routing.parse_place(p.to, "to")
+    if dest.point_id is not None:
+        with reader() as db:
+            dest = routing.resolve(db, dest)
+    body = routing.route(settings, origin, dest, p.mode, p.steps)
+    body["destination_point_id"] = dest.point_id
+    return json_response(body)
 
 
 @router.post(

@@ -35,6 +35,7 @@ STATUS: dict[type[e.LocatorError], int] = {
     e.RateLimited: 429,
     e.ConfigurationError: 503,
     e.DatabaseUnavailable: 503,
+    e.EngineUnavailable: 503,
     e.Busy: 503,
 }
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from locator.features import MAX_FILTER_LENGTH
 from locator.filters import PointFilter
@@ -103,3 +103,23 @@ class ItemsQuery(PointFilter):
         description="comma-separated feature properties to return (empty: none)",
         examples=["name_en,kind"],
     )
+
+
+class RouteQuery(BaseModel):
+    model_config = ConfigDict(extra="forbid", populate_by_name=False)
+
+    from_: str = Field(
+        alias="from",
+        min_length=3,
+        max_length=60,
+        description="where the trip starts: lat,lon (WGS84 degrees)",
+        examples=["13.7466,100.5347"],
+    )
+    to: str = Field(
+        min_length=1,
+        max_length=60,
+        description="where it ends: a service point's id, or lat,lon",
+        examples=["1", "13.7563,100.5018"],
+    )
+    mode: Literal["drive", "walk"] = Field(default="drive", description="how the trip is made")
+    steps: bool = Field(default=False, description="turn-by-turn steps too")
