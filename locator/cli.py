@@ -492,6 +492,7 @@ def serve(
     log_config["loggers"]["locator"] = {"handlers": ["default"], "level": "INFO"}
     host, port = host or settings.host, port or settings.port
     sock = _listen(host, port)
+    _start_routing(settings)
     config = uvicorn.Config(
         "locator.api.app:create_app",
         log_config=log_config,
@@ -512,6 +513,20 @@ def serve(
         from uvicorn.supervisors import Multiprocess
 
         Multiprocess(config, sockets=[sock]).run()
+
+
+def _start_routing(settings: Any) -> None:
+    """The routing engines, on demand like the database, when a road network is
+    imported; without one the API answers routes with labelled estimates."""
+    from locator import osrm
+    from locator.routing_engine import RoutingEngine
+
+    if osrm.read_manifest(settings) is None:
+        return
+    engine = RoutingEngine(settings)
+    for mode in osrm.PROFILES:
+        if engine.start(mode):
+            console.print(f"{mode} routing engine started on {engine.status(mode).url}")
 
 
 def _listen(host: str, port: int) -> socket.socket:

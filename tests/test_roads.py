@@ -171,3 +171,24 @@ def test_a_missing_engine_names_the_install_step(state: Path, tmp_path: Path) ->
     )
     assert out.returncode == 2
     assert "make venv" in out.stderr
+
+
+def test_serve_starts_the_engines_when_a_network_is_imported(
+    state: Path, engine_env: dict[str, str], cli_env: dict[str, str]
+) -> None:
+    assert cli(["roads", "import", str(MONACO)], engine_env).returncode == 0
+    env = {**cli_env, **{k: engine_env[k] for k in ("LOCATOR_STATE_DIR", "LOCATOR_OSRM_PORT")}}
+    server = subprocess.Popen(
+        [LOCATOR, "serve", "--port", str(_free_port())],
+        env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )  # fmt: skip
+    try:
+        assert server.stdout is not None
+        lines = [server.stdout.readline() for _ in range(3)]
+        assert any("drive routing engine started" in line for line in lines), lines
+        assert any("serving on" in line for line in lines), lines
+        status = cli(["roads", "status"], engine_env).stdout
+        assert "drive engine: running" in status and "walk engine: running" in status
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
