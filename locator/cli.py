@@ -209,14 +209,17 @@ def roads_import(
     file: Annotated[Path, typer.Argument(help="An OpenStreetMap extract (.osm.pbf).")],
 ) -> None:
     """Prepare FILE for OSRM (car and foot profiles, MLD); replaces the current network."""
-    from locator import osrm
+    from locator import osrm, road_graph
     from locator.progress import RichReporter
+    from locator.routing_engine import RoutingEngine
 
     settings = get_settings()
+    engine = _engine()
+    _require_schema(engine)
     started = time.perf_counter()
     with RichReporter(console) as reporter:
         made = osrm.prepare(file, settings, reporter)
-    from locator.routing_engine import RoutingEngine
+        graph = road_graph.import_graph(engine, file, settings, reporter)
 
     restarted = RoutingEngine(settings).restart_running()
     modes = ", ".join(
@@ -225,7 +228,8 @@ def roads_import(
     )
     console.print(
         f"prepared {Path(made.source).name} for OSRM {made.osrm_version} in "
-        f"{time.perf_counter() - started:.1f} s: {modes}; in {osrm.roads_dir(settings)}",
+        f"{time.perf_counter() - started:.1f} s: {modes}; in {osrm.roads_dir(settings)}; "
+        f"road graph in PostGIS: {len(graph.vertices):,} vertices, {len(graph.edges):,} edges",
         highlight=False,
     )
     if restarted:

@@ -7,14 +7,17 @@ each test has a state folder of its own.
 from __future__ import annotations
 
 import json
-import os
 import socket
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
+import numpy as np
 import pytest
+from scipy.sparse import csr_matrix
+from scipy.sparse.csgraph import connected_components, dijkstra
+from sqlalchemy import Engine, text
 
 from locator.settings import get_settings
 from tests.conftest import LOCATOR
@@ -29,11 +32,6 @@ def state(tmp_path: Path) -> Path:
     return tmp_path / "state"
 
 
-def run(args: list[str], state: Path) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "LOCATOR_STATE_DIR": str(state)}
-    return subprocess.run([LOCATOR, *args], env=env, capture_output=True, text=True, timeout=300)
-
-
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -42,10 +40,11 @@ def _free_port() -> int:
 
 
 @pytest.fixture
-def engine_env(state: Path) -> Iterator[dict[str, str]]:
-    """The environment of a user whose engines listen on free ports; stopped after."""
+def engine_env(state: Path, cli_env: dict[str, str]) -> Iterator[dict[str, str]]:
+    """The environment of a user whose engines listen on free ports, over the session's
+    database (where the graph goes); the engines are stopped after."""
     port = _free_pair()
-    env = {**os.environ, "LOCATOR_STATE_DIR": str(state), "LOCATOR_OSRM_PORT": str(port)}
+    env = {**cli_env, "LOCATOR_STATE_DIR": str(state), "LOCATOR_OSRM_PORT": str(port)}
     yield env
     subprocess.run([LOCATOR, "roads", "stop"], env=env, capture_output=True, timeout=60)
 
@@ -122,9 +121,9 @@ def test_the_engine_is_managed_like_the_database(state: Path, engine_env: dict[s
     assert "drive engine started" in cli(["roads", "start"], engine_env).stdout
 
 
-def test_importing_again_replaces_the_network(state: Path) -> None:
-    assert run(["roads", "import", str(MONACO)], state).returncode == 0
-    out = run(["roads", "import", str(LIECHTENSTEIN)], state)
+def test_importing_again_replaces_the_network(state: Path, engine_env: dict[str, str]) -> None:
+    assert cli(["roads", "import", str(MONACO)], engine_env).returncode == 0
+    out = cli(["roads", "import", str(LIECHTENSTEIN)], engine_env)
     assert out.returncode == 0, out.stderr
     roads = state / "roads"
     assert sorted(p.name for p in roads.iterdir()) == ["osrm"]  # no leftovers
@@ -133,11 +132,13 @@ def test_importing_again_replaces_the_network(state: Path) -> None:
     assert {p.name for p in (roads / "osrm").iterdir()} == {"drive", "walk", "manifest.json"}
 
 
-def test_a_failed_import_keeps_the_previous_network(state: Path, tmp_path: Path) -> None:
-    assert run(["roads", "import", str(MONACO)], state).returncode == 0
+def test_a_failed_import_keeps_the_previous_network(
+    state: Path, tmp_path: Path, engine_env: dict[str, str]
+) -> None:
+    assert cli(["roads", "import", str(MONACO)], engine_env).returncode == 0
     broken = tmp_path / "broken.osm.pbf"
     broken.write_bytes(b"this is not a protocol buffer")
-    out = run(["roads", "import", str(broken)], state)
+    out = cli(["roads", "import", str(broken)], engine_env)
     assert out.returncode == 2
     assert "osrm-extract failed" in out.stderr and "Traceback" not in out.stderr
     manifest = json.loads((state / "roads" / "osrm" / "manifest.json").read_text())
@@ -149,23 +150,27 @@ def test_a_failed_import_keeps_the_previous_network(state: Path, tmp_path: Path)
     ("name", "says"),
     [("missing.osm.pbf", "no such file"), ("roads.geojson", "not an .osm.pbf file")],
 )
-def test_a_wrong_file_is_one_line(state: Path, tmp_path: Path, name: str, says: str) -> None:
+def test_a_wrong_file_is_one_line(
+    engine_env: dict[str, str], tmp_path: Path, name: str, says: str
+) -> None:
     path = tmp_path / name
     if name.endswith(".geojson"):
         path.write_text("{}")
-    out = run(["roads", "import", str(path)], state)
+    out = cli(["roads", "import", str(path)], engine_env)
     assert out.returncode == 2
     assert says in out.stderr and len(out.stderr.strip().splitlines()) == 1
 
 
-def test_status_without_a_network_says_how_to_import(state: Path) -> None:
-    out = run(["roads", "status"], state)
+def test_status_without_a_network_says_how_to_import(engine_env: dict[str, str]) -> None:
+    out = cli(["roads", "status"], engine_env)
     assert out.returncode == 0
     assert "locator roads import" in out.stdout
 
 
-def test_a_missing_engine_names_the_install_step(state: Path, tmp_path: Path) -> None:
-    env = {**os.environ, "LOCATOR_STATE_DIR": str(state), "LOCATOR_OSRM_DIR": str(tmp_path)}
+def test_a_missing_engine_names_the_install_step(
+    engine_env: dict[str, str], tmp_path: Path
+) -> None:
+    env = {**engine_env, "LOCATOR_OSRM_DIR": str(tmp_path)}
     out = subprocess.run(
         [LOCATOR, "roads", "import", str(MONACO)], env=env, capture_output=True, text=True
     )
@@ -192,3 +197,54 @@ def test_serve_starts_the_engines_when_a_network_is_imported(
     finally:
         server.terminate()
         server.wait(timeout=30)
+
+
+def test_the_graph_agrees_with_osrm(engine_env: dict[str, str], engine: Engine) -> None:
+    """The PostGIS graph's travel times (Dijkstra over road_edge) against OSRM's car
+    durations between random vertices: the median ratio within 0.9-1.1, so minutes on
+    an analyst's map are the route API's minutes."""
+    out = cli(["roads", "import", str(LIECHTENSTEIN)], engine_env)
+    assert out.returncode == 0, out.stderr
+    assert "road graph in PostGIS" in out.stdout
+    assert cli(["roads", "start"], engine_env).returncode == 0
+    with engine.connect() as conn:
+        edges = conn.execute(text("SELECT source, target, cost, reverse_cost FROM road_edge")).all()
+        vertices = conn.execute(
+            text("SELECT id, ST_X(geom), ST_Y(geom) FROM road_vertex ORDER BY id")
+        ).all()
+    assert len(edges) > 1000
+    n = max(v[0] for v in vertices) + 1
+    rows, cols, costs = [], [], []
+    for source, target, cost, reverse in edges:
+        if cost >= 0:
+            rows.append(source), cols.append(target), costs.append(cost)
+        if reverse >= 0:
+            rows.append(target), cols.append(source), costs.append(reverse)
+    graph = csr_matrix((costs, (rows, cols)), shape=(n, n))
+    # the largest strongly connected part, as OSRM routes within it too
+    _, labels = connected_components(graph, directed=True, connection="strong")
+    biggest = np.bincount(labels).argmax()
+    rng = np.random.default_rng(7)
+    candidates = [v for v in vertices if labels[v[0]] == biggest]
+    picks = [candidates[i] for i in rng.choice(len(candidates), size=40, replace=False)]
+    origins, targets = picks[:20], picks[20:]
+    times = dijkstra(graph, directed=True, indices=[o[0] for o in origins])
+    coords = ";".join(f"{lon},{lat}" for _, lon, lat in origins + targets)
+    table = httpx.get(
+        f"{_urls(engine_env)['drive']}/table/v1/x/{coords}",
+        params={
+            "sources": ";".join(str(i) for i in range(20)),
+            "destinations": ";".join(str(i) for i in range(20, 40)),
+        },
+    ).json()
+    assert table["code"] == "Ok"
+    ratios = []
+    for i in range(20):
+        for j in range(20):
+            ours, theirs = times[i][targets[j][0]], table["durations"][i][j]
+            if np.isfinite(ours) and theirs and theirs > 120:  # trips of 2 minutes or more
+                ratios.append(ours / theirs)
+    assert len(ratios) > 200
+    median = float(np.median(ratios))
+    print(f"graph / OSRM travel time: median {median:.3f} over {len(ratios)} pairs")
+    assert 0.9 <= median <= 1.1, median

@@ -39,11 +39,17 @@ def _free_pair() -> int:
 
 
 @pytest.fixture(scope="module")
-def monaco_roads(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Settings]:
-    """Monaco's roads imported and both engines running, in a state folder of their own."""
+def monaco_roads(tmp_path_factory: pytest.TempPathFactory, db_url: str) -> Iterator[Settings]:
+    """Monaco's roads imported and both engines running, in a state folder of their own
+    (the graph into the session's database)."""
     state = tmp_path_factory.mktemp("roads-state")
     port = _free_pair()
-    env = {**os.environ, "LOCATOR_STATE_DIR": str(state), "LOCATOR_OSRM_PORT": str(port)}
+    env = {
+        **os.environ,
+        "LOCATOR_DATABASE_URL": db_url,
+        "LOCATOR_STATE_DIR": str(state),
+        "LOCATOR_OSRM_PORT": str(port),
+    }
     for args in (["roads", "import", str(MONACO)], ["roads", "start"]):
         out = subprocess.run([LOCATOR, *args], env=env, capture_output=True, text=True)
         assert out.returncode == 0, out.stderr
