@@ -1,13 +1,9 @@
-"""Importing a road network for OSRM, as a user runs it, on real OpenStreetMap extracts.
-
-No database is needed for this part: the prepared data lives in the state folder, and
-each test has a state folder of its own.
-"""
+"""Importing a road network, as a user runs it, on real OpenStreetMap extracts: OSRM's
+data in a state folder of each test's own, the graph in the session's database."""
 
 from __future__ import annotations
 
 import json
-import socket
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,7 +16,7 @@ from scipy.sparse.csgraph import connected_components, dijkstra
 from sqlalchemy import Engine, text
 
 from locator.settings import get_settings
-from tests.conftest import LOCATOR
+from tests.conftest import LOCATOR, _free_port, free_port_pair
 
 OSM = get_settings().osm_dir
 MONACO = OSM / "monaco.osm.pbf"
@@ -32,34 +28,14 @@ def state(tmp_path: Path) -> Path:
     return tmp_path / "state"
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
-
-
 @pytest.fixture
 def engine_env(state: Path, cli_env: dict[str, str]) -> Iterator[dict[str, str]]:
     """The environment of a user whose engines listen on free ports, over the session's
     database (where the graph goes); the engines are stopped after."""
-    port = _free_pair()
+    port = free_port_pair()
     env = {**cli_env, "LOCATOR_STATE_DIR": str(state), "LOCATOR_OSRM_PORT": str(port)}
     yield env
     subprocess.run([LOCATOR, "roads", "stop"], env=env, capture_output=True, timeout=60)
-
-
-def _free_pair() -> int:
-    """A port whose next one is free too (drive and walk)."""
-    for _ in range(50):
-        port = _free_port()
-        with socket.socket() as s:
-            try:
-                s.bind(("127.0.0.1", port + 1))
-            except OSError:
-                continue
-        return port
-    raise AssertionError("no two free ports side by side")
 
 
 def cli(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[str]:

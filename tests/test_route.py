@@ -5,7 +5,6 @@ place (the Thai registry today), and clear errors for everything else."""
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,25 +16,11 @@ from sqlalchemy.orm import Session
 
 from locator.api.deps import get_settings_dep
 from locator.settings import Settings, get_settings
-from tests.conftest import LOCATOR
+from tests.conftest import LOCATOR, free_port_pair
 
 MONACO = get_settings().osm_dir / "monaco.osm.pbf"
 CASINO = "43.7396,7.4246"
 PALACE = "43.7315,7.4206"
-
-
-def _free_pair() -> int:
-    for _ in range(50):
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            port: int = s.getsockname()[1]
-        with socket.socket() as s:
-            try:
-                s.bind(("127.0.0.1", port + 1))
-            except OSError:
-                continue
-        return port
-    raise AssertionError("no two free ports side by side")
 
 
 @pytest.fixture(scope="module")
@@ -43,7 +28,7 @@ def monaco_roads(tmp_path_factory: pytest.TempPathFactory, db_url: str) -> Itera
     """Monaco's roads imported and both engines running, in a state folder of their own
     (the graph into the session's database)."""
     state = tmp_path_factory.mktemp("roads-state")
-    port = _free_pair()
+    port = free_port_pair()
     env = {
         **os.environ,
         "LOCATOR_DATABASE_URL": db_url,
@@ -135,7 +120,7 @@ def test_without_any_network_every_route_is_an_estimate(no_roads: TestClient) ->
 
 def test_an_engine_that_is_down_is_a_503(client: TestClient, monaco_roads: Settings) -> None:
     # the network is imported, but nothing listens on these ports
-    dead = monaco_roads.model_copy(update={"osrm_port": _free_pair()})
+    dead = monaco_roads.model_copy(update={"osrm_port": free_port_pair()})
     r = _with(client, dead).get("/v1/route", params={"from": CASINO, "to": PALACE})
     assert r.status_code == 503
     assert r.json()["error"]["code"] == "routing_unavailable"
