@@ -66,6 +66,8 @@ SEARCH_WORDS = ("Bangkok", "Chiang", "district", "hospital", "police", "อำ�
 LATITUDES = (13.7563, 18.7883, 7.0, 15.2)
 LONGITUDES = (100.5018, 98.9853, 100.47, 104.8)
 BBOXES = ("100.3,13.5,100.9,14.0", "98.9,18.7,99.1,18.9", "100.5,13.7,100.5001,13.7001")
+# lat,lon places for a route's ends (and point ids for its destination)
+PLACES = ("13.7563,100.5018", "18.7883,98.9853", "7.0,100.47")
 MOMENTS = ("2026-11-23T10:00:00+07:00", "2026-11-29T10:00:00+07:00", "2026-11-23T12:30:00Z")
 
 
@@ -113,6 +115,8 @@ def fuzz_config(max_examples: int, values: FuzzValues, seed: int = SEED) -> sche
         "longitudes": list(LONGITUDES),
         "bboxes": list(BBOXES),
         "moments": list(MOMENTS),
+        "places": list(PLACES),
+        "route_ends": [*PLACES, *(str(i) for i in values.point_ids)],
     }
     bindings = {
         "path.collectionId": ("collections", 0.75),
@@ -128,6 +132,8 @@ def fuzz_config(max_examples: int, values: FuzzValues, seed: int = SEED) -> sche
         "query.lon": ("longitudes", 0.5),
         "query.bbox": ("bboxes", 0.5),
         "query.at": ("moments", 0.3),
+        "query.from": ("places", 0.5),
+        "query.to": ("route_ends", 0.5),
         "body.service": ("services", 0.3),
     }
     return schemathesis.Config.from_dict(
