@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import statistics
 import time
 import uuid
@@ -51,3 +52,23 @@ def timed(fn: Callable[[], Any], repeat: int) -> tuple[list[float], Any]:
 
 def median(values: list[float]) -> float:
     return statistics.median(values)
+
+
+def parse_wrk(out: str) -> dict[str, float]:
+    """wrk's ``--latency`` report: requests/s, p50 and p99 in ms, non-2xx/3xx count."""
+
+    def ms(label: str) -> float:
+        m = re.search(rf"^\s*{label}%\s+([\d.]+)(us|ms|s)\s*$", out, re.M)
+        assert m, out
+        value, unit = float(m.group(1)), m.group(2)
+        return value / 1000 if unit == "us" else value * 1000 if unit == "s" else value
+
+    rps = re.search(r"Requests/sec:\s+([\d.]+)", out)
+    assert rps, out
+    errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    return {
+        "rps": float(rps.group(1)),
+        "p50": ms("50"),
+        "p99": ms("99"),
+        "errors": float(errors.group(1)) if errors else 0.0,
+    }

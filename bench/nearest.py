@@ -41,7 +41,7 @@ import httpx
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
-from bench.common import BENCH_KEY
+from bench.common import BENCH_KEY, parse_wrk
 from locator import migrate
 from locator.db import database_url, with_database
 from locator.filters import PointFilter
@@ -154,19 +154,7 @@ def run_wrk(port: int, service: str | None, seconds: int, connections: int) -> d
     ).stdout  # fmt: skip
     os.unlink(script)
 
-    def ms(label: str) -> float:
-        m = re.search(rf"^\s*{label}%\s+([\d.]+)(us|ms|s)\s*$", out, re.M)
-        assert m, out
-        value, unit = float(m.group(1)), m.group(2)
-        return value / 1000 if unit == "us" else value * 1000 if unit == "s" else value
-
-    errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
-    return {
-        "rps": float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1)),  # type: ignore[union-attr]
-        "p50": ms("50"),
-        "p99": ms("99"),
-        "errors": float(errors.group(1)) if errors else 0.0,
-    }
+    return parse_wrk(out)
 
 
 def pgbench_script(service: str | None) -> str:

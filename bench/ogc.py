@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import re
 import shutil
 import statistics
 import subprocess
@@ -40,6 +39,7 @@ import httpx
 import pyogrio
 from sqlalchemy.engine import make_url
 
+from bench.common import parse_wrk
 from bench.nearest import free_port, prepare, start_server
 
 OUTPUT = Path(__file__).resolve().parent / "output"
@@ -140,21 +140,7 @@ def wrk(port: int, path: str, extra: str, seconds: int, connections: int) -> dic
     finally:
         os.unlink(fh.name)
 
-    def ms(label: str) -> float:
-        m = re.search(rf"^\s*{label}%\s+([\d.]+)(us|ms|s)\s*$", out, re.M)
-        assert m, out
-        value, unit = float(m.group(1)), m.group(2)
-        return value / 1000 if unit == "us" else value * 1000 if unit == "s" else value
-
-    rps = re.search(r"Requests/sec:\s+([\d.]+)", out)
-    assert rps, out
-    errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
-    return {
-        "rps": float(rps.group(1)),
-        "p50": ms("50"),
-        "p99": ms("99"),
-        "errors": float(errors.group(1)) if errors else 0.0,
-    }
+    return parse_wrk(out)
 
 
 def export(base: str, collection: str, page_size: int, out: Path) -> tuple[float, int]:
