@@ -26,11 +26,11 @@ from sqlalchemy.orm import Session
 
 from locator import migrate
 from locator.api import create_app
-from locator.api.deps import get_reader, get_writer
+from locator.api.deps import get_reader, get_settings_dep, get_writer
 from locator.db import database_url, with_database
 from locator.ingest.reference import load_reference
 from locator.ingest.registry import load_registry
-from locator.settings import get_settings
+from locator.settings import Settings, get_settings
 
 # the servers the tests start run on LOCATOR_DATABASE_URL, which needs a key of its own
 os.environ.setdefault("LOCATOR_CLIENT_HASH_KEY", "test-" + uuid.uuid4().hex)
@@ -213,3 +213,38 @@ def free_port_pair() -> int:
                 continue
         return port
     raise AssertionError("no two free ports side by side")
+
+
+# --- real roads: Monaco's, imported and routed by OSRM -----------------------------
+MONACO = get_settings().osm_dir / "monaco.osm.pbf"
+
+
+@pytest.fixture(scope="module")
+def monaco_roads(tmp_path_factory: pytest.TempPathFactory, db_url: str) -> Iterator[Settings]:
+    """Monaco's roads imported and both engines running, in a state folder of their own
+    (the graph into the session's database)."""
+    state = tmp_path_factory.mktemp("roads-state")
+    port = free_port_pair()
+    env = {
+        **os.environ,
+        "LOCATOR_DATABASE_URL": db_url,
+        "LOCATOR_STATE_DIR": str(state),
+        "LOCATOR_OSRM_PORT": str(port),
+    }
+    for args in (["roads", "import", str(MONACO)], ["roads", "start"]):
+        out = subprocess.run([LOCATOR, *args], env=env, capture_output=True, text=True)
+        assert out.returncode == 0, out.stderr
+    yield get_settings().model_copy(update={"state_dir": state, "osrm_port": port})
+    subprocess.run([LOCATOR, "roads", "stop"], env=env, capture_output=True)
+
+
+def with_settings(client: TestClient, settings: Settings) -> TestClient:
+    """The API client answering with ``settings`` (another state folder, engine port)."""
+    app = client.app
+    app.dependency_overrides[get_settings_dep] = lambda: settings  # type: ignore[attr-defined]
+    return client
+
+
+@pytest.fixture
+def on_monaco(client: TestClient, monaco_roads: Settings) -> TestClient:
+    return with_settings(client, monaco_roads)

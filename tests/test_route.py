@@ -4,9 +4,6 @@ place (the Thai registry today), and clear errors for everything else."""
 
 from __future__ import annotations
 
-import os
-import subprocess
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -14,48 +11,16 @@ from fastapi.testclient import TestClient
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-from locator.api.deps import get_settings_dep
 from locator.settings import Settings, get_settings
-from tests.conftest import LOCATOR, free_port_pair
+from tests.conftest import free_port_pair, with_settings
 
-MONACO = get_settings().osm_dir / "monaco.osm.pbf"
 CASINO = "43.7396,7.4246"
 PALACE = "43.7315,7.4206"
 
 
-@pytest.fixture(scope="module")
-def monaco_roads(tmp_path_factory: pytest.TempPathFactory, db_url: str) -> Iterator[Settings]:
-    """Monaco's roads imported and both engines running, in a state folder of their own
-    (the graph into the session's database)."""
-    state = tmp_path_factory.mktemp("roads-state")
-    port = free_port_pair()
-    env = {
-        **os.environ,
-        "LOCATOR_DATABASE_URL": db_url,
-        "LOCATOR_STATE_DIR": str(state),
-        "LOCATOR_OSRM_PORT": str(port),
-    }
-    for args in (["roads", "import", str(MONACO)], ["roads", "start"]):
-        out = subprocess.run([LOCATOR, *args], env=env, capture_output=True, text=True)
-        assert out.returncode == 0, out.stderr
-    yield get_settings().model_copy(update={"state_dir": state, "osrm_port": port})
-    subprocess.run([LOCATOR, "roads", "stop"], env=env, capture_output=True)
-
-
-def _with(client: TestClient, settings: Settings) -> TestClient:
-    app = client.app
-    app.dependency_overrides[get_settings_dep] = lambda: settings  # type: ignore[attr-defined]
-    return client
-
-
-@pytest.fixture
-def on_monaco(client: TestClient, monaco_roads: Settings) -> TestClient:
-    return _with(client, monaco_roads)
-
-
 @pytest.fixture
 def no_roads(client: TestClient, tmp_path: Path) -> TestClient:
-    return _with(client, get_settings().model_copy(update={"state_dir": tmp_path}))
+    return with_settings(client, get_settings().model_copy(update={"state_dir": tmp_path}))
 
 
 def test_a_route_on_real_roads(on_monaco: TestClient) -> None:
@@ -121,7 +86,7 @@ def test_without_any_network_every_route_is_an_estimate(no_roads: TestClient) ->
 def test_an_engine_that_is_down_is_a_503(client: TestClient, monaco_roads: Settings) -> None:
     # the network is imported, but nothing listens on these ports
     dead = monaco_roads.model_copy(update={"osrm_port": free_port_pair()})
-    r = _with(client, dead).get("/v1/route", params={"from": CASINO, "to": PALACE})
+    r = with_settings(client, dead).get("/v1/route", params={"from": CASINO, "to": PALACE})
     assert r.status_code == 503
     assert r.json()["error"]["code"] == "routing_unavailable"
     assert "Retry-After" in r.headers
