@@ -67,14 +67,23 @@ def parse_place(value: str, parameter: str) -> Place:
     return Place(lat, lon)
 
 
+def geodesic_m(a: Place, b: Place) -> float:
+    """Metres between two places on the WGS84 spheroid."""
+    return float(_GEOD.inv(a.lon, a.lat, b.lon, b.lat)[2])
+
+
+def straight_line_duration_s(metres: float, mode: osrm.Mode) -> float:
+    return metres / (STRAIGHT_LINE_SPEED_KMH[mode] / 3.6)
+
+
 def straight_line(origin: Place, dest: Place, mode: osrm.Mode, reason: str) -> dict[str, Any]:
-    _, _, metres = _GEOD.inv(origin.lon, origin.lat, dest.lon, dest.lat)
+    metres = geodesic_m(origin, dest)
     speed = STRAIGHT_LINE_SPEED_KMH[mode]
     return {
         "method": "straight_line",
         "mode": mode,
         "distance_m": round(metres, 1),
-        "duration_s": round(metres / (speed / 3.6), 1),
+        "duration_s": round(straight_line_duration_s(metres, mode), 1),
         "estimate": {
             "reason": reason,
             "assumed_speed_kmh": speed,
@@ -85,6 +94,7 @@ def straight_line(origin: Place, dest: Place, mode: osrm.Mode, reason: str) -> d
             "coordinates": [[origin.lon, origin.lat], [dest.lon, dest.lat]],
         },
         "snap_distance_m": {"from": 0.0, "to": 0.0},
+        "snapped": {"from": [origin.lon, origin.lat], "to": [dest.lon, dest.lat]},
         "steps": [],
     }
 
@@ -173,6 +183,11 @@ def route(
         "geometry": best["geometry"],
         "snap_distance_m": {
             end: round(float(w["distance"]), 1)
+            for end, w in zip(("from", "to"), body["waypoints"], strict=True)
+        },
+        # where OSRM joined each end to the road: [lon, lat]
+        "snapped": {
+            end: [round(float(c), 6) for c in w["location"]]
             for end, w in zip(("from", "to"), body["waypoints"], strict=True)
         },
         "steps": [_step(s) for leg in best["legs"] for s in leg.get("steps", [])],

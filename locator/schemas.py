@@ -122,9 +122,22 @@ class PointSummary(_Out):
     )
 
 
+class Travel(_Out):
+    method: Literal["osrm", "straight_line"] = Field(
+        description="`osrm`: the trip on the imported roads; `straight_line`: an estimate at "
+        "an assumed speed (no imported network covers the trip), ranked after routed points"
+    )
+    duration_s: float
+    distance_m: float = Field(description="along the roads (osrm) or in a straight line")
+    snap_distance_m: float | None = Field(description="metres from the point to its road")
+    arrives_at: dt.datetime = Field(description="departure (`at` or now) plus the duration")
+    open_on_arrival: bool = Field(description="open at `arrives_at` (holidays included)")
+
+
 class NearbyPoint(PointSummary):
     distance_m: float = Field(description="geodesic distance on the WGS84 spheroid, metres")
     bearing_deg: float | None = Field(description="initial bearing from the origin, degrees")
+    travel: Travel | None = Field(default=None, description="only with `rank=travel_time`")
 
 
 class Origin(_Out):
@@ -132,9 +145,28 @@ class Origin(_Out):
     lon: float
 
 
+class Ranking(_Out):
+    by: Literal["distance", "travel_time"]
+    mode: Literal["drive", "walk"] | None = None
+    method: Literal["osrm", "straight_line"] | None = Field(
+        default=None, description="travel_time: how the durations were found"
+    )
+    candidates: int | None = Field(
+        default=None, description="travel_time: how many of the nearest were re-ranked"
+    )
+    departs_at: dt.datetime | None = None
+    estimate_reason: str | None = Field(
+        default=None, description="why the durations are straight-line estimates, if they are"
+    )
+    note: str | None = None
+
+
 class NearestResponse(_Out):
     origin: Origin
     count: int
+    total: int | None = Field(default=None, description="within-radius pages: every match")
+    next_offset: int | None = None
+    ranking: Ranking
     results: list[NearbyPoint]
 
 
@@ -298,6 +330,13 @@ class SnapDistances(_Out):
     to: float = Field(description="metres from the destination to its road")
 
 
+class SnappedEnds(_Out):
+    from_: list[float] = Field(
+        alias="from", description="[longitude, latitude] where the origin joins its road"
+    )
+    to: list[float] = Field(description="[longitude, latitude] where the destination joins it")
+
+
 class RouteStep(_Out):
     instruction: str = Field(description="OSRM's maneuver type and modifier, e.g. 'turn left'")
     road: str
@@ -316,6 +355,10 @@ class RouteResponse(_Out):
     duration_s: float
     geometry: LineString
     snap_distance_m: SnapDistances
+    snapped: SnappedEnds = Field(
+        description="the ends as routed: on the road (`osrm`), the ends themselves "
+        "(`straight_line`)"
+    )
     steps: list[RouteStep] = Field(description="turn by turn, when `steps=true`")
     estimate: RouteEstimate | None = Field(
         default=None, description="only for `straight_line`: how it was estimated"

@@ -81,6 +81,13 @@ class Settings(BaseSettings):
         le=50_000,
         description="How far from the nearest road a route's end may be (OSRM's radiuses).",
     )
+    travel_time_candidates: int = Field(
+        default=30,
+        ge=1,
+        le=999,
+        description="How many of the nearest points by distance `rank=travel_time` sends to "
+        "the routing engine to re-rank (at least 3k).",
+    )
     route_coverage_m: float = Field(
         default=5_000.0,
         gt=0,

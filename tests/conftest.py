@@ -248,3 +248,9 @@ def with_settings(client: TestClient, settings: Settings) -> TestClient:
 @pytest.fixture
 def on_monaco(client: TestClient, monaco_roads: Settings) -> TestClient:
     return with_settings(client, monaco_roads)
+
+
+@pytest.fixture
+def no_roads(client: TestClient, tmp_path: Path) -> TestClient:
+    """The API with no road network imported (a state folder of its own)."""
+    return with_settings(client, get_settings().model_copy(update={"state_dir": tmp_path}))

@@ -4,23 +4,16 @@ place (the Thai registry today), and clear errors for everything else."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-from locator.settings import Settings, get_settings
+from locator.settings import Settings
 from tests.conftest import free_port_pair, with_settings
 
 CASINO = "43.7396,7.4246"
 PALACE = "43.7315,7.4206"
-
-
-@pytest.fixture
-def no_roads(client: TestClient, tmp_path: Path) -> TestClient:
-    return with_settings(client, get_settings().model_copy(update={"state_dir": tmp_path}))
 
 
 def test_a_route_on_real_roads(on_monaco: TestClient) -> None:
@@ -36,6 +29,9 @@ def test_a_route_on_real_roads(on_monaco: TestClient) -> None:
     assert body["steps"][0]["instruction"] == "depart"
     assert body["steps"][-1]["instruction"].startswith("arrive")
     assert body["snap_distance_m"]["from"] < 50 and body["snap_distance_m"]["to"] < 50
+    # where the engine joined each end to the road: the line's own ends
+    assert body["snapped"]["from"] == pytest.approx(line["coordinates"][0], abs=1e-5)
+    assert body["snapped"]["to"] == pytest.approx(line["coordinates"][-1], abs=1e-5)
     assert body["estimate"] is None
 
 
@@ -70,6 +66,10 @@ def test_a_place_outside_the_network_gets_a_labelled_estimate(
     assert "no imported road network covers" in body["estimate"]["reason"]
     assert body["destination_point_id"] == point_id
     assert body["geometry"]["coordinates"][-1] == [pytest.approx(lon), pytest.approx(lat)]
+    assert body["snapped"] == {
+        "from": [100.5347, 13.7466],
+        "to": body["geometry"]["coordinates"][-1],
+    }
 
 
 def test_without_any_network_every_route_is_an_estimate(no_roads: TestClient) -> None:

@@ -15,7 +15,7 @@ from typing import Annotated, Literal
 import orjson
 from fastapi import APIRouter, Path, Query, Request, Response
 
-from locator import areas, catalogue, ratings, routing, search
+from locator import areas, catalogue, ratings, routing, search, travel_time
 from locator.api.deps import ReaderDep, SettingsDep, WriterDep
 from locator.api.errors import error_responses
 from locator.api.queries import NearestQuery, RouteQuery, SearchQuery
@@ -35,7 +35,6 @@ from locator.schemas import (
     ServiceDetail,
     ServiceList,
 )
-from locator.settings import get_settings
 
 router = APIRouter(prefix="/v1", tags=["citizens"], responses=error_responses(400, 422, 503))
 
@@ -83,8 +82,31 @@ def _client(request: Request) -> str:
     response_model=NearestResponse,
     summary="The nearest service points, by geodesic distance",
 )
-def nearest(reader: ReaderDep, p: Annotated[NearestQuery, Query()]) -> Response:
-    k = p.k if p.k is not None or p.radius_m is not None else get_settings().default_k
+def nearest(
+    reader: ReaderDep, settings: SettingsDep, p: Annotated[NearestQuery, Query()]
+) -> Response:
+    k = p.k if p.k is not None or p.radius_m is not None else settings.default_k
+    if p.rank == "travel_time":
+        if k is None:
+            raise InvalidInput(
+                "rank=travel_time ranks the k nearest: give k (with or without radius_m), "
+                "not within-radius pages",
+                parameter="rank",
+            )
+        with reader() as db:
+            ranked = travel_time.nearest_by_travel_time(
+                db, settings, p.lat, p.lon, p, k, p.radius_m, p.mode
+            )
+        return json_response(
+            {
+                "origin": {"lat": p.lat, "lon": p.lon},
+                "count": len(ranked.results),
+                "total": None,
+                "next_offset": None,
+                "ranking": ranked.info,
+                "results": ranked.results,
+            }
+        )
     with reader() as db:
         page = search.nearest(db, p.lat, p.lon, p, k, p.radius_m, p.limit, p.offset)
     return json_response(
@@ -93,6 +115,7 @@ def nearest(reader: ReaderDep, p: Annotated[NearestQuery, Query()]) -> Response:
             "count": len(page.results),
             "total": page.total,
             "next_offset": page.next_offset,
+            "ranking": {"by": "distance"},
             "results": page.results,
         }
     )

@@ -42,6 +42,15 @@ class NearestQuery(PointFilter):
     offset: int = Field(
         default=0, ge=0, description="within-radius pages: points to skip (see next_offset)"
     )
+    rank: Literal["distance", "travel_time"] = Field(
+        default="distance",
+        description="`travel_time`: the nearest candidates by distance re-ranked by the trip's "
+        "duration on the roads (one routing-engine call); with `open_now`, open is judged at "
+        "each point's arrival time. Needs `k` (or the default k), not within-radius pages",
+    )
+    mode: Literal["drive", "walk"] = Field(
+        default="drive", description="with `rank=travel_time`: how the trip is made"
+    )
 
 
 class SearchQuery(PointFilter):

@@ -1,0 +1,176 @@
+"""Nearest by travel time: the nearest points by distance, re-ranked by how long the
+trip takes on the roads, with "open" judged when the citizen gets there.
+
+A point 2 km away across a river can be a 20-minute drive, and an office that is open
+now but closes in ten minutes is no use to someone thirty minutes away. So the top
+candidates by distance (``settings.travel_time_candidates``, at least 3k) go to the
+routing engine in ONE table call (origin x candidates), are ordered by duration, and,
+with ``open_now``, each is judged open or closed at its arrival time (now + travel
+time) by the same SQL function that filters ``open_now`` everywhere else.
+
+Where no imported network covers the origin, durations are the straight-line estimate
+of ``locator.routing`` (so the order is the distance order) and the answer says so. A
+candidate the engine cannot reach (no road within the snap radius, or no connection)
+keeps a straight-line estimate, labelled, and ranks after every routed one.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import bindparam, text
+from sqlalchemy.dialects.postgresql import ARRAY, BIGINT, TIMESTAMP
+
+from locator import osrm, search
+from locator.db import Executor
+from locator.errors import InvalidInput
+from locator.filters import PointFilter
+from locator.routing import OsrmClient, Place, geodesic_m, straight_line_duration_s
+from locator.settings import Settings
+
+MAX_TABLE = 999
+"""Candidates in one table call: osrm-routed is started with --max-table-size 1000."""
+
+
+@dataclass
+class Ranking:
+    results: list[dict[str, Any]]
+    info: dict[str, Any]
+
+
+def candidate_count(settings: Settings, k: int) -> int:
+    return min(max(3 * k, settings.travel_time_candidates), MAX_TABLE)
+
+
+def _estimate(origin: Place, point: dict[str, Any], mode: osrm.Mode) -> dict[str, Any]:
+    metres = geodesic_m(origin, Place(point["lat"], point["lon"]))
+    return {
+        "method": "straight_line",
+        "duration_s": round(straight_line_duration_s(metres, mode), 1),
+        "distance_m": round(metres, 1),
+        "snap_distance_m": None,
+    }
+
+
+def _network_travel(
+    settings: Settings, origin: Place, points: list[dict[str, Any]], mode: osrm.Mode
+) -> tuple[list[dict[str, Any]], str | None]:
+    """Each point's trip by the engine (one table call), or why there is none at all."""
+    if osrm.read_manifest(settings) is None:
+        return [], "no road network is imported"
+    coords = ";".join(
+        f"{x:.6f},{y:.6f}"
+        for x, y in [(origin.lon, origin.lat)] + [(p["lon"], p["lat"]) for p in points]
+    )
+    body = OsrmClient(settings).get(
+        mode,
+        f"table/v1/{mode}/{coords}",
+        {"sources": "0", "annotations": "duration,distance"},
+    )
+    if body.get("code") != "Ok":
+        raise InvalidInput(
+            f"the routing engine could not rank these points ({body.get('code')}: "
+            f"{body.get('message')})",
+            parameter="rank",
+        )
+    origin_snap = float(body["sources"][0]["distance"])
+    if origin_snap > settings.route_coverage_m:
+        return [], (
+            f"no imported road network covers the origin (more than "
+            f"{settings.route_coverage_m:g} m from any road)"
+        )
+    if origin_snap > settings.route_snap_radius_m:
+        raise InvalidInput(
+            f"lat/lon: the nearest road is {origin_snap:.0f} m away, more than the "
+            f"{settings.route_snap_radius_m:g} m allowed; choose a place nearer a road",
+            parameter="lat",
+            snap_distance_m=round(origin_snap, 1),
+            max_snap_distance_m=settings.route_snap_radius_m,
+        )
+    durations = body["durations"][0]
+    distances = body["distances"][0]
+    travel = []
+    for j, point in enumerate(points, start=1):
+        snap = float(body["destinations"][j]["distance"])
+        if durations[j] is None or snap > settings.route_snap_radius_m:
+            travel.append(_estimate(origin, point, mode))
+            continue
+        travel.append(
+            {
+                "method": "osrm",
+                "duration_s": round(float(durations[j]), 1),
+                "distance_m": round(float(distances[j]), 1),
+                "snap_distance_m": round(snap, 1),
+            }
+        )
+    return travel, None
+
+
+_OPEN_ON_ARRIVAL = text(
+    "SELECT x.id, locator_is_open(p.opening_hours, x.t) "
+    "FROM unnest(:ids, :times) AS x(id, t) JOIN service_point p ON p.id = x.id"
+).bindparams(
+    bindparam("ids", type_=ARRAY(BIGINT)),
+    bindparam("times", type_=ARRAY(TIMESTAMP(timezone=True))),
+)
+
+
+def nearest_by_travel_time(
+    db: Executor,
+    settings: Settings,
+    lat: float,
+    lon: float,
+    f: PointFilter,
+    k: int,
+    radius_m: float | None,
+    mode: osrm.Mode,
+) -> Ranking:
+    """The ``k`` points the citizen reaches soonest, among the nearest candidates."""
+    origin = Place(lat, lon)
+    by_distance = f.model_copy(update={"open_now": None}) if f.open_now is not None else f
+    n = candidate_count(settings, k)
+    candidates = search.nearest(db, lat, lon, by_distance, n, radius_m).results
+    travel, no_network = _network_travel(settings, origin, candidates, mode)
+    if no_network is not None:
+        travel = [_estimate(origin, p, mode) for p in candidates]
+    start = f.moment()
+    for point, trip in zip(candidates, travel, strict=True):
+        trip["arrives_at"] = start + dt.timedelta(seconds=trip["duration_s"])
+        point["travel"] = trip
+    if candidates:
+        rows = db.execute(
+            _OPEN_ON_ARRIVAL,
+            {
+                "ids": [p["id"] for p in candidates],
+                "times": [p["travel"]["arrives_at"] for p in candidates],
+            },
+        )
+        open_at_arrival = {int(i): bool(o) for i, o in rows}
+        for point in candidates:
+            point["travel"]["open_on_arrival"] = open_at_arrival[point["id"]]
+    if f.open_now is not None:
+        candidates = [p for p in candidates if p["travel"]["open_on_arrival"] is f.open_now]
+    candidates.sort(
+        key=lambda p: (p["travel"]["method"] != "osrm", p["travel"]["duration_s"], p["id"])
+    )
+    notes = [f"the {n} nearest by distance, ordered by travel time"]
+    if f.open_now is not None:
+        notes.append("open or closed as judged at each one's arrival time")
+    unrouted = sum(p["travel"]["method"] != "osrm" for p in candidates)
+    if unrouted and no_network is None:
+        notes.append(
+            f"{unrouted} of them not reachable on the imported roads: estimated in a "
+            "straight line and ranked last"
+        )
+    info = {
+        "by": "travel_time",
+        "mode": mode,
+        "method": "straight_line" if no_network else "osrm",
+        "candidates": n,
+        "departs_at": start,
+        "estimate_reason": no_network,
+        "note": "; ".join(notes),
+    }
+    return Ranking(candidates[:k], info)
