@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable
 from functools import wraps
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, TypeVar, cast
+from typing import TYPE_CHECKING, Annotated, Any, Literal, TypeVar, cast
 
 import typer
 from rich.console import Console
@@ -36,6 +36,10 @@ app.add_typer(db_app, name="db")
 app.add_typer(load_app, name="load")
 roads_app = typer.Typer(help="Road networks for routing (OSRM).", no_args_is_help=True)
 app.add_typer(roads_app, name="roads")
+map_app = typer.Typer(
+    help="Maps as single HTML files that open with no internet.", no_args_is_help=True
+)
+app.add_typer(map_app, name="map")
 
 # soft wrap: a long line (a URL, an error) stays one line, whatever the terminal's width
 console = Console(soft_wrap=True)
@@ -287,6 +291,38 @@ def roads_stop() -> None:
     for mode in osrm.PROFILES:
         stopped = engine.stop(mode)
         console.print(f"{mode} engine {'stopped' if stopped else 'was not running'}")
+
+
+# --- map ---------------------------------------------------------------------------------
+@map_app.command("route")
+@friendly
+def map_route(
+    from_: Annotated[str, typer.Option("--from", help="Where the route starts: LAT,LON.")],
+    to: Annotated[str, typer.Option("--to", help="A service point's id, or LAT,LON.")],
+    output: Annotated[Path, typer.Option("-o", "--output", help="The HTML file to write.")],
+    mode: Annotated[Literal["drive", "walk"], typer.Option(help="How the trip is made.")] = "drive",
+) -> None:
+    """A map of the route (the line, both ends, where they join the road, time and
+    distance), or of the labelled straight-line estimate where no imported road network
+    covers the place."""
+    from locator import maps
+
+    settings = get_settings()
+    engine = _engine()
+    _require_schema(engine)
+    with engine.connect() as conn:
+        m, route = maps.make_route_map(conn, settings, from_, to, mode)
+    maps.save(m, output)
+    how = (
+        f"a straight-line estimate ({route['estimate']['reason']})"
+        if route["method"] == "straight_line"
+        else f"on the roads (OSRM, {route['mode']})"
+    )
+    console.print(
+        f"wrote {output}: {maps.distance_words(route['distance_m'])}, "
+        f"{maps.duration_words(route['duration_s'])}, {how}",
+        highlight=False,
+    )
 
 
 @app.command()

@@ -254,3 +254,29 @@ def on_monaco(client: TestClient, monaco_roads: Settings) -> TestClient:
 def no_roads(client: TestClient, tmp_path: Path) -> TestClient:
     """The API with no road network imported (a state folder of its own)."""
     return with_settings(client, get_settings().model_copy(update={"state_dir": tmp_path}))
+
+
+MONACO_OFFICE = (43.7315, 7.4206)  # lat, lon: by the Prince's Palace, metres from a road
+
+
+@pytest.fixture(scope="module")
+def monaco_point(engine: Engine) -> Iterator[int]:
+    """A service point in Monaco (the registry is Thai), for routes on its roads to a
+    point id. Committed, so that a server or command in a subprocess sees it; deleted
+    again when the module ends."""
+    lat, lon = MONACO_OFFICE
+    with engine.begin() as conn:
+        point_id = conn.execute(
+            text(
+                "INSERT INTO service_point (agency_id, kind, name_th, name_en, geog, "
+                "  address_en, source, opening_hours) "
+                "SELECT id, 'district_office', 'สำนักงานทดสอบโมนาโก', 'Monaco test office', "
+                "  ST_SetSRID(ST_MakePoint(:lon, :lat), 4326)::geography, "
+                "  'Place du Palais, Monaco', 'imported', '{}'::jsonb "
+                "FROM agency ORDER BY id LIMIT 1 RETURNING id"
+            ),
+            {"lat": lat, "lon": lon},
+        ).scalar_one()
+    yield int(point_id)
+    with engine.begin() as conn:
+        conn.execute(text("DELETE FROM service_point WHERE id = :id"), {"id": point_id})

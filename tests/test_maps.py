@@ -1,0 +1,287 @@
+"""`locator map route`: a route map as one HTML file, opened in a real headless Chromium
+with every request that would leave the machine blocked.
+
+The route is on the real Monaco extract through a running OSRM engine (``monaco_roads``)
+to a service point put in Monaco for the test (``monaco_point``); a Thai pair of places
+is outside that network and gets the labelled straight-line estimate. Screenshots go to
+tests/output/.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlparse
+
+import folium
+import folium.plugins
+import pytest
+
+from locator import maps, routing
+from locator.errors import ConfigurationError
+from locator.settings import Settings
+from tests.conftest import LOCATOR, MONACO_OFFICE, free_port_pair
+
+sync_api = pytest.importorskip("playwright.sync_api", reason="pip install playwright")
+
+CHROMIUM = os.environ.get("LOCATOR_TEST_CHROMIUM", "/usr/bin/chromium")
+CHROMIUM_ARGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--no-first-run"]
+CASINO = "43.7396,7.4246"
+SIAM = "13.7466,100.5347"
+SANAM_LUANG = "13.7563,100.5018"
+XSS = '<img src=x onerror="window.__pwned=1">'
+
+needs_chromium = pytest.mark.skipif(
+    not Path(CHROMIUM).exists(), reason=f"no Chromium at {CHROMIUM} (Debian package chromium)"
+)
+
+
+@pytest.fixture(scope="module")
+def roads_env(db_url: str, monaco_roads: Settings) -> dict[str, str]:
+    """The command's environment: the session database, Monaco's roads and engines."""
+    return {
+        **os.environ,
+        "LOCATOR_DATABASE_URL": db_url,
+        "LOCATOR_STATE_DIR": str(monaco_roads.state_dir),
+        "LOCATOR_OSRM_PORT": str(monaco_roads.osrm_port),
+    }
+
+
+def run_map(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [LOCATOR, "map", "route", *args], env=env, capture_output=True, text=True, timeout=120
+    )
+
+
+# --------------------------------------------------------------------------- the browser
+@dataclass
+class Opened:
+    page: Any
+    errors: list[str] = field(default_factory=list)
+    left: list[str] = field(default_factory=list)  # requests that tried to leave
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    with sync_api.sync_playwright() as pw:
+        chromium = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            yield chromium
+        finally:
+            chromium.close()
+
+
+@pytest.fixture
+def open_map(browser: Any) -> Iterator[Callable[[Path], Opened]]:
+    contexts: list[Any] = []
+
+    def _open(path: Path) -> Opened:
+        context = browser.new_context(viewport={"width": 1100, "height": 750})
+        contexts.append(context)
+        page = context.new_page()
+        opened = Opened(page)
+
+        def offline_only(route: Any) -> None:
+            url = route.request.url
+            if url.startswith(("file:", "data:")) or urlparse(url).hostname in (
+                "127.0.0.1",
+                "localhost",
+            ):
+                route.continue_()
+            else:
+                opened.left.append(url)
+                route.abort()
+
+        context.route("**/*", offline_only)
+        page.on("console", lambda m: opened.errors.append(m.text) if m.type == "error" else None)
+        page.on("pageerror", lambda exc: opened.errors.append(f"page error: {exc}"))
+        page.goto(path.resolve().as_uri())
+        page.wait_for_selector(".leaflet-overlay-pane path.locator-route", state="attached")
+        return opened
+
+    yield _open
+    for context in contexts:
+        context.close()
+
+
+def _count(page: Any, selector: str) -> int:
+    return int(page.locator(selector).count())
+
+
+def _popup_after_click(page: Any, selector: str) -> str:
+    # a DOM click on the layer itself (a control in a corner may lie over it)
+    page.locator(selector).first.dispatch_event("click")
+    page.wait_for_selector(".leaflet-popup-content")
+    text = str(page.inner_text(".leaflet-popup-content"))
+    page.locator(".leaflet-popup-close-button").dispatch_event("click")
+    page.wait_for_selector(".leaflet-popup", state="detached")  # it fades out first
+    return text
+
+
+# --------------------------------------------------------------------------- the command
+@needs_chromium
+def test_a_route_on_real_roads_to_a_point(
+    roads_env: dict[str, str],
+    monaco_roads: Settings,
+    monaco_point: int,
+    open_map: Callable[[Path], Opened],
+    tmp_path: Path,
+    output_dir: Path,
+) -> None:
+    out = tmp_path / "route.html"
+    done = run_map(roads_env, "--from", CASINO, "--to", str(monaco_point), "-o", str(out))
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith(f"wrote {out}") and "on the roads (OSRM, drive)" in done.stdout
+
+    # the same route the API answers
+    lat, lon = MONACO_OFFICE
+    expected = routing.route(
+        monaco_roads,
+        routing.parse_place(CASINO, "from"),
+        routing.Place(lat, lon, monaco_point),
+        "drive",
+    )
+    assert expected["method"] == "osrm"
+    distance = maps.distance_words(expected["distance_m"])
+    duration = maps.duration_words(expected["duration_s"])
+    assert distance in done.stdout and duration in done.stdout
+
+    html = out.read_text(encoding="utf-8")
+    # folium's default CDN resources are gone; Leaflet is inlined
+    assert maps.remote_resources(html) == []
+    for cdn in ("cdn.jsdelivr.net", "cdnjs.cloudflare.com", "code.jquery.com", "bootstrapcdn"):
+        assert cdn not in html, cdn
+    assert 't.version="1.9.4"' in html
+
+    opened = open_map(out)
+    page = opened.page
+    # the route polyline, the two dashed lines to the road, the two snap points
+    route_d = page.get_attribute(".leaflet-overlay-pane path.locator-route", "d") or ""
+    assert route_d.count("L") > 10  # a line along streets, not two points
+    assert _count(page, ".leaflet-overlay-pane path.locator-snap-line") == 2
+    assert _count(page, ".leaflet-overlay-pane path.locator-snap") == 2
+    assert _count(page, ".leaflet-overlay-pane path.locator-estimate") == 0
+    # the imported roads around it, drawn under it as the offline background
+    assert _count(page, ".leaflet-overlay-pane path") > 5
+    # both ends as markers; the destination's pin image is inlined and has loaded
+    assert _count(page, ".leaflet-marker-pane .leaflet-marker-icon") == 2
+    pin = page.locator(".leaflet-marker-pane img.leaflet-marker-icon")
+    assert (pin.get_attribute("src") or "").startswith("data:image/png;base64,")
+    assert pin.evaluate("img => img.complete && img.naturalWidth") == 25
+    # time and distance in the legend and the title
+    legend = page.inner_text(".locator-legend")
+    assert f"{distance} · {duration}" in legend and "Monaco test office" in legend
+    assert page.title() == f"เส้นทางรถยนต์ · Route by car: {distance}, {duration}"
+    assert _count(page, ".locator-warning") == 0
+    page.screenshot(path=str(output_dir / "map-route.png"))
+    # popups, as text
+    assert "Monaco test office" in _popup_after_click(page, "img.leaflet-marker-icon")
+    assert "Start" in _popup_after_click(page, ".locator-end")
+    snap = expected["snap_distance_m"]["from"]
+    assert f"{snap:.0f} m from the start" in _popup_after_click(page, "path.locator-snap")
+    assert opened.errors == []
+    assert opened.left == []  # nothing left the machine
+
+
+@needs_chromium
+def test_outside_the_network_the_map_says_it_is_a_straight_line(
+    roads_env: dict[str, str],
+    open_map: Callable[[Path], Opened],
+    tmp_path: Path,
+    output_dir: Path,
+) -> None:
+    out = tmp_path / "estimate.html"
+    done = run_map(roads_env, "--from", SIAM, "--to", SANAM_LUANG, "--mode", "walk", "-o", str(out))
+    assert done.returncode == 0, done.stderr
+    assert "a straight-line estimate (no imported road network covers" in done.stdout
+
+    opened = open_map(out)
+    page = opened.page
+    assert _count(page, "path.locator-route.locator-estimate") == 1
+    assert _count(page, "path.locator-snap-line, path.locator-snap") == 0
+    # the plain label, and why
+    warning = page.inner_text(".locator-legend .locator-warning")
+    assert warning.startswith("A straight-line estimate, not a road route:")
+    assert "no imported road network covers the from and the to end" in warning
+    legend = page.inner_text(".locator-legend")
+    assert "at an assumed 5 km/h" in legend
+    assert page.title().startswith("Straight-line estimate, not a road route:")
+    # Bangkok's district outlines as the offline background
+    assert _count(page, ".leaflet-overlay-pane path") >= 2
+    assert _count(page, ".leaflet-marker-pane .leaflet-marker-icon") == 2
+    page.screenshot(path=str(output_dir / "map-route-estimate.png"))
+    assert opened.errors == [] and opened.left == []
+
+
+@pytest.mark.parametrize(
+    ("args", "says"),
+    [
+        (["--from", "north", "--to", SANAM_LUANG], "from: 'north' is not lat,lon"),
+        (["--from", "100.5,13.7", "--to", SANAM_LUANG], "latitude is -90..90"),
+        (["--from", SIAM, "--to", "999999999"], "no service point with id 999999999"),
+        (["--from", SIAM, "--to", "somewhere"], "to: 'somewhere' is not lat,lon or a point id"),
+        # in the sea off Monaco: inside the network's reach, beyond the snap radius
+        (["--from", "43.7280,7.4420", "--to", CASINO], "from: the nearest road is"),
+    ],
+)
+def test_mistakes_are_one_clear_line(
+    roads_env: dict[str, str], tmp_path: Path, args: list[str], says: str
+) -> None:
+    out = tmp_path / "never.html"
+    done = run_map(roads_env, *args, "-o", str(out))
+    assert done.returncode == 2, done.stdout
+    assert done.stderr.startswith("error: ") and says in done.stderr, done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1, done.stderr
+    assert "Traceback" not in done.stderr
+    assert not out.exists()
+
+
+def test_a_file_that_cannot_be_written_is_one_line(
+    roads_env: dict[str, str], tmp_path: Path
+) -> None:
+    out = tmp_path / "no" / "such" / "folder" / "map.html"
+    done = run_map(roads_env, "--from", SIAM, "--to", SANAM_LUANG, "-o", str(out))
+    assert done.returncode == 2
+    assert done.stderr.startswith(f"error: cannot write {out}"), done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1
+
+
+def test_an_engine_that_is_down_is_one_line(roads_env: dict[str, str], tmp_path: Path) -> None:
+    # the network is imported, but nothing listens on these ports
+    env = {**roads_env, "LOCATOR_OSRM_PORT": str(free_port_pair())}
+    out = tmp_path / "never.html"
+    done = run_map(env, "--from", CASINO, "--to", "43.7315,7.4206", "-o", str(out))
+    assert done.returncode == 2 and not out.exists()
+    assert "routing engine does not answer" in done.stderr and "locator roads start" in done.stderr
+
+
+# --------------------------------------------------------------------------- the base
+def test_the_base_map_needs_no_internet_and_save_refuses_one_that_would() -> None:
+    # folium as it comes loads Leaflet, jQuery, Bootstrap, Font Awesome from CDNs
+    assert len(maps.remote_resources(folium.Map().get_root().render())) >= 8
+    m = maps.offline_map("empty", location=[13.75, 100.5], zoom_start=10)
+    html = maps.render(m)
+    assert maps.remote_resources(html) == [] and "<title>empty</title>" in html
+    # an element that brings its own CDN script is refused, not silently written
+    folium.plugins.MarkerCluster().add_to(m)
+    with pytest.raises(ConfigurationError, match="from the internet"):
+        maps.render(m)
+
+
+@needs_chromium
+def test_text_in_a_map_is_never_html(open_map: Callable[[Path], Opened], tmp_path: Path) -> None:
+    origin, dest = routing.Place(13.7466, 100.5347), routing.Place(13.7563, 100.5018)
+    route = routing.straight_line(origin, dest, "drive", f"because {XSS}")
+    hostile = maps.Destination([XSS, f"`${{window.__pwned=2}}` </script>{XSS}"], XSS)
+    out = maps.save(maps.route_map(route, origin, dest, hostile), tmp_path / "hostile.html")
+    opened = open_map(out)
+    page = opened.page
+    assert XSS in page.inner_text(".locator-legend .locator-warning")
+    assert XSS in _popup_after_click(page, "img.leaflet-marker-icon")
+    assert page.evaluate("window.__pwned") is None
+    assert _count(page, ".locator-legend img, .leaflet-popup img") == 0
+    assert opened.errors == [] and opened.left == []
