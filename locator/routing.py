@@ -12,6 +12,8 @@ are imported), and the answer is the straight-line estimate.
 from __future__ import annotations
 
 import math
+import threading
+import time
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -99,6 +101,61 @@ def straight_line(origin: Place, dest: Place, mode: osrm.Mode, reason: str) -> d
     }
 
 
+class EngineGate:
+    """After the engine failed to answer in time, fail fast for a moment instead of
+    letting every request wait out ``osrm_timeout_s`` again (the database's
+    ``ConnectGate``, for the routing engine).
+
+    A stopped engine refuses the connection at once; a hung one (stopped by a signal,
+    swapping, stuck) would hold each request for the whole timeout, and a crowd of
+    citizens asking for routes would hold every worker thread. Here one request per
+    ``cooldown_s`` probes it; the rest get 503 on the spot.
+    """
+
+    def __init__(self, cooldown_s: float) -> None:
+        self.cooldown_s = cooldown_s
+        self._failed_at: float | None = None
+        self._probing = False
+        self._lock = threading.Lock()
+
+    def admit(self) -> bool:
+        with self._lock:
+            if self._failed_at is None:
+                return True
+            if self._probing or time.monotonic() - self._failed_at < self.cooldown_s:
+                return False
+            self._probing = True
+            return True
+
+    def settle(self, ok: bool) -> None:
+        with self._lock:
+            self._failed_at = None if ok else time.monotonic()
+            self._probing = False
+
+
+_GATES: dict[int, EngineGate] = {}
+_CLIENTS: dict[float, httpx.Client] = {}
+_SHARED = threading.Lock()
+
+
+def _gate(port: int, cooldown_s: float) -> EngineGate:
+    with _SHARED:
+        return _GATES.setdefault(port, EngineGate(cooldown_s))
+
+
+def _http(timeout_s: float) -> httpx.Client:
+    """One keep-alive client per process (per timeout): a new TCP connection per engine
+    call cost more than a local route takes to compute."""
+    with _SHARED:
+        client = _CLIENTS.get(timeout_s)
+        if client is None:
+            client = _CLIENTS[timeout_s] = httpx.Client(
+                timeout=timeout_s,
+                limits=httpx.Limits(max_connections=64, max_keepalive_connections=16),
+            )
+        return client
+
+
 class OsrmClient:
     """Calls to the local engine, each with a timeout; an engine that is down or slow is
     ``EngineUnavailable`` (503), never a hang."""
@@ -108,15 +165,26 @@ class OsrmClient:
         self.engine = RoutingEngine(settings)
 
     def get(self, mode: osrm.Mode, path: str, params: dict[str, str]) -> dict[str, Any]:
-        url = f"http://127.0.0.1:{self.engine.port(mode)}/{path}"
+        port = self.engine.port(mode)
+        gate = _gate(port, self.settings.osrm_retry_s)
+        unavailable = EngineUnavailable(
+            f"the {mode} routing engine does not answer; it may be starting or stopped",
+            action="start_roads",
+        )
+        if not gate.admit():
+            raise unavailable
         try:
-            r = httpx.get(url, params=params, timeout=self.settings.osrm_timeout_s)
+            r = _http(self.settings.osrm_timeout_s).get(
+                f"http://127.0.0.1:{port}/{path}", params=params
+            )
             body: dict[str, Any] = r.json()
+        except httpx.TimeoutException as exc:
+            gate.settle(ok=False)
+            raise unavailable from exc
         except (httpx.HTTPError, ValueError) as exc:
-            raise EngineUnavailable(
-                f"the {mode} routing engine does not answer; it may be starting or stopped",
-                action="start_roads",
-            ) from exc
+            gate.settle(ok=True)  # refused at once: nothing to wait for next time
+            raise unavailable from exc
+        gate.settle(ok=True)
         return body
 
     def snap_distance(self, mode: osrm.Mode, place: Place) -> float | None:

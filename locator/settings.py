@@ -75,6 +75,13 @@ class Settings(BaseSettings):
     osrm_timeout_s: float = Field(
         default=2.0, gt=0, le=60, description="Longest wait for one answer of the routing engine."
     )
+    osrm_retry_s: float = Field(
+        default=2.0,
+        gt=0,
+        le=600,
+        description="After the routing engine timed out, how long requests get 503 at once "
+        "before one tries it again.",
+    )
     route_snap_radius_m: float = Field(
         default=500.0,
         gt=0,

@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 
 import httpx
 import pytest
+from fastapi.testclient import TestClient
 from sqlalchemy import create_engine, text
 
 from locator import migrate
@@ -30,7 +31,7 @@ from locator.ingest.reference import load_reference
 from locator.ingest.registry import load_registry
 from locator.localdb import LocalCluster
 from locator.settings import Settings, get_settings
-from tests.conftest import LOCATOR, _wait_ready
+from tests.conftest import LOCATOR, _wait_ready, free_port_pair, with_settings
 
 HEALTH_BUDGET_S = 0.100
 # answered from what the server keeps (the collection's extent, for five minutes)
@@ -393,3 +394,67 @@ def test_a_database_that_never_answers_costs_one_wait_not_one_per_request() -> N
             assert len(slow) <= 1 and all(w < 5 for w in slow), waits
     finally:
         silent.close()
+
+
+# --- the routing engine ----------------------------------------------------------------
+MONACO_TRIP = {"from": "43.7396,7.4246", "to": "43.7315,7.4206"}
+
+
+def test_a_hung_routing_engine_costs_one_wait_not_one_per_request(
+    client: TestClient, monaco_roads: Settings
+) -> None:
+    """An engine that takes the connection and never answers (stopped by a signal,
+    stuck): one request waits out ``osrm_timeout_s``, the rest get 503 at once, for
+    routes and travel-time ranking alike, and the rest of the API is not held up."""
+    silent = [socket.socket(), socket.socket()]
+    port = free_port_pair()
+    for offset, s in enumerate(silent):
+        s.bind(("127.0.0.1", port + offset))
+        s.listen(64)  # the kernel completes the handshake; nobody ever answers
+    hung = monaco_roads.model_copy(
+        update={"osrm_port": port, "osrm_timeout_s": 1.0, "osrm_retry_s": 30.0}
+    )
+    api = with_settings(client, hung)
+    try:
+        waits = []
+        for _ in range(4):
+            for path, params in (
+                ("/v1/route", MONACO_TRIP),
+                ("/v1/points/nearest", {"lat": 13.75, "lon": 100.5, "rank": "travel_time"}),
+            ):
+                started = time.perf_counter()
+                r = api.get(path, params=params)
+                waits.append(time.perf_counter() - started)
+                assert r.status_code == 503, r.text
+                assert r.json()["error"]["code"] == "routing_unavailable"
+        slow = [w for w in waits if w >= 0.5]
+        assert len(slow) == 1 and slow[0] < 3, waits
+        started = time.perf_counter()
+        assert api.get("/v1/points/nearest", params={"lat": 13.75, "lon": 100.5}).is_success
+        assert time.perf_counter() - started < 1
+    finally:
+        for s in silent:
+            s.close()
+
+
+def test_a_routing_engine_restart_is_a_503_then_routes_again(
+    client: TestClient, monaco_roads: Settings
+) -> None:
+    env = {
+        **os.environ,
+        "LOCATOR_STATE_DIR": str(monaco_roads.state_dir),
+        "LOCATOR_OSRM_PORT": str(monaco_roads.osrm_port),
+    }
+    api = with_settings(client, monaco_roads)
+    assert api.get("/v1/route", params=MONACO_TRIP).json()["method"] == "osrm"
+    subprocess.run([LOCATOR, "roads", "stop"], env=env, check=True, capture_output=True)
+    try:
+        started = time.perf_counter()
+        down = api.get("/v1/route", params=MONACO_TRIP)
+        assert down.status_code == 503 and down.headers["retry-after"]
+        assert "locator roads start" in down.text or "start" in down.json()["error"]["message"]
+        assert time.perf_counter() - started < 1  # refused at once, not a timeout
+    finally:
+        subprocess.run([LOCATOR, "roads", "start"], env=env, check=True, capture_output=True)
+    back = api.get("/v1/route", params=MONACO_TRIP)
+    assert back.status_code == 200 and back.json()["method"] == "osrm"
