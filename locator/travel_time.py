@@ -8,8 +8,9 @@ routing engine in ONE table call (origin x candidates), are ordered by duration,
 with ``open_now``, each is judged open or closed at its arrival time (now + travel
 time) by the same SQL function that filters ``open_now`` everywhere else.
 
-Where no imported network covers the origin, durations are the straight-line estimate
-of ``locator.routing`` (so the order is the distance order) and the answer says so. A
+Where no imported network covers the origin, or the engine does not answer (the search
+must not fail with it), durations are the straight-line estimate of ``locator.routing``
+(so the order is the distance order) and the answer says so. A
 candidate the engine cannot reach (no road within the snap radius, or no connection)
 keeps a straight-line estimate, labelled, and ranks after every routed one.
 """
@@ -25,7 +26,7 @@ from sqlalchemy.dialects.postgresql import ARRAY, BIGINT, TIMESTAMP
 
 from locator import osrm, search
 from locator.db import Executor
-from locator.errors import InvalidInput
+from locator.errors import EngineUnavailable, InvalidInput
 from locator.filters import PointFilter
 from locator.routing import OsrmClient, Place, geodesic_m, straight_line_duration_s
 from locator.settings import Settings
@@ -132,7 +133,11 @@ def nearest_by_travel_time(
     by_distance = f.model_copy(update={"open_now": None}) if f.open_now is not None else f
     n = candidate_count(settings, k)
     candidates = search.nearest(db, lat, lon, by_distance, n, radius_m).results
-    travel, no_network = _network_travel(settings, origin, candidates, mode)
+    try:
+        travel, no_network = _network_travel(settings, origin, candidates, mode)
+    except EngineUnavailable as exc:
+        # the search itself must not fail with the engine: the distance order, labelled
+        travel, no_network = [], f"{exc}: ordered by straight-line distance meanwhile"
     if no_network is not None:
         travel = [_estimate(origin, p, mode) for p in candidates]
     start = f.moment()
