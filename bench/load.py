@@ -16,15 +16,21 @@ started as a subprocess against it, trusting X-Forwarded-For from 127.0.0.1 so e
 rating can come from its own client address (the 3-per-client-per-point-per-day limit
 is not what is measured).
 
-The mix, like citizens' use: nearest 60 % (random origins in Thailand's box, a third
-with a catalogue ``service``, half of those ``no_copy=true``), search 15 % (English and
-Thai place names and words of real point names fetched from the API), detail 15 %
-(random existing ids), OGC items 5 % (small random boxes, limit 10), ratings 5 %.
+The mix, like citizens' use: nearest 55 % (random origins in Thailand's box, a third
+with a catalogue ``service``, half of those ``no_copy=true``; a quarter ranked by
+``rank=travel_time``, as the citizen page asks), search 15 % (English and Thai place
+names and words of real point names fetched from the API), detail 15 % (random existing
+ids), OGC items 5 % (small random boxes, limit 10), ratings 5 %, routes 5 % (between
+random junctions of a real road network, ``--roads``, Liechtenstein's by default, which
+is imported for the run and routed by OSRM; a fifth on foot).
 
 Phases: (a) closed loop, 16 connections: its 2xx throughput is the saturation rate R;
 (b) open loop at R; (c) at 2R; (d) at 0.7R, right after (c): the recovery; then (e)
 at 0.5R with PostgreSQL stopped at ``--fault-at`` and started again ``--down`` seconds
-later. (b), (c) and (d) follow each other without a gap. A probe asks ``/healthz``
+later; (f) at 0.5R with the routing engine stopped (``locator roads stop``) at
+``--fault-at`` and started again ``--down`` seconds later: routes get a quick 503,
+the travel-time ranking falls back to the labelled distance order, nothing else
+notices. (b), (c) and (d) follow each other without a gap. A probe asks ``/healthz``
 every 100 ms on its own connection throughout. The load generator is ``bench.loadgen``
 (asyncio + uvloop, latency counted from each request's scheduled time).
 
@@ -42,6 +48,7 @@ import math
 import os
 import random
 import shutil
+import socket
 import statistics
 import subprocess
 import sys
@@ -86,7 +93,15 @@ OUTPUT = Path(__file__).resolve().parent / "output"
 LOCATOR = str(Path(sys.executable).parent / "locator")
 HOST = "127.0.0.1"
 THAILAND = {"lat": (5.6, 20.5), "lon": (97.3, 105.7)}
-MIX = {"nearest": 0.60, "search": 0.15, "detail": 0.15, "ogc": 0.05, "rating": 0.05}
+MIX = {
+    "nearest": 0.55,
+    "search": 0.15,
+    "detail": 0.15,
+    "ogc": 0.05,
+    "rating": 0.05,
+    "route": 0.05,
+}
+LIECHTENSTEIN = "liechtenstein-2013-08-03.osm.pbf"
 # searched words besides those of real point names: what people type, typos included
 # fmt: off
 PLACE_WORDS = (
@@ -167,13 +182,53 @@ def private_cluster() -> Iterator[tuple[Settings, dict[str, str]]]:
             shutil.rmtree(state, ignore_errors=True)
 
 
-def start_server(url: str, port: int, workers: int, log: Path) -> subprocess.Popen[bytes]:
+@contextlib.contextmanager
+def imported_roads(url: str, pbf: Path) -> Iterator[dict[str, str]]:
+    """``pbf`` imported (OSRM data in a state folder of its own, the graph into the
+    scratch database); yields the environment that points ``locator`` at it. The server
+    starts the engines itself; they are stopped afterwards."""
+    state = Path(tempfile.mkdtemp(prefix="locator-load-roads-"))
+    port = free_port_pair()
+    env = {"LOCATOR_STATE_DIR": str(state), "LOCATOR_OSRM_PORT": str(port)}
+    full = {**os.environ, "LOCATOR_DATABASE_URL": url, **env}
+    try:
+        started = time.perf_counter()
+        out = subprocess.run(
+            [LOCATOR, "roads", "import", str(pbf)], env=full, capture_output=True, text=True
+        )
+        if out.returncode:
+            raise RuntimeError(f"locator roads import {pbf} failed: {out.stderr.strip()}")
+        print(
+            f"roads: {pbf.name} imported in {time.perf_counter() - started:.1f} s: "
+            + out.stdout.strip().splitlines()[-1],
+            flush=True,
+        )
+        yield env
+    finally:
+        subprocess.run([LOCATOR, "roads", "stop"], env=full, capture_output=True)
+        shutil.rmtree(state, ignore_errors=True)
+
+
+def free_port_pair() -> int:
+    """A free port whose next one is free too (the drive and walk engines)."""
+    for _ in range(50):
+        port = free_port()
+        with contextlib.suppress(OSError), socket.socket() as s:
+            s.bind((HOST, port + 1))
+            return port
+    raise RuntimeError("no two free ports side by side")
+
+
+def start_server(
+    url: str, port: int, workers: int, log: Path, extra_env: dict[str, str]
+) -> subprocess.Popen[bytes]:
     """``locator serve`` on loopback against ``url``; its output goes to ``log``."""
     env = {
         **os.environ,
         "LOCATOR_DATABASE_URL": url,
         "LOCATOR_TRUSTED_PROXIES": HOST,
         "LOCATOR_CLIENT_HASH_KEY": BENCH_KEY,
+        **extra_env,
     }
     with log.open("wb") as out:
         proc = subprocess.Popen(
@@ -215,6 +270,8 @@ class Mix:
     services: list[str]
     words: list[str]
     ids: list[int]
+    junctions: list[tuple[float, float]] = field(default_factory=list)
+    """Road junctions (lat, lon) of the imported network, the routes' ends."""
     rng: random.Random = field(default_factory=lambda: random.Random(2021))
 
     def request(self) -> Request:
@@ -228,6 +285,15 @@ class Mix:
                 path += f"&service={rng.choice(self.services)}"
                 if rng.random() < 0.5:
                     path += "&no_copy=true"
+            if rng.random() < 1 / 4:
+                path += "&rank=travel_time"
+            return Request(kind, get(self.host, path))
+        if kind == "route":
+            if not self.junctions:
+                return self.request()  # no roads imported: the rest of the mix
+            (a_lat, a_lon), (b_lat, b_lon) = rng.sample(self.junctions, 2)
+            mode = "walk" if rng.random() < 0.2 else "drive"
+            path = f"/v1/route?from={a_lat:.6f},{a_lon:.6f}&to={b_lat:.6f},{b_lon:.6f}&mode={mode}"
             return Request(kind, get(self.host, path))
         if kind == "search":
             return Request(
@@ -286,11 +352,22 @@ def fetch_mix(base: str, url: str) -> Mix:
     engine = create_engine(url)
     with engine.connect() as conn:
         ids = list(conn.execute(text("SELECT id FROM service_point")).scalars())
+        junctions = [
+            (float(lat), float(lon))
+            for lat, lon in conn.execute(
+                text(
+                    "SELECT ST_Y(v.geom), ST_X(v.geom) FROM road_vertex v "
+                    "WHERE EXISTS (SELECT 1 FROM road_edge e WHERE e.source = v.id "
+                    "AND e.cost >= 0) ORDER BY v.id"
+                )
+            )
+        ]
     engine.dispose()
+    junctions = random.Random(3).sample(junctions, min(2000, len(junctions)))
     # half the searches use the everyday words, half words of real names
     named = sorted(words)
     everyday = list(PLACE_WORDS) * max(1, len(named) // len(PLACE_WORDS))
-    return Mix(base.removeprefix("http://"), services, everyday + named, ids)
+    return Mix(base.removeprefix("http://"), services, everyday + named, ids, junctions)
 
 
 # --- running the phases ----------------------------------------------------------------------
@@ -438,6 +515,52 @@ class Meter:
         return used
 
 
+async def engine_restart(
+    args: argparse.Namespace, pool: Pool, mix: Mix, rate: float, meter: Meter
+) -> Phase:
+    """(f): 0.5R with the routing engines stopped at ``--fault-at`` for ``--down`` s."""
+    loop = asyncio.get_running_loop()
+    r, seconds = 0.5 * rate, max(args.seconds, args.fault_at + args.down + 20)
+    batch = mix.batch(math.ceil(r * seconds))
+    start = loop.time() + 0.2
+    events: dict[str, float] = {}
+    output: dict[str, str] = {}
+
+    async def fault() -> None:
+        await asyncio.sleep(start + args.fault_at - loop.time())
+        events["stop_called"] = loop.time() - start
+        _, output["stop"] = await run_command([LOCATOR, "roads", "stop"], args.roads_env)
+        events["stop_returned"] = loop.time() - start
+        await asyncio.sleep(args.down)
+        events["start_called"] = loop.time() - start
+        _, output["start"] = await run_command([LOCATOR, "roads", "start"], args.roads_env)
+        events["start_returned"] = loop.time() - start
+
+    meter.lap()
+    pool.peak = pool.open_count
+    faulting = loop.create_task(fault())
+    recs = await open_loop(pool, batch, r, start)
+    await faulting
+    await pool.drain(args.timeout + 1)
+    print(
+        f"(f) 0.5R with a routing engine restart: {len(recs)} requests at {r:.0f}/s sent; "
+        + ", ".join(f"{k} {v:.2f} s" for k, v in events.items())
+        + f"; roads stop said {output.get('stop')!r}, roads start said {output.get('start')!r}",
+        flush=True,
+    )
+    return Phase(
+        "f",
+        "0.5R, engine restart",
+        r,
+        start,
+        start + seconds,
+        recs,
+        meter.lap(),
+        pool.peak,
+        events,
+    )
+
+
 async def run_all(
     args: argparse.Namespace, port: int, url: str, mix: Mix, meter: Meter
 ) -> dict[str, Any]:
@@ -570,6 +693,9 @@ async def run_all(
             + f"; db stop said {output.get('stop')!r}, db start said {output.get('start')!r}",
             flush=True,
         )
+        if args.roads_env:
+            await asyncio.sleep(args.settle)
+            phases.append(await engine_restart(args, pool, mix, rate, meter))
         return {"phases": phases, "probes": probes, "lags": lags, "others": others}
     finally:
         gc.enable()
@@ -720,6 +846,31 @@ def fault_analysis(phase: Phase) -> dict[str, Any]:
     return out
 
 
+def engine_fault_analysis(phase: Phase) -> dict[str, Any]:
+    """Routes' 503s while the engine is down, whether any other kind noticed, and when
+    routes were steadily answered again."""
+    ev = {k: phase.start + v for k, v in phase.events.items()}
+    if "start_returned" not in ev:
+        return {"note": "the fault did not run to its end"}
+    recs = [r for r in phase.records if r.error != "backlog"]
+    routes = [r for r in recs if r.kind == "route"]
+    busy = [r for r in routes if r.status == 503]
+    steady = ev["stop_called"]
+    for r in routes:  # in scheduled order
+        if (r.status == 503 or is_error(r)) and r.sched >= steady:
+            steady = r.sched + 1e-6
+    down = [r for r in recs if ev["stop_called"] <= r.sched < steady]
+    return {
+        "events_s": phase.events,
+        "route_503": len(busy),
+        "route_503_p99_ms": round(pct([r.latency for r in busy], 0.99) * 1000, 1),
+        "route_503_without_retry_after": sum(1 for r in busy if not r.retry_after),
+        "others_503_while_down": sum(1 for r in down if r.kind != "route" and r.status == 503),
+        "routes_steady_after_start_returned_s": round(steady - ev["start_returned"], 2),
+        "outcomes_while_down": dict(Counter(f"{r.kind}:{r.error or r.status}" for r in down)),
+    }
+
+
 def check_ratings(url: str, phases: list[Phase]) -> dict[str, Any]:
     """Every rating acknowledged with 201 must be in the database (queried as owner)."""
     out: dict[str, Any] = {}
@@ -822,7 +973,7 @@ def print_report(
         )
 
     by_name = {p.name: p for p in phases}
-    for name in ("b", "c", "d", "e"):
+    for name in ("b", "c", "d", "e", "f"):
         if name not in by_name:
             continue
         phase = by_name[name]
@@ -914,6 +1065,34 @@ def print_report(
             f"first 2xx {fa.get('first_2xx_after_start_returned_s', math.nan):.2f} s, steady "
             f"2xx {steady:.2f} s after `db start` returned",
         )
+    if "f" in by_name:
+        fa = engine_fault_analysis(by_name["f"])
+        report["phases"]["f"]["fault"] = fa
+        print(
+            "\n(f) routing engine restart, seconds from the phase's start: "
+            + ", ".join(f"{k} {v:.2f}" for k, v in fa.get("events_s", {}).items())
+        )
+        for key, value in fa.items():
+            if key != "events_s":
+                print(f"  {key.replace('_', ' ')}: {value}")
+        s = report["phases"]["f"]["kinds"]["all"]
+        checks["f: no errors (5xx but 503, client errors, timeouts) across the restart"] = (
+            s["errors"] == 0,
+            f"errors {s['errors']}, 5xx other {s['5xx_other'] or 0}, timeouts {s['timeouts']}",
+        )
+        checks["f: routes get 503 with Retry-After while the engine is down, quickly"] = (
+            fa.get("route_503", 0) > 0 and fa.get("route_503_p99_ms", math.inf) < 1000,
+            f"{fa.get('route_503')} route 503s, p99 {fa.get('route_503_p99_ms')} ms",
+        )
+        checks["f: nothing but routes notices (no 503 on other kinds while down)"] = (
+            fa.get("others_503_while_down", 1) == 0,
+            f"{fa.get('others_503_while_down')} 503s on other kinds while the engine was down",
+        )
+        back = fa.get("routes_steady_after_start_returned_s", math.nan)
+        checks["f: routes normal again within 2 s of `roads start` returning"] = (
+            back <= 2.0,
+            f"steady 2xx routes {back:.2f} s after `roads start` returned",
+        )
     if ratings:
         missing = {k: v["missing"] for k, v in ratings.items() if v["missing"]}
         acked = {k: v["acknowledged"] for k, v in ratings.items()}
@@ -986,7 +1165,16 @@ def main() -> None:
         help="second of (e) at which PostgreSQL stops; default a third of it",
     )
     parser.add_argument("--down", type=float, default=3, help="seconds PostgreSQL stays down")
-    parser.add_argument("--no-fault", action="store_true", help="skip (e)")
+    parser.add_argument("--no-fault", action="store_true", help="skip (e) and (f)")
+    parser.add_argument(
+        "--roads",
+        type=Path,
+        default=get_settings().osm_dir / LIECHTENSTEIN,
+        help="the OSM extract imported for the routes (default: Liechtenstein's)",
+    )
+    parser.add_argument(
+        "--no-roads", action="store_true", help="no road network: no routes, no (f)"
+    )
     parser.add_argument("--settle", type=float, default=5, help="pause before (e), seconds")
     parser.add_argument("--timeout", type=float, default=10, help="client timeout, seconds")
     parser.add_argument(
@@ -1028,14 +1216,17 @@ def main() -> None:
             settings, args.cluster_env, mode = get_settings(), {}, args.clone
         url, how = stack.enter_context(scratch_registry(mode, settings))
         print(f"scratch registry: {how}", flush=True)
+        args.roads_env = {}
+        if not args.no_roads:
+            args.roads_env = stack.enter_context(imported_roads(url, args.roads))
         port = free_port()
-        server = start_server(url, port, args.workers, log)
+        server = start_server(url, port, args.workers, log, args.roads_env)
         try:
             mix = fetch_mix(f"http://{HOST}:{port}", url)
             print(
                 f"server ({code_version()}): {args.workers} worker(s) on port {port}; mix "
                 f"from {len(mix.services)} services, {len(mix.words)} search words, "
-                f"{len(mix.ids):,} ids",
+                f"{len(mix.ids):,} ids, {len(mix.junctions):,} road junctions",
                 flush=True,
             )
             meter = Meter(server.pid, make_url(url).database or "")
@@ -1060,7 +1251,7 @@ def main() -> None:
             "code": code_version(),
         }
         path = OUTPUT / f"load-{stamp}.json"
-        path.write_bytes(orjson.dumps(report, option=orjson.OPT_INDENT_2))
+        path.write_bytes(orjson.dumps(report, default=str, option=orjson.OPT_INDENT_2))
         print(f"\nwritten: {path}; server log: {log}")
 
 
