@@ -194,13 +194,11 @@ class OsrmClient:
         return float(body["waypoints"][0]["distance"])
 
 
-def route(
-    settings: Settings, origin: Place, dest: Place, mode: osrm.Mode, steps: bool = False
+def _unsnappable(
+    settings: Settings, client: OsrmClient, origin: Place, dest: Place, mode: osrm.Mode
 ) -> dict[str, Any]:
-    """The route from ``origin`` to ``dest`` (its coordinates resolved)."""
-    if osrm.read_manifest(settings) is None:
-        return straight_line(origin, dest, mode, "no road network is imported")
-    client = OsrmClient(settings)
+    """An end with no road within the snap radius: outside the imported network (the
+    straight-line estimate), or a place to move nearer a road (422, saying how far)."""
     snaps = {"from": client.snap_distance(mode, origin), "to": client.snap_distance(mode, dest)}
     coverage = settings.route_coverage_m
     outside = [end for end, d in snaps.items() if d is None or d > coverage]
@@ -213,16 +211,27 @@ def route(
             f"(more than {coverage:g} m from any road)",
         )
     radius = settings.route_snap_radius_m
-    for end, distance in snaps.items():
-        assert distance is not None
-        if distance > radius:
-            raise InvalidInput(
-                f"{end}: the nearest road is {distance:.0f} m away, more than the "
-                f"{radius:g} m allowed; choose a place nearer a road",
-                parameter=end,
-                snap_distance_m=round(distance, 1),
-                max_snap_distance_m=radius,
-            )
+    far = {end: d for end, d in snaps.items() if d is not None and d > radius}
+    end, distance = max(far.items(), key=lambda item: item[1]) if far else ("to", radius)
+    raise InvalidInput(
+        f"{end}: the nearest road is {distance:.0f} m away, more than the "
+        f"{radius:g} m allowed; choose a place nearer a road",
+        parameter=end,
+        snap_distance_m=round(distance, 1),
+        max_snap_distance_m=radius,
+    )
+
+
+def route(
+    settings: Settings, origin: Place, dest: Place, mode: osrm.Mode, steps: bool = False
+) -> dict[str, Any]:
+    """The route from ``origin`` to ``dest`` (its coordinates resolved)."""
+    if osrm.read_manifest(settings) is None:
+        return straight_line(origin, dest, mode, "no road network is imported")
+    client = OsrmClient(settings)
+    radius = settings.route_snap_radius_m
+    # one engine call in the common case; only when an end has no road within the radius
+    # (NoSegment) are the two ends looked up again, to say which and how far
     body = client.get(
         mode,
         f"route/v1/{mode}/{origin.lon},{origin.lat};{dest.lon},{dest.lat}",
@@ -233,6 +242,8 @@ def route(
             "radiuses": f"{radius};{radius}",
         },
     )
+    if body.get("code") == "NoSegment":
+        return _unsnappable(settings, client, origin, dest, mode)
     if body.get("code") == "NoRoute":
         raise InvalidInput(
             "no road connects the two places in the imported network", parameter="to"
