@@ -300,7 +300,8 @@ class RoadVertex(Base):
 
 
 class RoadEdge(Base):
-    """pgRouting-shaped edges: cost / reverse_cost in seconds, negative = not allowed."""
+    """pgRouting-shaped edges: cost / reverse_cost (by car) and walk_cost (on foot, both
+    ways) in seconds, negative = not allowed."""
 
     __tablename__ = "road_edge"
 
@@ -311,6 +312,7 @@ class RoadEdge(Base):
     length_m: Mapped[float] = mapped_column(Double)
     cost: Mapped[float] = mapped_column(Double)
     reverse_cost: Mapped[float] = mapped_column(Double)
+    walk_cost: Mapped[float] = mapped_column(Double, server_default=text("-1"))
     geom = mapped_column(Geometry("LINESTRING", srid=4326, spatial_index=True), nullable=False)
 
 

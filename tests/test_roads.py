@@ -224,3 +224,61 @@ def test_the_graph_agrees_with_osrm(engine_env: dict[str, str], engine: Engine) 
     median = float(np.median(ratios))
     print(f"graph / OSRM travel time: median {median:.3f} over {len(ratios)} pairs")
     assert 0.9 <= median <= 1.1, median
+
+
+def test_the_walk_graph_agrees_with_osrm_foot(engine_env: dict[str, str], engine: Engine) -> None:
+    """Walking too: Dijkstra over road_edge.walk_cost against OSRM's foot durations
+    between random vertices of Monaco (its footways, steps and pedestrian streets), the
+    same 0.9-1.1 on the median; and the walking network is more than the driving one."""
+    out = cli(["roads", "import", str(MONACO)], engine_env)
+    assert out.returncode == 0, out.stderr
+    assert cli(["roads", "start"], engine_env).returncode == 0
+    with engine.connect() as conn:
+        edges = conn.execute(
+            text("SELECT source, target, walk_cost, cost, reverse_cost FROM road_edge")
+        ).all()
+        vertices = conn.execute(
+            text("SELECT id, ST_X(geom), ST_Y(geom) FROM road_vertex ORDER BY id")
+        ).all()
+    walkable = [(s, t, w) for s, t, w, _, _ in edges if w >= 0]
+    foot_only = [e for e in edges if e[2] >= 0 and e[3] < 0 and e[4] < 0]
+    car_only = [e for e in edges if e[2] < 0 and (e[3] >= 0 or e[4] >= 0)]
+    assert len(foot_only) > 1000 and len(car_only) < len(foot_only) / 5, (
+        len(foot_only),
+        len(car_only),
+    )
+    n = max(v[0] for v in vertices) + 1
+    rows = [s for s, _, _ in walkable] + [t for _, t, _ in walkable]
+    cols = [t for _, t, _ in walkable] + [s for s, _, _ in walkable]
+    costs = [w for _, _, w in walkable] * 2
+    graph = csr_matrix((costs, (rows, cols)), shape=(n, n))
+    _, labels = connected_components(graph, directed=False)
+    biggest = np.bincount(labels).argmax()
+    rng = np.random.default_rng(11)
+    candidates = [v for v in vertices if labels[v[0]] == biggest]
+    picks = [candidates[i] for i in rng.choice(len(candidates), size=40, replace=False)]
+    origins, targets = picks[:20], picks[20:]
+    times = dijkstra(graph, directed=False, indices=[o[0] for o in origins])
+    coords = ";".join(f"{lon},{lat}" for _, lon, lat in origins + targets)
+    table = httpx.get(
+        f"{_urls(engine_env)['walk']}/table/v1/x/{coords}",
+        params={
+            "sources": ";".join(str(i) for i in range(20)),
+            "destinations": ";".join(str(i) for i in range(20, 40)),
+        },
+    ).json()
+    assert table["code"] == "Ok"
+    ratios = [
+        times[i][targets[j][0]] / table["durations"][i][j]
+        for i in range(20)
+        for j in range(20)
+        if np.isfinite(times[i][targets[j][0]])
+        and table["durations"][i][j]
+        and table["durations"][i][j] > 120
+    ]
+    assert len(ratios) > 200
+    median = float(np.median(ratios))
+    low, high = np.quantile(ratios, [0.1, 0.9])
+    print(f"graph / OSRM walking time: median {median:.3f} (10-90 %: {low:.2f}-{high:.2f}) "
+          f"over {len(ratios)} pairs")  # fmt: skip
+    assert 0.9 <= median <= 1.1, median
