@@ -10,6 +10,13 @@
   "use strict";
 
   var THAILAND = [[5.6, 97.3], [20.5, 105.7]];
+  // Nearest is ranked by the trip's duration (GET /v1/points/nearest?rank=travel_time),
+  // by car; the route buttons of a point offer driving and walking.
+  var RANK = { rank: "travel_time", mode: "drive" };
+  var ROUTE_MODES = {
+    drive: { button: ["ขับรถ", "Drive"], title: ["เส้นทางขับรถ", "Route by car"], by: ["ขับรถ", "by car"] },
+    walk: { button: ["เดินเท้า", "Walk"], title: ["เส้นทางเดินเท้า", "Walking route"], by: ["เดิน", "on foot"] }
+  };
   var FLAGS = ["no_copy", "open_now", "wheelchair", "priority_lane", "gecc"];
   var FLAG_WORDS = {
     no_copy: ["ไม่ต้องใช้สำเนา", "no photocopies"],
@@ -64,6 +71,7 @@
     services: {},
     labels: { kinds: {}, documents: {} },
     searchSeq: 0,
+    routeSeq: 0,
     detailSeq: 0,
     controller: null,
     markers: {}
@@ -140,11 +148,12 @@
   }
 
   // ------------------------------------------------------------------ API
-  function ApiError(status, code, message) {
+  function ApiError(status, code, message, details) {
     this.name = "ApiError";
     this.status = status;
     this.code = code;
     this.message = message;
+    this.details = details && typeof details === "object" ? details : {};
   }
   ApiError.prototype = Object.create(Error.prototype);
 
@@ -174,7 +183,7 @@
             var msg = typeof e.message === "string" && e.message
               ? e.message
               : "HTTP " + resp.status + " " + (resp.statusText || "") + " (" + url.pathname + ")";
-            throw new ApiError(resp.status, str(e.code) || "http_" + resp.status, msg);
+            throw new ApiError(resp.status, str(e.code) || "http_" + resp.status, msg, e.details);
           }
           if (json === null) {
             throw new ApiError(resp.status, "bad_response",
@@ -197,6 +206,16 @@
   function compass(deg) {
     if (typeof deg !== "number" || !isFinite(deg)) return null;
     return COMPASS[Math.round((((deg % 360) + 360) % 360) / 45) % 8];
+  }
+
+  /** A trip's duration in seconds, rounded up to whole minutes: [Thai, English]. */
+  function formatDuration(s) {
+    if (typeof s !== "number" || !isFinite(s)) return ["", ""];
+    var min = Math.max(1, Math.ceil(s / 60));
+    if (min < 60) return [min + " นาที", min + " min"];
+    var rest = min % 60;
+    return [Math.floor(min / 60) + " ชม." + (rest ? " " + rest + " นาที" : ""),
+      Math.floor(min / 60) + " h" + (rest ? " " + rest + " min" : "")];
   }
 
   function formatMinutes(min) {
@@ -286,10 +305,13 @@
   }
 
   // ------------------------------------------------------------------ the map
+  // The map stays around Thailand, and reaches as far as it is asked to show: a shared
+  // link's place, a route (wherever a road network is imported).
+  var reach = L.latLngBounds([[-2, 88], [28, 115]]);
   var map = L.map("map", {
     minZoom: 5,
     maxZoom: 18,
-    maxBounds: [[-2, 88], [28, 115]],
+    maxBounds: reach,
     maxBoundsViscosity: 0.7,
     zoomSnap: 0.5,
     zoomControl: false,
@@ -423,8 +445,15 @@
   showBackground(tiles && navigator.onLine !== false ? "tiles" : "offline");
   L.control.scale({ imperial: false, position: "bottomleft" }).addTo(map);
 
+  var routeLayer = L.layerGroup().addTo(map);
   var resultLayer = L.layerGroup().addTo(map);
   var originLayer = L.layerGroup().addTo(map);
+
+  function allow(bounds) {
+    if (reach.contains(bounds)) return;
+    reach = L.latLngBounds(reach.getSouthWest(), reach.getNorthEast()).extend(bounds).pad(0.05);
+    map.setMaxBounds(reach);
+  }
 
   map.on("click", function (e) {
     setOrigin(e.latlng.lat, e.latlng.lng);
@@ -552,6 +581,8 @@
     if (state.mode === "name") {
       out.limit = out.k;
       delete out.k;
+    } else {
+      Object.keys(RANK).forEach(function (key) { out[key] = RANK[key]; });
     }
     return out;
   }
@@ -633,6 +664,7 @@
     if (state.controller) state.controller.abort();
     state.selectedId = null; // a new search closes the open point
     state.detailSeq++;
+    clearRoute();
     var controller = new AbortController();
     state.controller = controller;
     var params = pageParams();
@@ -642,7 +674,20 @@
     if (byName) setStatus("busy", "กำลังค้นหา “" + state.q + "”…", "Searching for “" + state.q + "”…");
     else setStatus("busy", "กำลังค้นหาจุดบริการที่ใกล้ที่สุด…", "Searching for the nearest service points…");
     var path = byName ? "/v1/points/search" : "/v1/points/nearest";
-    return Promise.all([api(path, apiParams(params), controller.signal), labelsReady]).then(function (both) {
+    var asked = api(path, apiParams(params), controller.signal);
+    if (!byName) {
+      asked = asked.catch(function (err) {
+        // Too far from a road to rank by travel time: the nearest by distance still helps.
+        if (!(err && err.status === 422 && typeof err.details.snap_distance_m === "number")) throw err;
+        var plain = apiParams(params);
+        Object.keys(RANK).forEach(function (key) { delete plain[key]; });
+        return api(path, plain, controller.signal).then(function (answer) {
+          answer.ranking = { by: "distance", instead: err.details.snap_distance_m };
+          return answer;
+        });
+      });
+    }
+    return Promise.all([asked, labelsReady]).then(function (both) {
       if (seq !== state.searchSeq) return;
       renderResults(both[0], params);
     }).catch(function (err) {
@@ -690,9 +735,27 @@
       setStatus("info", "ไม่พบจุดบริการที่ตรงกับเงื่อนไข" + filters[0] + " ลองลดเงื่อนไขหรือเลือกจุดอื่น",
         "No service point matches" + filters[1] + "; try fewer filters or another place");
     } else {
-      setStatus("ok", "พบ " + count + " แห่งที่ใกล้ที่สุด" + filters[0],
-        count + " nearest service points" + filters[1]);
+      var ranked = rankingWords(answer.ranking);
+      setStatus("ok", "พบ " + count + " แห่งที่ใกล้ที่สุด" + filters[0] + ranked[0],
+        count + " nearest service points" + filters[1] + ranked[1]);
     }
+  }
+
+  /** How the nearest answer is ordered, in words: [Thai, English] (empty by distance). */
+  function rankingWords(ranking) {
+    if (ranking && typeof ranking.instead === "number") {
+      var far = Math.round(ranking.instead);
+      return [" · เรียงตามระยะทาง: จุดที่เลือกอยู่ห่างถนน " + far + " ม.",
+        " · ordered by distance: the chosen point is " + far + " m from the nearest road"];
+    }
+    if (!ranking || ranking.by !== "travel_time") return ["", ""];
+    var mode = ROUTE_MODES[ranking.mode] || ROUTE_MODES.drive;
+    if (ranking.method === "straight_line") {
+      return [" · เรียงตามเวลาเดินทางโดยประมาณจากระยะทางเส้นตรง (ยังไม่มีข้อมูลถนนบริเวณนี้)",
+        " · ordered by an estimated travel time " + mode.by[1] + ", in a straight line (" +
+        str(ranking.estimate_reason) + ")"];
+    }
+    return [" · เรียงตามเวลาเดินทาง (" + mode.by[0] + ")", " · ordered by travel time " + mode.by[1]];
   }
 
   function renderResults(answer, params, failed) {
@@ -748,7 +811,8 @@
         h("span", { class: "meta" },
           h("span", { class: "distance", text: formatDistance(p.distance_m) }),
           arrow,
-          h("span", { class: "kind" }, kindLabel(p.kind))),
+          h("span", { class: "kind" }, kindLabel(p.kind)),
+          travelLabel(p.travel)),
         h("span", { class: "badges" },
           openBadge(p),
           withService ? copyBadge(p.offering) : null,
@@ -760,6 +824,19 @@
       "data-distance-m": typeof p.distance_m === "number" ? String(p.distance_m) : ""
     }, button);
     return li;
+  }
+
+  /** A result's trip (rank=travel_time): "≈" and a title when it is an estimate. */
+  function travelLabel(travel) {
+    if (!travel || typeof travel.duration_s !== "number") return null;
+    var time = formatDuration(travel.duration_s);
+    var estimate = travel.method !== "osrm";
+    return h("span", {
+      class: "travel" + (estimate ? " travel-estimate" : ""),
+      title: estimate
+        ? "ประมาณจากระยะทางเส้นตรง · estimated in a straight line, not on the roads"
+        : "เวลาเดินทางบนถนน · travel time on the roads"
+    }, (estimate ? "≈ " : "") + time[0] + " · " + time[1]);
   }
 
   // ------------------------------------------------------------------ details
@@ -788,6 +865,7 @@
 
   function showDetails(id) {
     var seq = ++state.detailSeq;
+    clearRoute();
     var box = $("details");
     clear(box);
     box.appendChild(h("p", { class: "loading" }, bi("กำลังโหลดรายละเอียด…", "Loading details…")));
@@ -1023,6 +1101,7 @@
         bi("เส้นทาง (OpenStreetMap)", "Directions"))));
     }
     box.appendChild(section("ที่อยู่", "Address", addr));
+    if (typeof p.lat === "number" && typeof p.lon === "number") box.appendChild(routeSection(p));
 
     var phones = Array.isArray(p.phones) ? p.phones : [];
     // A generated number is not a link: nobody should be rung by a demo.
@@ -1067,6 +1146,133 @@
         ? h("p", { class: "muted" }, bi("ปรับปรุงล่าสุด " + str(p.updated_at).slice(0, 10),
           "last updated " + str(p.updated_at).slice(0, 10)))
         : null));
+  }
+
+  // ------------------------------------------------------------------ route
+  function clearRoute() {
+    state.routeSeq++;
+    routeLayer.clearLayers();
+    body.removeAttribute("data-route");
+  }
+
+  /** "Route here": by car or on foot, from the chosen point (GET /v1/route). */
+  function routeSection(p) {
+    var result = h("div", { class: "route-result", id: "route-result" });
+    var buttons = ["drive", "walk"].map(function (mode) {
+      var words = ROUTE_MODES[mode];
+      var button = h("button", {
+        type: "button",
+        class: "btn route-btn" + (mode === "drive" ? " btn-primary" : ""),
+        "data-mode": mode
+      }, bi(words.button[0], words.button[1]));
+      button.addEventListener("click", function () { showRoute(p, mode, result); });
+      return button;
+    });
+    var from = state.origin
+      ? bi("จากจุดที่คุณเลือกบนแผนที่", "From the point you chose on the map")
+      : bi("แตะบนแผนที่หรือกด “ตำแหน่งของฉัน” เพื่อเลือกจุดเริ่มต้น",
+        "Tap the map or press “My location” to choose where you start");
+    return section("เส้นทางไปที่นี่", "Route here",
+      h("p", { class: "muted route-from" }, from),
+      h("div", { class: "row route-buttons" }, buttons),
+      result);
+  }
+
+  function showRoute(p, mode, result) {
+    clear(result);
+    if (!state.origin) {
+      setStatus("info", "เลือกจุดเริ่มต้นก่อน: แตะบนแผนที่หรือกด “ตำแหน่งของฉัน”",
+        "Choose where you start first: tap the map or press “My location”");
+      return Promise.resolve();
+    }
+    var seq = ++state.routeSeq;
+    var origin = state.origin;
+    routeLayer.clearLayers();
+    body.setAttribute("data-route", "loading");
+    result.setAttribute("aria-busy", "true");
+    setStatus("busy", "กำลังหาเส้นทาง…", "Finding the route…");
+    var params = {
+      from: origin.lat.toFixed(6) + "," + origin.lon.toFixed(6),
+      to: String(p.id),
+      mode: mode
+    };
+    return api("/v1/route", params).then(function (route) {
+      if (seq !== state.routeSeq) return;
+      drawRoute(route, origin, p);
+      renderRoute(result, route, mode);
+    }).catch(function (err) {
+      if (seq !== state.routeSeq) return;
+      body.setAttribute("data-route", "error");
+      showError(err, "หาเส้นทางไม่ได้", "Could not find a route");
+    }).then(function () {
+      result.removeAttribute("aria-busy");
+    });
+  }
+
+  /** The line on the map; on roads, a dashed line from each end to where it joins them. */
+  function drawRoute(route, origin, p) {
+    var estimate = route.method === "straight_line";
+    var coords = route.geometry && Array.isArray(route.geometry.coordinates) ? route.geometry.coordinates : [];
+    var line = coords.map(function (c) { return [c[1], c[0]]; });
+    if (line.length < 2) return;
+    L.polyline(line, {
+      className: "route-line" + (estimate ? " route-estimate" : ""),
+      color: estimate ? "#8a5a00" : "#1f5fbf",
+      weight: 5,
+      opacity: 0.9,
+      dashArray: estimate ? "10 8" : null,
+      interactive: false
+    }).addTo(routeLayer);
+    var snapped = route.snapped || {};
+    if (!estimate) {
+      [[[origin.lat, origin.lon], snapped.from], [[p.lat, p.lon], snapped.to]].forEach(function (end) {
+        if (!Array.isArray(end[1])) return;
+        L.polyline([end[0], [end[1][1], end[1][0]]], {
+          className: "route-snap", color: "#5c6677", weight: 3, dashArray: "4 6", interactive: false
+        }).addTo(routeLayer);
+      });
+    }
+    var bounds = L.latLngBounds(line).extend([origin.lat, origin.lon]).extend([p.lat, p.lon]);
+    allow(bounds);
+    map.fitBounds(bounds, fitOptions());
+  }
+
+  /** Time and distance; a straight-line estimate says plainly that it is one, and why. */
+  function renderRoute(result, route, mode) {
+    var words = ROUTE_MODES[route.mode] || ROUTE_MODES[mode];
+    var estimate = route.method === "straight_line";
+    var time = formatDuration(route.duration_s);
+    var about = estimate ? ["ประมาณ ", "about "] : ["", ""];
+    var distance = formatDistance(route.distance_m);
+    result.setAttribute("data-method", str(route.method));
+    append(result, h("p", { class: "route-summary" },
+      h("strong", { class: "route-time" }, bi(about[0] + time[0], about[1] + time[1])),
+      " · ", h("span", { class: "route-distance", text: distance }),
+      " · ", bi(words.by[0], words.by[1])));
+    if (estimate) {
+      var e = route.estimate || {};
+      var speed = typeof e.assumed_speed_kmh === "number" ? e.assumed_speed_kmh : null;
+      append(result, h("div", { class: "route-estimate", "data-reason": str(e.reason) },
+        h("p", null, h("strong", null,
+          bi("ค่าประมาณจากระยะทางเส้นตรง ไม่ใช่เส้นทางบนถนน", "A straight-line estimate, not a road route"))),
+        h("p", null, bi(
+          "ยังไม่มีข้อมูลถนนที่ครอบคลุมบริเวณนี้" +
+            (speed !== null ? " เวลาคิดจากความเร็วเฉลี่ย " + speed + " กม./ชม." : ""),
+          "Why: " + str(e.reason) + "." +
+            (speed !== null ? " The time assumes " + speed + " km/h; the way by road is longer." : "")))));
+      setStatus("info", "เส้นทางโดยประมาณ (เส้นตรง): " + about[0] + time[0] + " · " + distance,
+        "Straight-line estimate, not a road route: " + about[1] + time[1]);
+    } else {
+      var snap = route.snap_distance_m || {};
+      var fromRoad = Math.round(Number(snap.from) || 0);
+      var toRoad = Math.round(Number(snap.to) || 0);
+      append(result, h("p", { class: "muted route-how" }, bi(
+        "ตามถนน ต้นทางห่างถนน " + fromRoad + " ม. ที่ทำการห่างถนน " + toRoad + " ม.",
+        "On the roads: the start is " + fromRoad + " m from a road, the office " + toRoad + " m")));
+      setStatus("ok", words.title[0] + ": " + time[0] + " · " + distance, words.title[1] + ": " + time[1]);
+    }
+    body.setAttribute("data-route", str(route.method));
+    result.scrollIntoView({ block: "nearest" });
   }
 
   // ------------------------------------------------------------------ wiring
@@ -1130,6 +1336,7 @@
   $("back").addEventListener("click", function () {
     state.selectedId = null;
     state.detailSeq++;
+    clearRoute();
     showView("results");
     highlight(null);
     updateUrl();
@@ -1154,7 +1361,10 @@
     var clat = number(center[0], -90, 90);
     var clon = number(center[1], -180, 180);
     var zoom = number(q.get("zoom"), 5, 18);
-    if (clat !== null && clon !== null) map.setView([clat, clon], zoom || 12);
+    if (clat !== null && clon !== null) {
+      allow(L.latLngBounds([[clat, clon], [clat, clon]]));
+      map.setView([clat, clon], zoom || 12);
+    }
 
     var k = number(q.get("k"), 1, maxK());
     if (k !== null) $("k").value = String(Math.round(k));
@@ -1184,6 +1394,7 @@
       var searching = null;
       var located = lat !== null && lon !== null;
       if (located) {
+        allow(L.latLngBounds([[lat, lon], [lat, lon]]));
         if (!(clat !== null && clon !== null)) map.setView([lat, lon], 13);
         setOrigin(lat, lon, true);
       }
