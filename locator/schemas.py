@@ -366,3 +366,46 @@ class RouteResponse(_Out):
     destination_point_id: int | None = Field(
         default=None, description="the service point the route leads to, when `to` named one"
     )
+
+
+class Polygon(_Out):
+    type: Literal["Polygon"]
+    coordinates: list[list[list[float]]] = Field(
+        description="the outer ring (counter-clockwise), then any holes (unreached water or "
+        "land the area rings round), each [longitude, latitude] pairs, closed"
+    )
+
+
+class IsochroneEstimate(_Out):
+    reason: str = Field(description="why there is no reach on roads")
+    assumed_speed_kmh: float
+    radius_m: float
+    note: str
+
+
+class IsochroneProperties(_Out):
+    method: Literal["road_graph", "straight_line"] = Field(
+        description="`road_graph`: a bounded Dijkstra on the imported road graph; "
+        "`straight_line`: a circle at an assumed speed where no imported road network "
+        "covers the place (see `estimate`)"
+    )
+    mode: Literal["drive", "walk"]
+    minutes: float
+    origin: Origin
+    snapped: Origin | None = Field(
+        description="the point of the nearest usable road the trip starts from"
+    )
+    snap_distance_m: float = Field(description="metres from the origin to that road")
+    area_km2: float = Field(description="the polygon's area on the WGS84 spheroid")
+    reached_vertices: int = Field(description="road graph vertices reached in time")
+    estimate: IsochroneEstimate | None = Field(
+        default=None, description="only for `straight_line`: how it was estimated"
+    )
+
+
+class IsochroneResponse(_Out):
+    """A GeoJSON Feature: the area reachable within ``minutes``."""
+
+    type: Literal["Feature"]
+    geometry: Polygon
+    properties: IsochroneProperties

@@ -101,6 +101,12 @@ class Settings(BaseSettings):
         description="An end farther than this from any imported road lies outside the "
         "network: the route is then a labelled straight-line estimate.",
     )
+    max_isochrone_minutes: float = Field(
+        default=60.0,
+        gt=0,
+        le=24 * 60,
+        description="The longest travel time /v1/isochrone draws the reach of, minutes.",
+    )
     state_dir: Path = Field(
         default=PROJECT_ROOT / ".locator",
         description="Git-ignored folder for the embedded cluster, logs and build outputs.",

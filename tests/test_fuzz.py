@@ -68,6 +68,8 @@ LONGITUDES = (100.5018, 98.9853, 100.47, 104.8)
 BBOXES = ("100.3,13.5,100.9,14.0", "98.9,18.7,99.1,18.9", "100.5,13.7,100.5001,13.7001")
 # lat,lon places for a route's ends (and point ids for its destination)
 PLACES = ("13.7563,100.5018", "18.7883,98.9853", "7.0,100.47")
+# an isochrone's travel times, within LOCATOR_MAX_ISOCHRONE_MINUTES (its origin is lat/lon)
+MINUTES = (1, 5, 15, 60)
 MOMENTS = ("2026-11-23T10:00:00+07:00", "2026-11-29T10:00:00+07:00", "2026-11-23T12:30:00Z")
 
 
@@ -117,6 +119,7 @@ def fuzz_config(max_examples: int, values: FuzzValues, seed: int = SEED) -> sche
         "moments": list(MOMENTS),
         "places": list(PLACES),
         "route_ends": [*PLACES, *(str(i) for i in values.point_ids)],
+        "minutes": list(MINUTES),
     }
     bindings = {
         "path.collectionId": ("collections", 0.75),
@@ -134,6 +137,7 @@ def fuzz_config(max_examples: int, values: FuzzValues, seed: int = SEED) -> sche
         "query.at": ("moments", 0.3),
         "query.from": ("places", 0.5),
         "query.to": ("route_ends", 0.5),
+        "query.minutes": ("minutes", 0.5),
         "body.service": ("services", 0.3),
     }
     return schemathesis.Config.from_dict(
@@ -280,6 +284,7 @@ def test_api(case: Case, fuzz_app: AsServed) -> None:
         ("POST", "/v1/points/{point_id}/ratings"),
         ("GET", "/v1/services/{code}"),
         ("GET", "/v1/points/search"),
+        ("GET", "/v1/isochrone"),
     ],
 )
 def test_generation_gets_past_the_lookups(fuzz_app: AsServed, method: str, path: str) -> None:
@@ -349,3 +354,34 @@ def test_found_before_stays_fixed(
     """A failure the fuzzer found, replayed exactly: it must not need luck to be seen."""
     case = schema[path][method].Case(path_parameters=path_parameters, query=query)
     case.call_and_validate(app=fuzz_app, base_url=BASE_URL)
+
+
+# --- the isochrone on real roads, through the same checks -------------------------------
+MONACO_CASINO = {"lat": 43.7396, "lon": 7.4246}
+
+
+@pytest.mark.parametrize(
+    ("query", "status", "method"),
+    [
+        pytest.param({**MONACO_CASINO, "minutes": 15}, 200, "road_graph", id="drive"),
+        pytest.param({**MONACO_CASINO, "minutes": 60, "mode": "walk"}, 200, "road_graph",
+                     id="walk"),
+        pytest.param({"lat": 43.728, "lon": 7.442, "minutes": 5}, 422, None, id="off-road"),
+        pytest.param({"lat": 13.7563, "lon": 100.5018, "minutes": 5}, 200, "straight_line",
+                     id="no-network-here"),
+    ],
+)  # fmt: skip
+def test_isochrone_on_real_roads_conforms(
+    fuzz_app: AsServed,
+    monaco_roads: object,
+    query: dict[str, Any],
+    status: int,
+    method: str | None,
+) -> None:
+    """The fuzzed document against the answers on Monaco's imported roads (the fuzzing
+    above rarely draws a latitude and a longitude of the same place)."""
+    case = schema["/v1/isochrone"]["GET"].Case(query=query)
+    response = case.call_and_validate(app=fuzz_app, base_url=BASE_URL)
+    assert response.status_code == status
+    if method:
+        assert response.json()["properties"]["method"] == method

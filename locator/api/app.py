@@ -12,7 +12,7 @@ from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
 from locator import __version__
-from locator.api import citizens, health, ogc, web
+from locator.api import analysis, citizens, health, ogc, web
 from locator.api.deps import query_parameter_names, reject_unknown_parameters
 from locator.api.errors import install_error_handlers
 from locator.api.guards import CompressWhenAccepted, install_guards
@@ -85,6 +85,7 @@ def create_app(settings: Settings | None = None, owner_url: str | None = None) -
     install_guards(app, settings)
     app.include_router(health.router)
     app.include_router(citizens.router)
+    app.include_router(analysis.router)
     app.include_router(ogc.router)
     app.include_router(web.router)
     web.mount_static(app)

@@ -132,3 +132,17 @@ class RouteQuery(BaseModel):
     )
     mode: Literal["drive", "walk"] = Field(default="drive", description="how the trip is made")
     steps: bool = Field(default=False, description="turn-by-turn steps too")
+
+
+class IsochroneQuery(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    lat: float = Field(ge=-90, le=90, description="where the trip starts: latitude, WGS84 degrees")
+    lon: float = Field(ge=-180, le=180, description="longitude, WGS84 degrees")
+    minutes: float = Field(
+        gt=0,
+        le=_settings.max_isochrone_minutes,
+        description=f"travel time, minutes (at most {_settings.max_isochrone_minutes:g})",
+        examples=[15],
+    )
+    mode: Literal["drive", "walk"] = Field(default="drive", description="how the trip is made")
