@@ -158,6 +158,15 @@ class Ranking(_Out):
     estimate_reason: str | None = Field(
         default=None, description="why the durations are straight-line estimates, if they are"
     )
+    estimate_code: (
+        Literal[
+            "no_network", "outside_network", "far_from_road", "engine_unavailable", "engine_error"
+        ]
+        | None
+    ) = Field(default=None, description="the same reason as a code, for a page's own words")
+    origin_snap_distance_m: float | None = Field(
+        default=None, description="outside_network, far_from_road: metres to the nearest road"
+    )
     note: str | None = None
 
 

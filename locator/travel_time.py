@@ -26,7 +26,7 @@ from sqlalchemy.dialects.postgresql import ARRAY, BIGINT, TIMESTAMP
 
 from locator import osrm, search
 from locator.db import Executor
-from locator.errors import EngineUnavailable, InvalidInput
+from locator.errors import EngineUnavailable
 from locator.filters import PointFilter
 from locator.routing import OsrmClient, Place, geodesic_m, straight_line_duration_s
 from locator.settings import Settings
@@ -55,40 +55,56 @@ def _estimate(origin: Place, point: dict[str, Any], mode: osrm.Mode) -> dict[str
     }
 
 
+@dataclass(frozen=True)
+class NoTravelTimes:
+    """Why the candidates keep the distance order (durations estimated in a line)."""
+
+    code: str
+    """no_network, outside_network, far_from_road, engine_unavailable or engine_error:
+    for a page to say it in its own words and language."""
+    reason: str
+    origin_snap_m: float | None = None
+
+
 def _network_travel(
     settings: Settings, origin: Place, points: list[dict[str, Any]], mode: osrm.Mode
-) -> tuple[list[dict[str, Any]], str | None]:
-    """Each point's trip by the engine (one table call), or why there is none at all."""
+) -> tuple[list[dict[str, Any]], NoTravelTimes | None]:
+    """Each point's trip by the engine (one table call), or why there is none at all:
+    a ranking falls back to the distance order rather than fail the search."""
     if osrm.read_manifest(settings) is None:
-        return [], "no road network is imported"
+        return [], NoTravelTimes("no_network", "no road network is imported")
     coords = ";".join(
         f"{x:.6f},{y:.6f}"
         for x, y in [(origin.lon, origin.lat)] + [(p["lon"], p["lat"]) for p in points]
     )
-    body = OsrmClient(settings).get(
-        mode,
-        f"table/v1/{mode}/{coords}",
-        {"sources": "0", "annotations": "duration,distance"},
-    )
+    try:
+        body = OsrmClient(settings).get(
+            mode,
+            f"table/v1/{mode}/{coords}",
+            {"sources": "0", "annotations": "duration,distance"},
+        )
+    except EngineUnavailable as exc:
+        return [], NoTravelTimes("engine_unavailable", str(exc))
     if body.get("code") != "Ok":
-        raise InvalidInput(
+        return [], NoTravelTimes(
+            "engine_error",
             f"the routing engine could not rank these points ({body.get('code')}: "
             f"{body.get('message')})",
-            parameter="rank",
         )
     origin_snap = float(body["sources"][0]["distance"])
     if origin_snap > settings.route_coverage_m:
-        return [], (
+        return [], NoTravelTimes(
+            "outside_network",
             f"no imported road network covers the origin (more than "
-            f"{settings.route_coverage_m:g} m from any road)"
+            f"{settings.route_coverage_m:g} m from any road)",
+            round(origin_snap, 1),
         )
     if origin_snap > settings.route_snap_radius_m:
-        raise InvalidInput(
-            f"lat/lon: the nearest road is {origin_snap:.0f} m away, more than the "
-            f"{settings.route_snap_radius_m:g} m allowed; choose a place nearer a road",
-            parameter="lat",
-            snap_distance_m=round(origin_snap, 1),
-            max_snap_distance_m=settings.route_snap_radius_m,
+        return [], NoTravelTimes(
+            "far_from_road",
+            f"the origin is {origin_snap:.0f} m from the nearest road, more than the "
+            f"{settings.route_snap_radius_m:g} m a trip may start from",
+            round(origin_snap, 1),
         )
     durations = body["durations"][0]
     distances = body["distances"][0]
@@ -133,12 +149,8 @@ def nearest_by_travel_time(
     by_distance = f.model_copy(update={"open_now": None}) if f.open_now is not None else f
     n = candidate_count(settings, k)
     candidates = search.nearest(db, lat, lon, by_distance, n, radius_m).results
-    try:
-        travel, no_network = _network_travel(settings, origin, candidates, mode)
-    except EngineUnavailable as exc:
-        # the search itself must not fail with the engine: the distance order, labelled
-        travel, no_network = [], f"{exc}: ordered by straight-line distance meanwhile"
-    if no_network is not None:
+    travel, fallback = _network_travel(settings, origin, candidates, mode)
+    if fallback is not None:
         travel = [_estimate(origin, p, mode) for p in candidates]
     start = f.moment()
     for point, trip in zip(candidates, travel, strict=True):
@@ -164,7 +176,7 @@ def nearest_by_travel_time(
     if f.open_now is not None:
         notes.append("open or closed as judged at each one's arrival time")
     unrouted = sum(p["travel"]["method"] != "osrm" for p in candidates)
-    if unrouted and no_network is None:
+    if unrouted and fallback is None:
         notes.append(
             f"{unrouted} of them not reachable on the imported roads: estimated in a "
             "straight line and ranked last"
@@ -172,10 +184,12 @@ def nearest_by_travel_time(
     info = {
         "by": "travel_time",
         "mode": mode,
-        "method": "straight_line" if no_network else "osrm",
+        "method": "straight_line" if fallback else "osrm",
         "candidates": n,
         "departs_at": start,
-        "estimate_reason": no_network,
+        "estimate_reason": fallback.reason if fallback else None,
+        "estimate_code": fallback.code if fallback else None,
+        "origin_snap_distance_m": fallback.origin_snap_m if fallback else None,
         "note": "; ".join(notes),
     }
     return Ranking(candidates[:k], info)

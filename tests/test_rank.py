@@ -159,6 +159,7 @@ def test_without_roads_it_is_a_labelled_distance_order(
     by_distance = _nearest(no_roads, k=8)
     assert ranked["ranking"]["method"] == "straight_line"  # type: ignore[index]
     assert "no road network" in ranked["ranking"]["estimate_reason"]  # type: ignore[index]
+    assert ranked["ranking"]["estimate_code"] == "no_network"  # type: ignore[index]
     assert _names(ranked) == _names(by_distance)
     assert {p["travel"]["method"] for p in ranked["results"]} == {"straight_line"}  # type: ignore[attr-defined]
 
@@ -172,6 +173,25 @@ def test_bangkok_before_thai_roads_are_imported(on_monaco: TestClient) -> None:
     body = r.json()
     assert body["ranking"]["method"] == "straight_line" and body["count"] == 10
     assert "covers the origin" in body["ranking"]["estimate_reason"]
+    assert body["ranking"]["estimate_code"] == "outside_network"
+
+
+def test_an_origin_far_from_a_road_keeps_the_distance_order(
+    on_monaco: TestClient, monaco_points: dict[str, int]
+) -> None:
+    """In the sea off Monaco: no trip can start there, but the search still answers."""
+    r = on_monaco.get(
+        "/v1/points/nearest",
+        params={"lat": 43.7280, "lon": 7.4420, "kind": KIND, "k": 8, "rank": "travel_time"},
+    )
+    assert r.status_code == 200, r.text
+    ranking = r.json()["ranking"]
+    assert ranking["method"] == "straight_line" and ranking["estimate_code"] == "far_from_road"
+    assert 500 < ranking["origin_snap_distance_m"] < 5000
+    assert (
+        f"{ranking['origin_snap_distance_m']:.0f} m from the nearest road"
+        in (ranking["estimate_reason"])
+    )
 
 
 def test_an_engine_that_is_down_leaves_the_distance_order_labelled(
@@ -183,6 +203,7 @@ def test_an_engine_that_is_down_leaves_the_distance_order_labelled(
     ranked = _nearest(api, k=8, rank="travel_time")
     assert ranked["ranking"]["method"] == "straight_line"  # type: ignore[index]
     assert "does not answer" in ranked["ranking"]["estimate_reason"]  # type: ignore[index]
+    assert ranked["ranking"]["estimate_code"] == "engine_unavailable"  # type: ignore[index]
     assert _names(ranked) == _names(_nearest(api, k=8))
 
 

@@ -200,7 +200,7 @@ def test_route_on_real_roads(
 def test_an_origin_off_the_roads_is_a_clear_error(
     open_tab: Callable[..., Tab], monaco_point: int
 ) -> None:
-    """In the sea: nearest falls back to distance (and says so); the route is a 422."""
+    """In the sea: nearest keeps the distance order (the API says why); the route is a 422."""
     lat, lon = IN_THE_SEA
     tab = open_tab(f"/app?lat={lat}&lon={lon}&k=1&point={monaco_point}")
     page = tab.page

@@ -675,18 +675,6 @@
     else setStatus("busy", "กำลังค้นหาจุดบริการที่ใกล้ที่สุด…", "Searching for the nearest service points…");
     var path = byName ? "/v1/points/search" : "/v1/points/nearest";
     var asked = api(path, apiParams(params), controller.signal);
-    if (!byName) {
-      asked = asked.catch(function (err) {
-        // Too far from a road to rank by travel time: the nearest by distance still helps.
-        if (!(err && err.status === 422 && typeof err.details.snap_distance_m === "number")) throw err;
-        var plain = apiParams(params);
-        Object.keys(RANK).forEach(function (key) { delete plain[key]; });
-        return api(path, plain, controller.signal).then(function (answer) {
-          answer.ranking = { by: "distance", instead: err.details.snap_distance_m };
-          return answer;
-        });
-      });
-    }
     return Promise.all([asked, labelsReady]).then(function (both) {
       if (seq !== state.searchSeq) return;
       renderResults(both[0], params);
@@ -743,12 +731,17 @@
 
   /** How the nearest answer is ordered, in words: [Thai, English] (empty by distance). */
   function rankingWords(ranking) {
-    if (ranking && typeof ranking.instead === "number") {
-      var far = Math.round(ranking.instead);
+    if (!ranking || ranking.by !== "travel_time") return ["", ""];
+    if (ranking.estimate_code === "far_from_road") {
+      // no trip can start here: the API kept the distance order and says how far the road is
+      var far = Math.round(Number(ranking.origin_snap_distance_m) || 0);
       return [" · เรียงตามระยะทาง: จุดที่เลือกอยู่ห่างถนน " + far + " ม.",
         " · ordered by distance: the chosen point is " + far + " m from the nearest road"];
     }
-    if (!ranking || ranking.by !== "travel_time") return ["", ""];
+    if (ranking.estimate_code === "engine_unavailable" || ranking.estimate_code === "engine_error") {
+      return [" · เรียงตามระยะทาง: ระบบหาเส้นทางไม่ตอบในขณะนี้",
+        " · ordered by distance: the routing engine does not answer just now"];
+    }
     var mode = ROUTE_MODES[ranking.mode] || ROUTE_MODES.drive;
     if (ranking.method === "straight_line") {
       return [" · เรียงตามเวลาเดินทางโดยประมาณจากระยะทางเส้นตรง (ยังไม่มีข้อมูลถนนบริเวณนี้)",
