@@ -20,6 +20,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from locator import public_holidays
 from locator.errors import ConfigurationError, LocatorError
 from locator.settings import get_settings
 
@@ -361,7 +362,9 @@ def load_reference_cmd() -> None:
         f"{report.tambons:,} tambons from {settings.data_dir} "
         f"in {time.perf_counter() - started:.1f} s\n"
         f"population 2021: {report.population_in_tambons:,} in mapped tambons "
-        f"({report.population_registered:,} registered nationally)",
+        f"({report.population_registered:,} registered nationally)\n"
+        f"public holidays {public_holidays.years().start}-{public_holidays.years().stop - 1}: "
+        f"{report.public_holidays} days (the holidays package)",
         highlight=False,
     )
     if report.tambons_without_polygon:

@@ -291,6 +291,16 @@ class Rating(Base):
     )
 
 
+class PublicHoliday(Base):
+    """A day government offices close (``locator.public_holidays``)."""
+
+    __tablename__ = "public_holiday"
+
+    day: Mapped[dt.date] = mapped_column(Date, primary_key=True)
+    name_en: Mapped[str] = mapped_column(Text)
+    name_th: Mapped[str] = mapped_column(Text)
+
+
 class RoadVertex(Base):
     __tablename__ = "road_vertex"
 

@@ -171,6 +171,41 @@ def test_sql_and_python_agree_on_opening_hours(connection) -> None:
             assert sql[r.id] == is_open(r.opening_hours, at), (r.id, at)
 
 
+def test_offices_close_on_public_holidays(client: TestClient, connection) -> None:
+    """Constitution Day (Thursday 10 December 2026) and the in-lieu Monday for the King's
+    Birthday (7 December): government offices are shut, 24-hour points are not."""
+    district = {"kind": "district_office", "k": 10, "open_now": "true", **BANGKOK}
+    assert len(nearest(client, at="2026-12-09T10:00:00", **district)) == 10
+    assert nearest(client, at="2026-12-10T10:00:00", **district) == []
+    assert nearest(client, at="2026-12-07T10:00:00", **district) == []
+    always = connection.execute(
+        text(
+            "SELECT count(*) FROM service_point WHERE NOT opening_hours ? 'public_holidays' "
+            "AND locator_is_open(opening_hours, '2026-12-10T03:00:00Z')"
+        )
+    ).scalar_one()
+    assert always > 0
+    # SQL and Python agree through the holiday week, hour by hour
+    rows = connection.execute(
+        text("SELECT id, opening_hours FROM service_point ORDER BY id LIMIT 3000")
+    ).all()
+    picked = random.Random(11).sample(rows, 200)
+    base = dt.datetime(2026, 12, 4, 17, tzinfo=dt.UTC)  # Saturday 5th, 00:00 in Bangkok
+    for hours in range(0, 7 * 24, 5):
+        at = base + dt.timedelta(hours=hours, minutes=7)
+        sql = dict(
+            connection.execute(
+                text(
+                    "SELECT id, locator_is_open(opening_hours, :at) FROM service_point "
+                    "WHERE id = ANY(:ids)"
+                ),
+                {"at": at, "ids": [r.id for r in picked]},
+            ).all()
+        )
+        for r in picked:
+            assert sql[r.id] == is_open(r.opening_hours, at), (r.id, at)
+
+
 def test_within_radius(client: TestClient) -> None:
     results = nearest(client, k=100, radius_m=1500, **CHIANG_MAI)
     assert results and all(r["distance_m"] <= 1500 for r in results)

@@ -33,3 +33,13 @@ def test_always_open_and_missing_hours() -> None:
     always = weekly(day, day, day)
     assert is_open(always, dt.datetime(2026, 11, 29, 23, 59))
     assert not is_open({}, dt.datetime(2026, 11, 23, 10, 0))
+
+
+def test_closed_on_public_holidays_when_marked() -> None:
+    marked = weekly([("08:30", "16:30")], closed_on_public_holidays=True)
+    constitution_day = dt.datetime(2026, 12, 10, 10, 0)
+    assert not is_open(marked, constitution_day)
+    assert is_open(OFFICE, constitution_day)  # unmarked hours hold on holidays
+    assert is_open(marked, constitution_day - dt.timedelta(days=1))
+    # Visakha Bucha 2026 fell on a Sunday: the Monday after is the day off
+    assert not is_open(marked, dt.datetime(2026, 6, 1, 10, 0))

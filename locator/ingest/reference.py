@@ -18,6 +18,7 @@ import pandas as pd
 import shapely
 from sqlalchemy import Engine, text
 
+from locator import public_holidays
 from locator.errors import ConfigurationError
 from locator.ingest.copy import copy_frame
 from locator.progress import NullReporter, Reporter
@@ -99,6 +100,7 @@ class ReferenceReport:
     tambons: int = 0
     population_in_tambons: int = 0
     population_registered: int = 0
+    public_holidays: int = 0
     tambons_without_polygon: list[str] = field(default_factory=list)
     polygons_with_retired_codes: list[str] = field(default_factory=list)
 
@@ -212,6 +214,8 @@ def load_reference(
                 array_columns=["postcodes"],
             )
             reporter.advance(len(part))
+        reporter.stage("Public holidays")
+        report.public_holidays = public_holidays.refresh(conn)
     with engine.connect() as conn:
         conn.execution_options(isolation_level="AUTOCOMMIT").execute(text("ANALYZE admin_area"))
     return report

@@ -217,6 +217,7 @@ def _hours(kind: PointKindIn, rng: np.random.Generator) -> dict[str, Any]:
             [("08:00", "16:00")],
             note_en="Outpatient hours; emergency care 24 hours",
             note_th="เวลาผู้ป่วยนอก ห้องฉุกเฉินเปิดตลอด 24 ชั่วโมง",
+            closed_on_public_holidays=True,
         )
     weekdays, sat = office, saturday if kind.hours in ("extended", "post") else []
     if rng.random() < kind.weekend_share:
@@ -229,6 +230,7 @@ def _hours(kind: PointKindIn, rng: np.random.Generator) -> dict[str, Any]:
         sat,
         note_en="Closed on public holidays",
         note_th="ปิดวันหยุดนักขัตฤกษ์",
+        closed_on_public_holidays=True,
     )
 
 
