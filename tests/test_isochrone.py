@@ -5,6 +5,7 @@ where no imported network covers the place, and clear errors for everything else
 from __future__ import annotations
 
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import pytest
@@ -203,6 +204,22 @@ def test_an_isochrone_is_quick_once_the_graph_is_read(
         each_ms = (time.perf_counter() - started) * 100
     print(f"a 15-minute drive isochrone on Monaco: {each_ms:.1f} ms")
     assert each_ms < 250
+
+
+def test_isochrones_at_the_same_time_do_not_mix(monaco_roads: Settings, engine: Engine) -> None:
+    """Each computation has a virtual origin of its own in the shared matrix."""
+    places = [(CASINO["lat"], CASINO["lon"]), (PALACE["lat"], PALACE["lon"])]
+    jobs = [(lat, lon, minutes) for lat, lon in places for minutes in (3, 6, 9)] * 3
+
+    def area(job: tuple[float, float, int]) -> float:
+        with engine.connect() as conn:
+            body = isochrone.isochrone(monaco_roads, conn, *job, "walk")
+        return float(body["properties"]["area_km2"])
+
+    alone = [area(job) for job in jobs]
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        together = list(pool.map(area, jobs))
+    assert together == alone
 
 
 def test_a_new_import_is_seen_by_the_next_isochrone(monaco_roads: Settings, engine: Engine) -> None:
