@@ -16,7 +16,7 @@ import time
 import urllib.request
 import uuid
 from collections.abc import Iterator
-from contextlib import AbstractContextManager, nullcontext
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from pathlib import Path
 
 import pytest
@@ -173,14 +173,14 @@ def _wait_ready(url: str, proc: subprocess.Popen[bytes], timeout_s: float = 60) 
     raise TimeoutError(f"{url}/readyz did not answer 200 within {timeout_s:g} s")
 
 
-@pytest.fixture(scope="session")
-def live_server(db_url: str) -> Iterator[str]:
-    """``locator serve`` in a subprocess on a free loopback port, over the test database."""
+@contextmanager
+def serving(env: dict[str, str]) -> Iterator[str]:
+    """``locator serve`` in a subprocess on a free loopback port, with ``env``; yields its
+    URL once it is ready, and stops it afterwards."""
     port = _free_port()
-    env = dict(os.environ, LOCATOR_DATABASE_URL=db_url)
     with tempfile.TemporaryFile() as log:
         proc = subprocess.Popen(
-            [LOCATOR, "serve", "--host", "127.0.0.1", "--port", str(port)],
+            [LOCATOR, "serve", "--host", "127.0.0.1", "--port", str(port), "--no-access-log"],
             env=env,
             stdout=log,
             stderr=subprocess.STDOUT,
@@ -200,6 +200,13 @@ def live_server(db_url: str) -> Iterator[str]:
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait(timeout=15)
+
+
+@pytest.fixture(scope="session")
+def live_server(db_url: str) -> Iterator[str]:
+    """``locator serve`` over the test database."""
+    with serving(dict(os.environ, LOCATOR_DATABASE_URL=db_url)) as url:
+        yield url
 
 
 def free_port_pair() -> int:

@@ -150,6 +150,20 @@ def test_open_now_is_judged_in_bangkok_time(client: TestClient) -> None:
     assert [r["id"] for r in utc] == [r["id"] for r in monday]
 
 
+def _assert_sql_agrees_with_python(connection, picked: list, at: dt.datetime) -> None:
+    sql = dict(
+        connection.execute(
+            text(
+                "SELECT id, locator_is_open(opening_hours, :at) FROM service_point "
+                "WHERE id = ANY(:ids)"
+            ),
+            {"at": at, "ids": [r.id for r in picked]},
+        ).all()
+    )
+    for r in picked:
+        assert sql[r.id] == is_open(r.opening_hours, at), (r.id, at)
+
+
 def test_sql_and_python_agree_on_opening_hours(connection) -> None:
     rows = connection.execute(
         text("SELECT id, opening_hours FROM service_point ORDER BY id LIMIT 3000")
@@ -158,17 +172,7 @@ def test_sql_and_python_agree_on_opening_hours(connection) -> None:
     base = dt.datetime(2026, 11, 23, tzinfo=dt.UTC)
     for minutes in range(0, 7 * 24 * 60, 97):
         at = base + dt.timedelta(minutes=minutes)
-        sql = dict(
-            connection.execute(
-                text(
-                    "SELECT id, locator_is_open(opening_hours, :at) FROM service_point "
-                    "WHERE id = ANY(:ids)"
-                ),
-                {"at": at, "ids": [r.id for r in picked]},
-            ).all()
-        )
-        for r in picked:
-            assert sql[r.id] == is_open(r.opening_hours, at), (r.id, at)
+        _assert_sql_agrees_with_python(connection, picked, at)
 
 
 def test_offices_close_on_public_holidays(client: TestClient, connection) -> None:
@@ -193,17 +197,7 @@ def test_offices_close_on_public_holidays(client: TestClient, connection) -> Non
     base = dt.datetime(2026, 12, 4, 17, tzinfo=dt.UTC)  # Saturday 5th, 00:00 in Bangkok
     for hours in range(0, 7 * 24, 5):
         at = base + dt.timedelta(hours=hours, minutes=7)
-        sql = dict(
-            connection.execute(
-                text(
-                    "SELECT id, locator_is_open(opening_hours, :at) FROM service_point "
-                    "WHERE id = ANY(:ids)"
-                ),
-                {"at": at, "ids": [r.id for r in picked]},
-            ).all()
-        )
-        for r in picked:
-            assert sql[r.id] == is_open(r.opening_hours, at), (r.id, at)
+        _assert_sql_agrees_with_python(connection, picked, at)
 
 
 def test_within_radius(client: TestClient) -> None:

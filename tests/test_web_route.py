@@ -13,8 +13,6 @@ from __future__ import annotations
 import importlib.util
 import math
 import os
-import subprocess
-import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -26,7 +24,7 @@ import pytest
 from locator.routing_engine import RoutingEngine
 from locator.settings import Settings
 from tests import test_web
-from tests.conftest import LOCATOR, _free_port, _wait_ready
+from tests.conftest import serving
 from tests.test_web import BANGKOK, CHROMIUM, Tab, _assert_accessible, _query
 
 # test_web's browser fixtures, over this module's own ``server``
@@ -45,35 +43,14 @@ axe = importlib.util.find_spec("axe_playwright_python") is not None
 @pytest.fixture(scope="module")
 def server(db_url: str, monaco_roads: Settings, monaco_point: int) -> Iterator[str]:
     """``locator serve`` whose state folder holds Monaco's roads (open_tab's server)."""
-    port = _free_port()
     env = {
         **os.environ,
         "LOCATOR_DATABASE_URL": db_url,
         "LOCATOR_STATE_DIR": str(monaco_roads.state_dir),
         "LOCATOR_OSRM_PORT": str(monaco_roads.osrm_port),
     }
-    with tempfile.TemporaryFile() as log:
-        proc = subprocess.Popen(
-            [LOCATOR, "serve", "--host", "127.0.0.1", "--port", str(port), "--no-access-log"],
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-        try:
-            url = f"http://127.0.0.1:{port}"
-            try:
-                _wait_ready(url, proc)
-            except (RuntimeError, TimeoutError) as exc:
-                log.seek(0)
-                pytest.fail(f"{exc}; server log:\n{log.read().decode(errors='replace')}")
-            yield url
-        finally:
-            proc.terminate()
-            try:
-                proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(timeout=15)
+    with serving(env) as url:
+        yield url
 
 
 @pytest.fixture(scope="module")
