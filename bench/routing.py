@@ -2,19 +2,21 @@
 baseline), on the real Liechtenstein extract and on a graph of about 2 million vertices
 tiled from it.
 
-Run by hand:  .venv/bin/python -m bench.routing [--grid 29x28] [--requests 400] [--pgr 12]
+Run by hand:  .venv/bin/python -m bench.routing [--requests 400] [--pgr 10]
 
 The large graph is made at the OpenStreetMap level, so that one `locator roads import`
 builds OSRM's data and the PostGIS graph from the same input, as a deployment does:
 Liechtenstein's extract copied ``cols x rows`` times side by side (each copy's node
-coordinates shifted by whole multiples of the extract's width and height in degrees,
-its node, way and relation ids shifted per copy, every tag copied), and each pair of
-neighbouring copies joined by a few ``highway=primary`` ways between road nodes that lie
-near each other once shifted. The grid starts at Liechtenstein and grows north and
-east (29 x 28 copies: 47.05-53.3 N, 9.47-14.26 E, over central Europe): real latitudes
-and longitudes, where the copies keep their shape in metres within about a tenth (a
-degree of longitude is 12 % shorter at 53 N than at 47 N). The file is cached in
-``bench/output/``; each graph is imported once into a database of its own
+coordinates shifted by whole multiples of the width and height of its road network's
+box in degrees, its node, way and relation ids shifted per copy, every tag copied), and
+each pair of neighbouring copies joined by up to 3 ``highway=primary`` ways between
+road nodes that lie near each other once shifted. The grid is chosen for about
+``--vertices`` road_vertex rows from Liechtenstein's own count (4,124 with the walking
+edges: 32 x 15 copies, 1.98 million), about as wide as tall in kilometres. It starts at
+Liechtenstein and grows north and east (32 x 15: 47.03-50.80 N, 9.47-15.10 E, over
+central Europe): real latitudes and longitudes, where a copy keeps its shape in metres
+within a tenth (a degree of longitude is 7 % shorter at 50.8 N than at 47 N). The file
+is cached in ``bench/output/``; each graph is imported once into a database of its own
 (``locator_bench_roads`` for the tiled graph, ``locator_bench_roads_li`` for
 Liechtenstein) with its own state folder (``bench/output/roads-<name>``), and kept for
 the next run (``--reimport`` imports again; ``--drop`` removes both at the end).
@@ -27,11 +29,11 @@ client on one keep-alive connection, trips between random road vertices:
   south-west corner to its north-east one);
 - (a) the API, ``GET /v1/route?mode=drive``; (b) the OSRM route call alone, the very
   request the API makes (the ceiling), alternated with (a) trip by trip; and, to show
-  where the API's time goes, (b') the three OSRM calls the API makes per route (two
-  snaps and the route) one after the other on one kept-alive client: the API's floor;
-- (c) plain ``pgr_dijkstra`` over the whole ``road_edge`` table (the baseline, fewer
-  trips: about 5 s each on 2 million vertices) and, for context, pgr_dijkstra on the
-  edges of the trip's bounding box grown by a margin.
+  where the difference goes, both answers' sizes and what reading OSRM's JSON costs in
+  Python;
+- (c) plain ``pgr_dijkstra`` over the whole graph (``road_edge``'s drivable edges: the
+  baseline, fewer trips: 3-4 s each on 2 million vertices) and, for context,
+  pgr_dijkstra on the edges of the trip's bounding box grown by a margin.
 
 Printed: p50 / p90 per case, the ratios API / OSRM and pgr / API from the same run,
 and the issue's targets through the API on the large graph (local p50 <= 5 ms, long
@@ -413,7 +415,8 @@ def _crow(a: tuple[float, float], b: tuple[float, float]) -> float:
 
 
 def sample_trips(url: str, osrm_url: str, count: int, kind: str, rng: random.Random) -> list[Trip]:
-    """``count`` trips between drivable vertices that the drive engine connects:
+    """``count`` trips between drivable vertices that the drive engine connects (with
+    the API's snap radius):
     ``local``, a random vertex and another at most 20 km from it in a straight line
     (and at least 500 m); ``long``, from the graph's south-west corner to its north-east
     one (the 5 % of vertices lowest and highest in lon/width + lat/height)."""
@@ -433,6 +436,7 @@ def sample_trips(url: str, osrm_url: str, count: int, kind: str, rng: random.Ran
         grid.setdefault((int(v[1] / cell), int(v[2] / cell)), []).append(v)
     trips: list[Trip] = []
     tries = 0
+    radius = get_settings().route_snap_radius_m  # as the API asks: the same snaps
     with httpx.Client(timeout=30) as osrm_client:
         while len(trips) < count:
             tries += 1
@@ -454,9 +458,10 @@ def sample_trips(url: str, osrm_url: str, count: int, kind: str, rng: random.Ran
             crow = _crow(a, b)
             if kind == "local" and not 500 <= crow <= LOCAL_MAX_M:
                 continue
-            body = osrm_client.get(
-                f"{osrm_url}/route/v1/driving/{a[0]},{a[1]};{b[0]},{b[1]}",
-                params={"overview": "false"},
+            body = _get(
+                osrm_client,
+                f"{osrm_url}/route/v1/drive/{a[0]},{a[1]};{b[0]},{b[1]}",
+                params={"overview": "false", "radiuses": f"{radius};{radius}"},
             ).json()
             if body.get("code") == "Ok":
                 trips.append(Trip(s[0], t[0], a, b, crow))
@@ -467,6 +472,19 @@ def sample_trips(url: str, osrm_url: str, count: int, kind: str, rng: random.Ran
 def pct(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, max(0, math.ceil(q * len(ordered)) - 1))]
+
+
+RECONNECTS = [0]
+
+
+def _get(client: httpx.Client, url: str, **kwargs: Any) -> httpx.Response:
+    """GET on a kept-alive connection, once more on a new one if the server had closed
+    it (osrm-routed ends a connection after 512 requests, or 5 s idle); counted."""
+    try:
+        return client.get(url, **kwargs)
+    except httpx.RemoteProtocolError:
+        RECONNECTS[0] += 1
+        return client.get(url, **kwargs)
 
 
 def _ms(fn: Callable[[], Any]) -> tuple[float, Any]:
@@ -488,16 +506,22 @@ def _osrm_route_params(settings_radius: float) -> dict[str, str]:
 def measure_routes(api_url: str, osrm_url: str, trips: list[Trip]) -> dict[str, list[float]]:
     """(a) the API and (b) the OSRM route call alone (the very request the API sends),
     one keep-alive client each, alternated trip by trip (which goes first alternating
-    too); and (b') the three OSRM calls the API makes per route (a snap of each end, then
-    the route), one after the other on one keep-alive client: the API's floor."""
+    too). And where the difference goes on long routes: the size of both answers, and
+    what reading OSRM's answer costs in Python (``json.loads``, which httpx's
+    ``Response.json`` runs, and orjson's, for comparison)."""
+    import orjson
+
     params = _osrm_route_params(get_settings().route_snap_radius_m)
-    out: dict[str, list[float]] = {"api": [], "osrm": [], "osrm_3_calls": []}
+    out: dict[str, list[float]] = {"api": [], "osrm": []}
     durations: list[float] = []
+    api_bytes: list[float] = []
+    bodies: list[bytes] = []
     with httpx.Client(timeout=60) as api, httpx.Client(timeout=60) as osrm_client:
 
         def call_api(t: Trip) -> float:
             ms, r = _ms(
-                lambda: api.get(
+                lambda: _get(
+                    api,
                     f"{api_url}/v1/route",
                     params={"from": f"{t.a[1]},{t.a[0]}", "to": f"{t.b[1]},{t.b[0]}"},
                 )
@@ -505,24 +529,22 @@ def measure_routes(api_url: str, osrm_url: str, trips: list[Trip]) -> dict[str, 
             if r.status_code != 200 or r.json()["method"] != "osrm":
                 raise SystemExit(f"the API answered {r.status_code}: {r.text[:300]}")
             durations.append(float(r.json()["duration_s"]))
+            api_bytes.append(float(len(r.content)))
             return ms
-
-        def route_path(t: Trip) -> str:
-            return f"{osrm_url}/route/v1/drive/{t.a[0]},{t.a[1]};{t.b[0]},{t.b[1]}"
 
         def call_osrm(t: Trip) -> float:
-            ms, r = _ms(lambda: osrm_client.get(route_path(t), params=params))
+            path = f"{osrm_url}/route/v1/drive/{t.a[0]},{t.a[1]};{t.b[0]},{t.b[1]}"
+            ms, r = _ms(lambda: _get(osrm_client, path, params=params))
             assert r.json()["code"] == "Ok", r.text[:300]
+            if len(bodies) < 100:
+                bodies.append(r.content)
             return ms
-
-        def three_calls(t: Trip) -> None:
-            for lon, lat in (t.a, t.b):
-                osrm_client.get(f"{osrm_url}/nearest/v1/drive/{lon},{lat}", params={"number": "1"})
-            osrm_client.get(route_path(t), params=params)
 
         for t in trips[:20]:  # warm-up: caches, connections, the servers' first requests
             call_api(t), call_osrm(t)
         durations.clear()
+        api_bytes.clear()
+        bodies.clear()
         for i, t in enumerate(trips):
             if i % 2:
                 out["api"].append(call_api(t))
@@ -530,9 +552,11 @@ def measure_routes(api_url: str, osrm_url: str, trips: list[Trip]) -> dict[str, 
             else:
                 out["osrm"].append(call_osrm(t))
                 out["api"].append(call_api(t))
-        for t in trips[: max(50, len(trips) // 4)]:
-            out["osrm_3_calls"].append(_ms(lambda t=t: three_calls(t))[0])  # type: ignore[misc]
     out["route_duration_s"] = durations
+    out["api_bytes"] = api_bytes
+    out["osrm_bytes"] = [float(len(b)) for b in bodies]
+    out["json_loads_ms"] = [_ms(lambda b=b: json.loads(b))[0] for b in bodies]  # type: ignore[misc]
+    out["orjson_loads_ms"] = [_ms(lambda b=b: orjson.loads(b))[0] for b in bodies]  # type: ignore[misc]
     return out
 
 
@@ -658,7 +682,7 @@ def measure_rank(
             params: dict[str, Any] = {"lat": lat, "lon": lon, "k": k}
             if rank:
                 params |= {"rank": rank, "mode": "drive"}
-            ms, r = _ms(lambda: client.get(f"{api_url}/v1/points/nearest", params=params))
+            ms, r = _ms(lambda: _get(client, f"{api_url}/v1/points/nearest", params=params))
             body = r.json()
             if r.status_code != 200 or body["count"] != k:
                 raise SystemExit(f"nearest answered {r.status_code}: {r.text[:300]}")
@@ -698,6 +722,7 @@ def measure_isochrone(
     if minutes_name is None or not ({"lat", "lon"} <= set(names) or origin_names):
         return f"skipped: /v1/isochrone's parameters are not understood: {sorted(names)}"
     out: dict[str, list[float]] = {str(m): [] for m in ISOCHRONE_MINUTES}
+    reached: dict[str, list[float]] = {}
     with httpx.Client(timeout=60) as client:
 
         def call(lon: float, lat: float, minutes: int) -> float:
@@ -708,16 +733,22 @@ def measure_isochrone(
                 params[origin_names[0]] = f"{lat},{lon}"
             if "mode" in names:
                 params["mode"] = "drive"
-            ms, r = _ms(lambda: client.get(f"{api_url}/v1/isochrone", params=params))
+            ms, r = _ms(lambda: _get(client, f"{api_url}/v1/isochrone", params=params))
             if r.status_code != 200:
                 raise SystemExit(f"isochrone answered {r.status_code}: {r.text[:300]}")
+            props = r.json().get("properties", {})
+            if props.get("method") == "straight_line":
+                raise SystemExit(f"the isochrone was an estimate: {props.get('estimate')}")
+            reached.setdefault(str(minutes), []).append(float(props.get("reached_vertices", 0)))
             return ms
 
         for lon, lat in origins[:5]:
             call(lon, lat, 15)
+        reached.clear()
         for lon, lat in origins:
             for m in ISOCHRONE_MINUTES:
                 out[str(m)].append(call(lon, lat, m))
+    out |= {f"reached_vertices_{m}": v for m, v in reached.items()}
     return out
 
 
@@ -862,7 +893,12 @@ def print_report(r: dict[str, Any], big: bool) -> None:
         )
         print(_row("(a) API GET /v1/route", c["api"]))
         print(_row("(b) OSRM route call alone (ceiling)", c["osrm"]))
-        print(_row("(b') the API's 3 OSRM calls, kept-alive", c["osrm_3_calls"]))
+        print(
+            f"  answers: OSRM {statistics.median(c['osrm_bytes']) / 1024:.0f} KiB, API "
+            f"{statistics.median(c['api_bytes']) / 1024:.0f} KiB (p50); reading OSRM's in "
+            f"Python: json.loads {statistics.median(c['json_loads_ms']):.2f} ms, orjson "
+            f"{statistics.median(c['orjson_loads_ms']):.2f} ms (p50)"
+        )
         print(_row("(c) pgr_dijkstra, whole graph (baseline)", c["pgr_whole"]))
         print(_row(f"    pgr_dijkstra, box ({c['pgr_box_missed']} no path)", c["pgr_box"]))
         api, osrm_ = statistics.median(c["api"]), statistics.median(c["osrm"])
@@ -891,8 +927,9 @@ def print_report(r: dict[str, Any], big: bool) -> None:
         print(f" isochrone: {iso}")
     else:
         print(" isochrone, drive, through the API:")
-        for m, values in iso.items():
-            print(_row(f"{m} min", values))
+        for m in ISOCHRONE_MINUTES:
+            reach = statistics.median(iso.get(f"reached_vertices_{m}") or [0])
+            print(_row(f"{m} min (reaching {reach:,.0f} vertices, median)", iso[str(m)]))
         if big:
             p50 = statistics.median(iso["15"])
             met = "met" if p50 <= ISOCHRONE_TARGET_MS else "NOT met"
@@ -960,7 +997,9 @@ def main() -> None:
         print_report(r, big)
     out = OUTPUT / f"routing-{time.strftime('%Y%m%d-%H%M%S')}.json"
     out.write_text(json.dumps(reports, indent=1))
-    print(f"\nall samples: {out}")
+    print(f"\nkept-alive connections the server had closed (a request sent again): "
+          f"{RECONNECTS[0]}")  # fmt: skip
+    print(f"all samples: {out}")
 
 
 if __name__ == "__main__":
