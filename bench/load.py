@@ -16,13 +16,14 @@ started as a subprocess against it, trusting X-Forwarded-For from 127.0.0.1 so e
 rating can come from its own client address (the 3-per-client-per-point-per-day limit
 is not what is measured).
 
-The mix, like citizens' use: nearest 55 % (random origins in Thailand's box, a third
+The mix, like citizens' use: nearest 53 % (random origins in Thailand's box, a third
 with a catalogue ``service``, half of those ``no_copy=true``; a quarter ranked by
 ``rank=travel_time``, as the citizen page asks), search 15 % (English and Thai place
 names and words of real point names fetched from the API), detail 15 % (random existing
 ids), OGC items 5 % (small random boxes, limit 10), ratings 5 %, routes 5 % (between
 random junctions of a real road network, ``--roads``, Liechtenstein's by default, which
-is imported for the run and routed by OSRM; a fifth on foot).
+is imported for the run and routed by OSRM; a fifth on foot), isochrones 2 % (from
+random junctions, 5 to 30 minutes, a fifth on foot, on the same network's graph).
 
 Phases: (a) closed loop, 16 connections: its 2xx throughput is the saturation rate R;
 (b) open loop at R; (c) at 2R; (d) at 0.7R, right after (c): the recovery; then (e)
@@ -94,12 +95,13 @@ LOCATOR = str(Path(sys.executable).parent / "locator")
 HOST = "127.0.0.1"
 THAILAND = {"lat": (5.6, 20.5), "lon": (97.3, 105.7)}
 MIX = {
-    "nearest": 0.55,
+    "nearest": 0.53,
     "search": 0.15,
     "detail": 0.15,
     "ogc": 0.05,
     "rating": 0.05,
     "route": 0.05,
+    "isochrone": 0.02,
 }
 LIECHTENSTEIN = "liechtenstein-2013-08-03.osm.pbf"
 # searched words besides those of real point names: what people type, typos included
@@ -287,6 +289,14 @@ class Mix:
                     path += "&no_copy=true"
             if rng.random() < 1 / 4:
                 path += "&rank=travel_time"
+            return Request(kind, get(self.host, path))
+        if kind == "isochrone":
+            if not self.junctions:
+                return self.request()
+            lat, lon = rng.choice(self.junctions)
+            mode = "walk" if rng.random() < 0.2 else "drive"
+            minutes = rng.choice((5, 10, 15, 30))
+            path = f"/v1/isochrone?lat={lat:.6f}&lon={lon:.6f}&minutes={minutes}&mode={mode}"
             return Request(kind, get(self.host, path))
         if kind == "route":
             if not self.junctions:
