@@ -259,12 +259,26 @@ class RatingSummary(_Out):
     recent: list[RatingBrief]
 
 
+class Closure(_Out):
+    date: dt.date
+    name_th: str
+    name_en: str
+
+
 class PointDetail(PointSummary):
     version: int
     postcode: str | None
     tambon_code: str | None
     phones: list[str]
     opening_hours: dict[str, Any]
+    opening_hours_osm: str = Field(
+        description="the same hours in OpenStreetMap's opening_hours syntax, "
+        "e.g. `Mo-Fr 08:30-16:30; PH off`"
+    )
+    next_closure: Closure | None = Field(
+        description="the next public holiday the point closes for (Thai public and "
+        "government holidays, substitution days included)"
+    )
     source: str
     updated_at: dt.datetime
     services: list[PointService]

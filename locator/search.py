@@ -23,10 +23,12 @@ from typing import Any
 
 from sqlalchemy import RowMapping, text
 
+from locator import hours
 from locator.db import Executor, run_prepared
 from locator.errors import InvalidInput, NotFound
 from locator.filters import PointFilter, check_codes, conditions
 from locator.gazetteer import DEFAULT_MIN_SCORE, PlaceMatch, get_gazetteer, match_places
+from locator.public_holidays import next_holiday
 from locator.ratings import rating_summary
 
 # sphere vs spheroid: the two distances differ by well under 1 %
@@ -388,6 +390,16 @@ def _in_places(
     )
 
 
+def _next_closure(opening_hours: dict[str, Any], moment: dt.datetime) -> dict[str, Any] | None:
+    """The next public holiday the point closes for (from the day of ``moment``)."""
+    if opening_hours.get("public_holidays") != "closed":
+        return None
+    found = next_holiday(moment.astimezone(hours.BANGKOK).date())
+    if found is None:
+        return None
+    return {"date": found.day, "name_th": found.name_th, "name_en": found.name_en}
+
+
 def point_detail(db: Executor, point_id: int, at: dt.datetime | None = None) -> dict[str, Any]:
     """Everything a citizen reads about one office."""
     moment = PointFilter(at=at).moment()
@@ -411,6 +423,8 @@ def point_detail(db: Executor, point_id: int, at: dt.datetime | None = None) -> 
         tambon_code=row.tambon_code,
         phones=list(row.phones),
         opening_hours=row.opening_hours,
+        opening_hours_osm=hours.to_osm(row.opening_hours),
+        next_closure=_next_closure(row.opening_hours, moment),
         source=row.source,
         updated_at=row.updated_at,
     )

@@ -434,3 +434,32 @@ def test_responses_match_their_documented_models(client: TestClient) -> None:
     point = body["results"][0]["id"]
     client.post(f"/v1/points/{point}/ratings", json={"score": 4, "comment": "ดี"})
     PointDetail.model_validate(client.get(f"/v1/points/{point}").json())
+
+
+def test_detail_gives_osm_hours_and_the_next_closure(client: TestClient, connection) -> None:
+    office = connection.execute(
+        text(
+            "SELECT id FROM service_point WHERE kind = 'district_office' "
+            "AND opening_hours->>'public_holidays' = 'closed' ORDER BY id LIMIT 1"
+        )
+    ).scalar_one()
+    r = client.get(f"/v1/points/{office}", params={"at": "2026-12-08T10:00:00"})
+    assert r.status_code == 200, r.text
+    body = r.json()
+    osm = body["opening_hours_osm"]
+    assert osm.startswith("Mo-Fr 08:30-") and osm.endswith("; PH off")
+    assert body["next_closure"] == {
+        "date": "2026-12-10",
+        "name_th": "วันรัฐธรรมนูญ",
+        "name_en": "Constitution Day",
+    }
+
+
+def test_every_registry_hours_form_survives_osm_syntax(connection) -> None:
+    from locator.hours import from_osm, to_osm
+
+    forms = connection.execute(text("SELECT DISTINCT opening_hours FROM service_point")).scalars()
+    for form in forms:
+        back = from_osm(to_osm(form))
+        assert back["weekly"] == form["weekly"], to_osm(form)
+        assert back.get("public_holidays") == form.get("public_holidays")
