@@ -326,6 +326,47 @@ def map_route(
     )
 
 
+@map_app.command("review")
+@friendly
+def map_review(
+    output: Annotated[Path, typer.Option("-o", "--output", help="The HTML file to write.")],
+    province: Annotated[
+        str | None,
+        typer.Option(help="Only this province: its 2-digit code, Thai or English name."),
+    ] = None,
+    kind: Annotated[
+        str | None, typer.Option(help="Only this kind of point, e.g. land_office.")
+    ] = None,
+    source: Annotated[
+        Literal["real", "generated"] | None,
+        typer.Option(help="Only real (pinned or imported) or only generated points."),
+    ] = None,
+    status: Annotated[
+        Literal["active", "temporarily_closed", "closed", "any"],
+        typer.Option(help="Operating status; every point by default."),
+    ] = "any",
+) -> None:
+    """Every selected point (by default the whole registry) on one map for review: real
+    and generated points and each QA flag as layers, a popup with the point's facts and
+    provenance; one HTML file that opens with no internet."""
+    from locator import maps
+
+    engine = _engine()
+    _require_schema(engine)
+    with engine.connect() as conn:
+        m, summary = maps.review_map(
+            conn, province=province, kind=kind, source=source, status=status
+        )
+    maps.save(m, output)
+    size = output.stat().st_size / 1e6
+    flags = f", {summary.flagged:,} flagged ({', '.join(summary.flags)})" if summary.flags else ""
+    console.print(
+        f"wrote {output}: {summary.points:,} points ({summary.real:,} real, "
+        f"{summary.generated:,} generated{flags}), {size:.1f} MB",
+        highlight=False,
+    )
+
+
 @app.command()
 @friendly
 def migrate(

@@ -26,7 +26,7 @@ import re
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, cast
+from typing import Any, Literal, cast
 
 import folium
 from branca.element import Element, Figure, MacroElement
@@ -35,7 +35,9 @@ from sqlalchemy import text
 
 from locator import osrm, routing
 from locator.db import Executor
-from locator.errors import ConfigurationError
+from locator.errors import ConfigurationError, InvalidInput
+from locator.filters import PointFilter, Status, check_codes, conditions
+from locator.models import POINT_SOURCES, POINT_STATUSES
 from locator.settings import Settings
 
 STATIC_DIR = Path(__file__).resolve().parent / "api" / "static"
@@ -538,3 +540,536 @@ def make_route_map(
             backgrounds.append((name, found))
     m = route_map(route, origin, dest, describe_destination(db, dest), backgrounds)
     return m, route
+
+
+# --------------------------------------------------------------------------- the review map
+# Every point of a selection on one map (``locator map review``). The points travel once,
+# as one gzip-compressed JSON document of columns (base64 in a <script> element that is
+# not run), and a small script draws them on canvas tiles (an ``L.GridLayer`` per layer,
+# each tile drawn with one path from a precomputed Web Mercator position per point):
+# no marker objects, no DOM node per point. A click finds the nearest drawn point and
+# opens a popup built from text. Layers: real and generated points, and one per QA flag
+# found in the data (``qa_flags``).
+
+REAL_SOURCES = ("pinned", "imported")
+ReviewSource = Literal["real", "generated"]
+
+PROVENANCE: dict[str, tuple[str, str]] = {
+    "pinned": (
+        "สำนักงานจริง ปักหมุดโดยหน่วยงาน",
+        "Real office, pinned by its agency",
+    ),
+    "imported": (
+        "สำนักงานจริง นำเข้าจากแหล่งข้อมูลภายนอก",
+        "Real office, imported from an outside source",
+    ),
+    "generated": (
+        "จุดสมมุติสำหรับการสาธิต ไม่ใช่ข้อเท็จจริง",
+        "Generated for the demo, not a fact: no such office; its name, place, phones and "
+        "hours are invented",
+    ),
+}
+STATUS_WORDS: dict[str, tuple[str, str]] = {
+    "active": ("เปิดให้บริการ", "active"),
+    "temporarily_closed": ("ปิดชั่วคราว", "temporarily closed"),
+    "closed": ("ปิดถาวร", "closed"),
+}
+THAILAND: Bounds = (97.3, 5.6, 105.7, 20.5)
+
+_REVIEW_CSS = """
+.locator-review-tile { pointer-events: none; }
+.locator-popup .locator-provenance { margin-top: 4px; padding: 3px 6px;
+  border-left: 4px solid #1f5fbf; background: #eef3fb; }
+.locator-popup .locator-provenance.generated { border-left-color: #c25e00; background: #fff1e0; }
+.locator-popup .locator-flags { margin-top: 4px; color: #a4161a; font-weight: 600; }
+.locator-popup .locator-muted { color: #5b6470; font-size: 12px; }
+.locator-legend .locator-key.review-dot { width: 10px; height: 10px; border: 1px solid #fff;
+  border-radius: 50%; box-shadow: 0 0 0 1px #5b6470; border-top-width: 1px; }
+.locator-legend .locator-key.review-real { background: #1f5fbf; }
+.locator-legend .locator-key.review-generated { background: #e08a00; opacity: .75; }
+.locator-legend .locator-key.review-flag { width: 12px; height: 12px; background: none;
+  border: 2px solid #d00000; border-radius: 50%; box-shadow: none; }
+"""
+
+_REVIEW_JS = r"""
+window.locatorReview = (function () {
+  var R = { ready: null, drawn: 0, error: null, map: null, points: null, layers: {} };
+  function decode(b64) {
+    var bin = atob(b64), bytes = new Uint8Array(bin.length);
+    for (var i = 0; i < bin.length; i++) bytes[i] = bin.charCodeAt(i);
+    var stream = new Blob([bytes]).stream().pipeThrough(new DecompressionStream("gzip"));
+    return new Response(stream).text().then(JSON.parse);
+  }
+  function escapeText(s) {  /* the layer control puts names in as HTML */
+    return String(s).replace(/[&<>"']/g, function (c) {
+      return { "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" }[c];
+    });
+  }
+  function radius(style, z) { return style.radius * (z < 8 ? 1 : z < 12 ? 1.4 : 1.9); }
+  var PointLayer = L.GridLayer.extend({
+    initialize: function (members, style, options) {
+      this._members = members;
+      this._style = style;
+      L.setOptions(this, options);
+    },
+    createTile: function (coords) {
+      var size = this.getTileSize(), dpr = window.devicePixelRatio || 1;
+      var tile = L.DomUtil.create("canvas", "locator-review-tile");
+      tile.width = size.x * dpr;
+      tile.height = size.y * dpr;
+      var ctx = tile.getContext("2d"), s = this._style, P = R.points;
+      ctx.scale(dpr, dpr);
+      var scale = 256 * Math.pow(2, coords.z), r = radius(s, coords.z), pad = r + s.weight + 1;
+      var x0 = coords.x * size.x, y0 = coords.y * size.y, m = this._members, n = 0;
+      ctx.beginPath();
+      for (var k = 0; k < m.length; k++) {
+        var i = m[k], x = P.mx[i] * scale - x0, y = P.my[i] * scale - y0;
+        if (x < -pad || y < -pad || x > size.x + pad || y > size.y + pad) continue;
+        ctx.moveTo(x + r, y);
+        ctx.arc(x, y, r, 0, 2 * Math.PI);
+        n++;
+      }
+      if (s.fill) { ctx.globalAlpha = s.fillOpacity; ctx.fillStyle = s.fill; ctx.fill(); }
+      if (s.weight) {
+        ctx.globalAlpha = 1; ctx.lineWidth = s.weight; ctx.strokeStyle = s.color; ctx.stroke();
+      }
+      R.drawn += n;
+      return tile;
+    }
+  });
+  function line(box, tag, text, cls) {
+    var node = document.createElement(tag);
+    if (cls) node.className = cls;
+    node.textContent = text;
+    box.appendChild(node);
+    return node;
+  }
+  function popupFor(i) {
+    var D = R.data, c = D.columns, box = document.createElement("div");
+    var kind = D.kinds[c.kind[i]], agency = D.agencies[c.agency[i]], hours = D.hours[c.hours[i]];
+    var source = D.sources[c.source[i]], status = D.statuses[c.status[i]];
+    box.className = "locator-popup";
+    line(box, "strong", c.name_th[i] || c.name_en[i]);
+    if (c.name_en[i]) line(box, "div", c.name_en[i]);
+    line(box, "div", "ประเภท · Kind: " + kind[1] + " · " + kind[2]);
+    line(box, "div", "หน่วยงาน · Agency: " + agency[0] + (agency[1] ? " · " + agency[1] : ""));
+    if (c.address_th[i]) line(box, "div", "ที่อยู่ · Address: " + c.address_th[i]);
+    if (c.address_en[i]) line(box, "div", c.address_en[i]);
+    line(box, "div", "โทร · Phone: " + (c.phones[i] || "-"));
+    line(box, "div", "เวลาทำการ · Hours: " + hours);
+    if (status[0] !== "active") {
+      line(box, "div", "สถานะ · Status: " + status[1] + " · " + status[2]);
+    }
+    line(box, "div", "ที่มา · Source: " + source[1] + " · " + source[2],
+      "locator-provenance " + (source[0] === "generated" ? "generated" : "real"));
+    var flags = c.flags[i];
+    if (flags && flags.length) {
+      line(box, "div", "ต้องตรวจสอบ · Needs review: " +
+        flags.map(function (f) { return D.flags[f]; }).join(", "), "locator-flags");
+    }
+    line(box, "div", "id " + c.id[i] + " · " + (c.lat[i] / 1e5).toFixed(5) + ", " +
+      (c.lon[i] / 1e5).toFixed(5), "locator-muted");
+    return box;
+  }
+  function nearest(map, latlng) {
+    var z = map.getZoom(), scale = 256 * Math.pow(2, z), P = R.points;
+    var p = map.project(latlng, z), best = -1, bestD = Infinity;
+    R.order.forEach(function (entry) {
+      if (best >= 0 || !map.hasLayer(entry.layer)) return;  /* the top layer wins */
+      var reach = radius(entry.style, z) + 4, m = entry.members;
+      for (var k = 0; k < m.length; k++) {
+        var i = m[k], dx = P.mx[i] * scale - p.x, dy = P.my[i] * scale - p.y;
+        var d = dx * dx + dy * dy;
+        if (d < bestD && d <= reach * reach) { bestD = d; best = i; }
+      }
+    });
+    return best;
+  }
+  R.open = function (i) {
+    var c = R.data.columns, at = [c.lat[i] / 1e5, c.lon[i] / 1e5];
+    L.popup({ maxWidth: 340 }).setLatLng(at).setContent(popupFor(i)).openOn(R.map);
+  };
+  R.indexOf = function (id) { return R.data.columns.id.indexOf(id); };
+  R.start = function (map, spec) {
+    R.map = map;
+    var source = document.getElementById(spec.element);
+    decode(source.textContent.trim()).then(function (data) {
+      R.data = data;
+      var c = data.columns, n = c.id.length;
+      var mx = new Float64Array(n), my = new Float64Array(n);
+      for (var i = 0; i < n; i++) {  /* Web Mercator, 0..1: Leaflet's pixels / (256 * 2^z) */
+        var lat = c.lat[i] / 1e5 * Math.PI / 180;
+        mx[i] = (c.lon[i] / 1e5 + 180) / 360;
+        my[i] = (1 - Math.log(Math.tan(lat) + 1 / Math.cos(lat)) / Math.PI) / 2;
+      }
+      R.points = { mx: mx, my: my };
+      var overlays = {}, pending = 0;
+      R.order = [];
+      spec.layers.forEach(function (def, z) {
+        var members = def.flag === null
+          ? c.source.reduce(function (acc, s, i) {
+              if (def.sources.indexOf(s) >= 0) acc.push(i);
+              return acc;
+            }, [])
+          : c.flags.reduce(function (acc, f, i) {
+              if (f && f.indexOf(def.flag) >= 0) acc.push(i);
+              return acc;
+            }, []);
+        members = Int32Array.from(members);
+        var layer = new PointLayer(members, def.style, { zIndex: 10 + z });
+        R.layers[def.key] = layer;
+        R.order.unshift({ layer: layer, members: members, style: def.style });
+        overlays[escapeText(def.label + " (" + members.length.toLocaleString("en") + ")")] = layer;
+        pending++;
+        layer.once("load", function () {
+          if (--pending === 0) {
+            R.ready = performance.now();
+            document.documentElement.setAttribute("data-review-ready", "1");
+          }
+        });
+        layer.addTo(map);
+      });
+      L.control.layers(null, overlays, { collapsed: false, position: "topright" }).addTo(map);
+      map.on("click", function (e) {
+        var i = nearest(map, e.latlng);
+        if (i >= 0) R.open(i);
+      });
+      if (pending === 0) R.ready = performance.now();
+    }).catch(function (exc) {
+      R.error = String(exc);
+      console.error("the review map's points could not be read: " + exc);
+    });
+  };
+  return R;
+})();
+"""
+
+
+@lru_cache(maxsize=1)
+def _kind_words() -> dict[str, tuple[str, str]]:
+    """Each kind's Thai and English name (data/point_kinds.yaml)."""
+    import yaml
+
+    from locator.settings import get_settings
+
+    try:
+        rows = yaml.safe_load(
+            (get_settings().catalogue_dir / "point_kinds.yaml").read_text("utf-8")
+        )
+    except OSError:
+        return {}
+    return {str(r["kind"]): (str(r["name_th"]), str(r["name_en"])) for r in rows or []}
+
+
+def kind_words(kind: str) -> tuple[str, str]:
+    return _kind_words().get(kind, (kind.replace("_", " "), kind.replace("_", " ")))
+
+
+def find_province(db: Executor, province: str) -> tuple[str, str, str]:
+    """A province by its 2-digit code, or its Thai or English name (any case):
+    (code, name_th, name_en); an unknown one is a mistake to name."""
+    row = db.execute(
+        text(
+            "SELECT code, name_th, name_en FROM admin_area WHERE level = 'province' "
+            "AND (code = :p OR lower(name_en) = lower(:p) OR name_th = :p) LIMIT 1"
+        ),
+        {"p": province.strip()},
+    ).first()
+    if row is None:
+        raise InvalidInput(
+            f"province: no province {province!r}; give its 2-digit code or its Thai or "
+            "English name (e.g. 50, Chiang Mai, เชียงใหม่)",
+            parameter="province",
+        )
+    return str(row.code), str(row.name_th), str(row.name_en)
+
+
+def qa_flags(db: Executor) -> dict[int, list[str]]:
+    """The QA flags of every flagged point, from whatever the schema holds: a boolean
+    ``service_point.needs_review`` (the flag ``needs_review``), a text array
+    ``service_point.needs_review`` or ``qa_flags`` (each element a flag), or a table
+    ``qa_flag`` / ``point_qa_flag`` (``point_id`` and ``flag`` or ``code``). Empty when
+    none of these exists yet."""
+    columns = {
+        (str(r.table_name), str(r.column_name)): str(r.data_type)
+        for r in db.execute(
+            text(
+                "SELECT table_name, column_name, data_type FROM information_schema.columns "
+                "WHERE table_schema = current_schema() AND (table_name = 'service_point' "
+                "AND column_name IN ('needs_review', 'qa_flags') "
+                "OR table_name IN ('qa_flag', 'point_qa_flag'))"
+            )
+        )
+    }
+    flags: dict[int, list[str]] = {}
+
+    def add(rows: Any) -> None:
+        for point_id, flag in rows:
+            if flag is not None and str(flag) not in flags.setdefault(int(point_id), []):
+                flags[int(point_id)].append(str(flag))
+
+    for column in ("needs_review", "qa_flags"):
+        kind = columns.get(("service_point", column))
+        if kind == "boolean":
+            add(db.execute(text(f"SELECT id, 'needs_review' FROM service_point WHERE {column}")))
+        elif kind == "ARRAY":
+            add(db.execute(text(f"SELECT id, unnest({column}) FROM service_point")))
+    for table in ("qa_flag", "point_qa_flag"):
+        names = {c for t, c in columns if t == table}
+        flag_column = next((c for c in ("flag", "code") if c in names), None)
+        if "point_id" in names and flag_column:
+            add(db.execute(text(f"SELECT point_id, {flag_column} FROM {table}")))
+    return {k: v for k, v in flags.items() if v}
+
+
+@dataclass(frozen=True)
+class ReviewSummary:
+    points: int
+    real: int
+    generated: int
+    flagged: int
+    flags: list[str]
+    scope: list[str]
+    """What the selection is, in words (for the legend and the command's answer)."""
+
+
+def _hours_words(hours: dict[str, Any] | None) -> str:
+    from locator.hours import to_osm
+
+    words = to_osm(hours)
+    notes = [n for n in ((hours or {}).get("note_th"), (hours or {}).get("note_en")) if n]
+    return words + (" (" + " · ".join(str(n) for n in notes) + ")" if notes else "")
+
+
+def review_points(
+    db: Executor,
+    *,
+    province: str | None = None,
+    kind: str | None = None,
+    source: ReviewSource | None = None,
+    status: Status = "any",
+) -> tuple[dict[str, Any], ReviewSummary, Bounds]:
+    """The selected points as the review map's columns, what they are, and their extent.
+
+    Points are selected through ``locator.filters`` (the API's ``kind`` and ``status``,
+    checked the same way), narrowed to a province (by the tambon code of the point's
+    address) and to real (pinned or imported) or generated points."""
+    f = PointFilter(kind=kind, status=status)
+    check_codes(db, f)
+    c = conditions(f)
+    where, params = [c.sql()], dict(c.params)
+    scope = []
+    if province is not None:
+        code, name_th, name_en = find_province(db, province)
+        where.append("left(p.tambon_code, 2) = :province")
+        params["province"] = code
+        scope.append(
+            f"จังหวัด{name_th} · {name_en} province" if code != "10" else "กรุงเทพมหานคร · Bangkok"
+        )
+    if kind is not None:
+        th, en = kind_words(kind)
+        scope.append(f"{th} · {en}")
+    if source is not None:
+        where.append("p.source " + ("<> 'generated'" if source == "real" else "= 'generated'"))
+        scope.append(
+            "จุดจริงเท่านั้น · real points only"
+            if source == "real"
+            else "จุดสมมุติเท่านั้น · generated points only"
+        )
+    if status != "any":
+        th, en = STATUS_WORDS.get(status, (status, status))
+        scope.append(f"{th} · {en}")
+    rows = db.execute(
+        text(
+            "SELECT p.id, p.kind, p.name_th, p.name_en, p.address_th, p.address_en, p.phones, "
+            "p.opening_hours, p.source, p.status, a.name_th AS agency_th, "
+            "a.name_en AS agency_en, ST_Y(p.geog::geometry) AS lat, ST_X(p.geog::geometry) AS lon "
+            f"FROM {c.source} JOIN agency a ON a.id = p.agency_id "
+            f"WHERE {' AND '.join(where)} ORDER BY p.id"
+        ),
+        params,
+    ).all()
+    flags_of = qa_flags(db)
+    flag_names = sorted({flag for row in rows for flag in flags_of.get(int(row.id), [])})
+    flag_index = {name: i for i, name in enumerate(flag_names)}
+    kinds: dict[str, int] = {}
+    agencies: dict[tuple[str, str], int] = {}
+    hours: dict[str, int] = {}
+    sources = {s: i for i, s in enumerate(POINT_SOURCES)}
+    statuses = {s: i for i, s in enumerate(POINT_STATUSES)}
+    names = [
+        "id",
+        "lat",
+        "lon",
+        "kind",
+        "agency",
+        "source",
+        "status",
+        "name_th",
+        "name_en",
+        "address_th",
+        "address_en",
+        "phones",
+        "hours",
+        "flags",
+    ]
+    cols: dict[str, list[Any]] = {name: [] for name in names}
+    for row in rows:
+        hours_text = _hours_words(row.opening_hours)
+        cols["id"].append(int(row.id))
+        cols["lat"].append(round(float(row.lat) * 1e5))
+        cols["lon"].append(round(float(row.lon) * 1e5))
+        cols["kind"].append(kinds.setdefault(str(row.kind), len(kinds)))
+        agency = (str(row.agency_th or ""), str(row.agency_en or ""))
+        cols["agency"].append(agencies.setdefault(agency, len(agencies)))
+        cols["source"].append(sources.setdefault(str(row.source), len(sources)))
+        cols["status"].append(statuses.setdefault(str(row.status), len(statuses)))
+        cols["name_th"].append(row.name_th or "")
+        cols["name_en"].append(row.name_en or "")
+        cols["address_th"].append(row.address_th or "")
+        cols["address_en"].append(row.address_en or "")
+        cols["phones"].append(", ".join(row.phones or []))
+        cols["hours"].append(hours.setdefault(hours_text, len(hours)))
+        own = flags_of.get(int(row.id))
+        cols["flags"].append([flag_index[x] for x in own] if own else 0)
+    data = {
+        "columns": cols,
+        "kinds": [[k, *kind_words(k)] for k in kinds],
+        "agencies": [list(a) for a in agencies],
+        "hours": list(hours),
+        "sources": [[s, *PROVENANCE.get(s, (s, s))] for s in sources],
+        "statuses": [[s, *STATUS_WORDS.get(s, (s, s))] for s in statuses],
+        "flags": flag_names,
+    }
+    generated = sum(1 for r in rows if r.source == "generated")
+    summary = ReviewSummary(
+        points=len(rows),
+        real=len(rows) - generated,
+        generated=generated,
+        flagged=sum(1 for r in rows if int(r.id) in flags_of),
+        flags=flag_names,
+        scope=scope,
+    )
+    if rows:
+        lats, lons = cols["lat"], cols["lon"]
+        bounds: Bounds = (min(lons) / 1e5, min(lats) / 1e5, max(lons) / 1e5, max(lats) / 1e5)
+    else:
+        bounds = THAILAND
+    return data, summary, bounds
+
+
+_STYLES = {
+    "generated": {
+        "radius": 2.2,
+        "fill": "#e08a00",
+        "fillOpacity": 0.6,
+        "weight": 0.6,
+        "color": "#8a4b00",
+    },
+    "real": {
+        "radius": 3.2,
+        "fill": "#1f5fbf",
+        "fillOpacity": 0.95,
+        "weight": 1,
+        "color": "#ffffff",
+    },
+    "flag": {"radius": 5.5, "fill": None, "fillOpacity": 0, "weight": 2, "color": "#d00000"},
+}
+
+
+def review_map(
+    db: Executor,
+    *,
+    province: str | None = None,
+    kind: str | None = None,
+    source: ReviewSource | None = None,
+    status: Status = "any",
+) -> tuple[folium.Map, ReviewSummary]:
+    """The review map of the selected points (by default every point of the registry):
+    real and generated points and each QA flag as layers, a popup of facts and
+    provenance on a click, the province (or district) outlines as the background."""
+    import gzip
+    import json
+
+    data, summary, bounds = review_points(
+        db, province=province, kind=kind, source=source, status=status
+    )
+    title = "แผนที่ตรวจทานทะเบียน · Registry review map"
+    if summary.scope:
+        title += ": " + ", ".join(s.split(" · ")[-1] for s in summary.scope)
+    m = offline_map(title, prefer_canvas=True)
+    root = m.get_root()
+    assert isinstance(root, Figure)
+    root.header.add_child(Element(f"<style>{_REVIEW_CSS}</style>"), name="locator_review_css")
+    root.header.add_child(Element(f"<script>{_REVIEW_JS}</script>"), name="locator_review_js")
+    payload = gzip.compress(
+        json.dumps(data, ensure_ascii=False, separators=(",", ":")).encode("utf-8"), 6
+    )
+    blob = base64.b64encode(payload).decode("ascii")
+    root.html.add_child(
+        Element(
+            f'<script type="application/octet-stream" id="locator-review-data">{blob}</script>'
+        ),
+        name="locator_review_data",
+    )
+    view = padded(bounds, 0.05, 0.02)
+    background = area_background(db, view)
+    if background is not None:
+        static_lines(m, background, {"color": "#8a8f98", "weight": 1, "opacity": 0.8})
+    layers: list[dict[str, Any]] = [
+        {
+            "key": "generated",
+            "label": "จุดสมมุติ ไม่ใช่ข้อเท็จจริง · Generated, not facts",
+            "flag": None,
+            "sources": [i for i, s in enumerate(data["sources"]) if s[0] not in REAL_SOURCES],
+            "style": _STYLES["generated"],
+        },
+        {
+            "key": "real",
+            "label": "สำนักงานจริง · Real offices",
+            "flag": None,
+            "sources": [i for i, s in enumerate(data["sources"]) if s[0] in REAL_SOURCES],
+            "style": _STYLES["real"],
+        },
+    ]
+    for i, flag in enumerate(summary.flags):
+        layers.append(
+            {
+                "key": f"flag:{flag}",
+                "label": f"ต้องตรวจสอบ · QA: {flag}",
+                "flag": i,
+                "sources": [],
+                "style": _STYLES["flag"],
+            }
+        )
+    m.add_child(_Call("locatorReview.start", {"element": "locator-review-data", "layers": layers}))
+    lines = [
+        f"{summary.points:,} จุด · points: {summary.real:,} จริง · real, "
+        f"{summary.generated:,} สมมุติ · generated",
+        *summary.scope,
+        "คลิกที่จุดเพื่อดูรายละเอียด · Click a point for its facts and provenance",
+    ]
+    if summary.flags:
+        lines.append(f"{summary.flagged:,} ต้องตรวจสอบ · flagged for review")
+    key = [
+        ("review-dot review-real", "สำนักงานจริง · real office"),
+        ("review-dot review-generated", "จุดสมมุติ · generated (not a real office)"),
+    ]
+    if summary.flags:
+        key.append(("review-flag", "ต้องตรวจสอบ · flagged by the QA"))
+    legend(
+        m,
+        "แผนที่ตรวจทานทะเบียน · Registry review map",
+        lines,
+        key=key,
+        warning=(
+            "จุดสีส้มสร้างขึ้นเพื่อการสาธิต ไม่ใช่สำนักงานจริง · Orange points are generated "
+            "for the demo: not real offices, and nothing about them is a fact."
+            if summary.generated
+            else None
+        ),
+        position="bottomleft",
+    )
+    w, s, e, n = padded(bounds, 0.02, 0.01)
+    m.fit_bounds([[s, w], [n, e]])
+    return m, summary
