@@ -35,6 +35,14 @@ AREA_LEVELS = ("province", "district", "tambon")
 POINT_STATUSES = ("active", "temporarily_closed", "closed")
 POINT_SOURCES = ("pinned", "imported", "generated")
 ROLES = ("agency_editor", "agency_admin", "analyst", "admin")
+# what the pin check (locator.pincheck) finds; migration 0008 holds the same list
+QA_FLAGS = (
+    "outside_tambon",
+    "postcode_mismatch",
+    "wrong_province",
+    "duplicate",
+    "tao_misaddressed",
+)
 
 
 def _in(column: str, values: tuple[str, ...]) -> str:
@@ -301,6 +309,31 @@ class PublicHoliday(Base):
     name_th: Mapped[str] = mapped_column(Text)
 
 
+class QaFlag(Base):
+    """One finding of the pin check (``locator.pincheck``) on one point: the point needs
+    review while any of its flags is unresolved."""
+
+    __tablename__ = "qa_flag"
+    __table_args__ = (
+        CheckConstraint(_in("flag", QA_FLAGS), name="qa_flag_flag_check"),
+        Index("ix_qa_flag_point", "point_id"),
+        Index("ix_qa_flag_flag", "flag"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    point_id: Mapped[int] = mapped_column(ForeignKey("service_point.id", ondelete="CASCADE"))
+    flag: Mapped[str] = mapped_column(Text)
+    detail: Mapped[str] = mapped_column(Text)
+    measured: Mapped[dict[str, Any]] = mapped_column(JSONB, server_default=text("'{}'::jsonb"))
+    other_point_id: Mapped[int | None] = mapped_column(
+        ForeignKey("service_point.id", ondelete="CASCADE")
+    )
+    created_at: Mapped[dt.datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now()
+    )
+    resolved_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+
+
 class RoadVertex(Base):
     __tablename__ = "road_vertex"
 
@@ -330,6 +363,7 @@ __all__ = [
     "AREA_LEVELS",
     "POINT_SOURCES",
     "POINT_STATUSES",
+    "QA_FLAGS",
     "ROLES",
     "Account",
     "AdminArea",
@@ -339,6 +373,7 @@ __all__ = [
     "Change",
     "DocumentType",
     "Offering",
+    "QaFlag",
     "Rating",
     "RoadEdge",
     "RoadVertex",

@@ -107,6 +107,30 @@ class Settings(BaseSettings):
         le=24 * 60,
         description="The longest travel time /v1/isochrone draws the reach of, minutes.",
     )
+    # --- the pin check (locator.pincheck) ----------------------------------------------
+    pin_tambon_tolerance_m: float = Field(
+        default=10_000.0,
+        gt=0,
+        description="How far a pin may lie outside the tambon its address names (the "
+        "tambon polygons have about 7 vertices). Measured on the 3,113 real offices coded "
+        "to a tambon: honest pins reach 6.9 km (the coast and rivers: 26 offices lie up to "
+        "6.8 km outside every polygon), then nothing until 16.7 km, where the wrong ones "
+        "begin (17 to 454 km: another district or province); 10 km sits in that gap.",
+    )
+    duplicate_distance_m: float = Field(
+        default=100.0,
+        gt=0,
+        description="Two offices of one agency and kind closer than this with similar "
+        "names are flagged as duplicates (the source's duplicates lie 0-80 m apart).",
+    )
+    duplicate_similarity: float = Field(
+        default=0.8,
+        gt=0,
+        le=1,
+        description="Trigram similarity of the Thai names (pg_trgm) at or above which two "
+        "nearby offices count as one; different tambon names under the same long prefix "
+        "('องค์การบริหารส่วนตำบล...') score up to 0.77 (a misspelling of one: 0.86).",
+    )
     state_dir: Path = Field(
         default=PROJECT_ROOT / ".locator",
         description="Git-ignored folder for the embedded cluster, logs and build outputs.",
