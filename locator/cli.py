@@ -455,7 +455,11 @@ def load_registry_cmd(
     console.print(
         f"loaded {report.points:,} service points ({report.by_source.get('pinned', 0):,} real, "
         f"{report.by_source.get('generated', 0):,} generated), {report.offerings:,} offerings, "
-        f"{report.agencies:,} agencies in {report.seconds['total']:.1f} s (seed {report.seed})\n"
+        f"{report.agencies:,} agencies in {report.seconds['total']:.1f} s (seed {report.seed}; "
+        f"pin check of the real offices {report.seconds['qa']:.2f} s)\n"
+        f"pin check: {report.qa_points_flagged:,} real offices need review ("
+        + ", ".join(f"{flag} {n:,}" for flag, n in report.qa.items())
+        + "; `locator qa` writes the report)\n"
         f"no-copy share of offerings: {report.no_copy_share:.1%}\n"
         f"real offices outside the simplified tambon polygons: "
         f"{len(report.real_outside_polygons)} (given the nearest tambon, at most "
@@ -465,6 +469,41 @@ def load_registry_cmd(
         f"skipped real offices: "
         + (", ".join(f"{n} {why}" for why, n in report.real_offices_skipped.items()) or "none")
         + f"\nfull build report: {path}",
+        highlight=False,
+    )
+
+
+@app.command()
+@friendly
+def qa(
+    output: Annotated[
+        Path | None, typer.Option("-o", "--output", help="Write the QA report here (CSV).")
+    ] = None,
+    all_points: Annotated[
+        bool,
+        typer.Option(
+            "--all-points", help="Check the generated points too (about 30 s; default: real)."
+        ),
+    ] = False,
+) -> None:
+    """Run the pin check again (`locator.pincheck`), store its flags, write the report."""
+    from locator import pincheck
+
+    settings = get_settings()
+    engine = _engine()
+    _require_schema(engine)
+    with engine.begin() as conn:
+        result = pincheck.check_registry(conn, settings, real_only=not all_points)
+        pincheck.store(conn, result)
+        path = output or settings.state_dir / "reports" / "qa.csv"
+        rows = pincheck.write_report(conn, path)
+    table = Table("flag", "findings", title=f"Pin check of {result.checked:,} points")
+    for flag, n in result.counts.items():
+        table.add_row(flag, f"{n:,}")
+    console.print(table)
+    console.print(
+        f"{result.points_flagged:,} points need review; {rows:,} rows written to {path} "
+        f"(check: {result.seconds:.2f} s)",
         highlight=False,
     )
 
@@ -549,6 +588,15 @@ def _print_registry(registry: dict[str, Any]) -> None:
         f"({registry['no_copy_share']:.1%})",
         highlight=False,
     )
+    qa = registry.get("qa")
+    if qa:
+        console.print(
+            f"synthetic share: {registry['synthetic_share']:.1%} of the points are generated; "
+            f"pin check: {qa['needs_review']:,} points need review ("
+            + ", ".join(f"{flag} {n:,}" for flag, n in qa["flags"].items())
+            + ")",
+            highlight=False,
+        )
 
 
 @app.command()

@@ -37,6 +37,7 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Connection, text
+from sqlalchemy.orm import Session
 
 from locator.models import QA_FLAGS
 from locator.settings import Settings
@@ -248,7 +249,7 @@ def store(conn: Connection, result: QaResult) -> None:
         )  # fmt: skip
 
 
-def counts(conn: Connection) -> dict[str, Any]:
+def counts(conn: Connection | Session) -> dict[str, Any]:
     """The unresolved flags per flag, and how many points need review."""
     per_flag = dict.fromkeys(QA_FLAGS, 0)
     for flag, n in conn.execute(

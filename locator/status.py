@@ -6,7 +6,9 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, text
 from sqlalchemy.engine import URL, make_url
+from sqlalchemy.orm import Session
 
+from locator import pincheck
 from locator.migrate import current_revision, head_revision
 from locator.models import Base
 
@@ -45,11 +47,11 @@ def collect_status(engine: Engine) -> dict[str, Any]:
             )
         ).all()
         out["areas"] = {level: {"count": n, "population": int(p)} for level, n, p in rows}
-        out["registry"] = _registry(conn)
+        out["registry"] = registry_stats(conn)
     return out
 
 
-def _registry(conn: Connection) -> dict[str, Any]:
+def registry_stats(conn: Connection | Session) -> dict[str, Any]:
     by_kind: dict[str, dict[str, int]] = {}
     for kind, source, n in conn.execute(
         text("SELECT kind, source, count(*) FROM service_point GROUP BY 1, 2 ORDER BY 1, 2")
@@ -74,12 +76,15 @@ def _registry(conn: Connection) -> dict[str, Any]:
             "FROM offering"
         )
     ).one()
+    total = sum(by_source.values())
     return {
-        "points": sum(by_source.values()),
+        "points": total,
         "by_source": by_source,
         "by_kind": by_kind,
         "by_province": by_province,
         "offerings": offerings,
         "no_copy_offerings": no_copy,
         "no_copy_share": round(no_copy / offerings, 4) if offerings else None,
+        "synthetic_share": round(by_source.get("generated", 0) / total, 4) if total else None,
+        "qa": pincheck.counts(conn),
     }

@@ -3,7 +3,7 @@ within so many minutes). The route translates HTTP to ``locator.isochrone`` and 
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Response
 
@@ -13,6 +13,7 @@ from locator.api.deps import ReaderDep, SettingsDep
 from locator.api.errors import error_responses
 from locator.api.queries import IsochroneQuery
 from locator.schemas import IsochroneResponse
+from locator.status import registry_stats
 
 router = APIRouter(prefix="/v1", tags=["analysis"], responses=error_responses(400, 422, 503))
 
@@ -28,4 +29,16 @@ def isochrone_area(
 ) -> Response:
     with reader() as db:
         body = isochrone.isochrone(settings, db, p.lat, p.lon, p.minutes, p.mode)
+    return json_response(body)
+
+
+@router.get(
+    "/stats",
+    response_model=dict[str, Any],
+    summary="What the registry holds: points by kind (real, generated) and province, the "
+    "synthetic share, No-Copy share, and the pin check's counts per QA flag",
+)
+def stats(reader: ReaderDep) -> Response:
+    with reader() as db:
+        body = registry_stats(db)
     return json_response(body)

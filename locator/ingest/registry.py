@@ -24,10 +24,12 @@ import yaml
 from sqlalchemy import Connection, Engine, text
 
 from locator import hours as oh
+from locator import pincheck
 from locator.errors import ConfigurationError, Conflict
 from locator.ingest.catalogue import Catalogue, PointKindIn, load_catalogue, read_catalogue
 from locator.ingest.copy import bulk_load, copy_frame
 from locator.progress import NullReporter, Reporter
+from locator.settings import get_settings
 
 OFFICES_FILE = "th_gov_offices_hoerstemeier.csv"
 VILLAGES_FILE = "th_muban_villages_hoerstemeier.csv"
@@ -100,6 +102,10 @@ class BuildReport:
     real_code_mismatches: list[dict[str, Any]] = field(default_factory=list)
     no_copy_share: float = 0.0
     seconds: dict[str, float] = field(default_factory=dict)
+    # the pin check on the real offices (locator.pincheck): findings per flag, and how
+    # many points it leaves needing review
+    qa: dict[str, int] = field(default_factory=dict)
+    qa_points_flagged: int = 0
 
 
 @dataclass
@@ -708,7 +714,13 @@ def load_registry(
     built = time.perf_counter()
     with engine.begin() as conn:
         write_registry(conn, registry, reporter)
-    written = time.perf_counter()
+        written = time.perf_counter()
+        # in the same transaction: a real office is never loaded without its check
+        reporter.stage("Pin check of the real offices")
+        qa = pincheck.check_registry(conn, get_settings())
+        pincheck.store(conn, qa)
+        registry.report.qa, registry.report.qa_points_flagged = qa.counts, qa.points_flagged
+    checked = time.perf_counter()
     with engine.connect() as conn:
         conn = conn.execution_options(isolation_level="AUTOCOMMIT")
         reporter.stage("Analyzing")
@@ -717,6 +729,7 @@ def load_registry(
     registry.report.seconds = {
         "build": round(built - started, 2),
         "write": round(written - built, 2),
+        "qa": round(checked - written, 2),
         "total": round(time.perf_counter() - started, 2),
     }
     return registry.report
