@@ -149,7 +149,7 @@ def test_restore_into_an_empty_database_is_exact_and_verified(
     restored: subprocess.CompletedProcess[str], target: str, source: dict[str, Any]
 ) -> None:
     assert restored.returncode == 0, restored.stderr
-    assert "verified: rows and checksums of all 14 tables match the dump" in restored.stdout
+    assert "verified: rows and checksums of all 15 tables match the dump" in restored.stdout
     assert "offering" in restored.stdout and "matches" in restored.stdout
     assert contents(target) == source
 
