@@ -582,6 +582,7 @@ _REVIEW_CSS = """
   border-left: 4px solid #1f5fbf; background: #eef3fb; }
 .locator-popup .locator-provenance.generated { border-left-color: #c25e00; background: #fff1e0; }
 .locator-popup .locator-flags { margin-top: 4px; color: #a4161a; font-weight: 600; }
+.locator-popup .locator-flag-detail { color: #a4161a; font-size: 13px; }
 .locator-popup .locator-muted { color: #5b6470; font-size: 12px; }
 .locator-legend .locator-key.review-dot { width: 10px; height: 10px; border: 1px solid #fff;
   border-radius: 50%; box-shadow: 0 0 0 1px #5b6470; border-top-width: 1px; }
@@ -621,18 +622,23 @@ window.locatorReview = (function () {
       ctx.scale(dpr, dpr);
       var scale = 256 * Math.pow(2, coords.z), r = radius(s, coords.z), pad = r + s.weight + 1;
       var x0 = coords.x * size.x, y0 = coords.y * size.y, m = this._members, n = 0;
+      ctx.fillStyle = s.fill || "transparent";
+      ctx.lineWidth = s.weight;
+      ctx.strokeStyle = s.color;
+      function paint() {  /* in batches: a path of tens of thousands of arcs is not drawn */
+        if (s.fill) { ctx.globalAlpha = s.fillOpacity; ctx.fill(); }
+        if (s.weight) { ctx.globalAlpha = 1; ctx.stroke(); }
+        ctx.beginPath();
+      }
       ctx.beginPath();
       for (var k = 0; k < m.length; k++) {
         var i = m[k], x = P.mx[i] * scale - x0, y = P.my[i] * scale - y0;
         if (x < -pad || y < -pad || x > size.x + pad || y > size.y + pad) continue;
         ctx.moveTo(x + r, y);
         ctx.arc(x, y, r, 0, 2 * Math.PI);
-        n++;
+        if (++n % 1000 === 0) paint();
       }
-      if (s.fill) { ctx.globalAlpha = s.fillOpacity; ctx.fillStyle = s.fill; ctx.fill(); }
-      if (s.weight) {
-        ctx.globalAlpha = 1; ctx.lineWidth = s.weight; ctx.strokeStyle = s.color; ctx.stroke();
-      }
+      paint();
       R.drawn += n;
       return tile;
     }
@@ -666,6 +672,10 @@ window.locatorReview = (function () {
     if (flags && flags.length) {
       line(box, "div", "ต้องตรวจสอบ · Needs review: " +
         flags.map(function (f) { return D.flags[f]; }).join(", "), "locator-flags");
+      flags.forEach(function (f, k) {
+        var said = c.flag_details[i][k];
+        if (said) line(box, "div", D.flags[f] + ": " + said, "locator-flag-detail");
+      });
     }
     line(box, "div", "id " + c.id[i] + " · " + (c.lat[i] / 1e5).toFixed(5) + ", " +
       (c.lon[i] / 1e5).toFixed(5), "locator-muted");
@@ -784,42 +794,33 @@ def find_province(db: Executor, province: str) -> tuple[str, str, str]:
     return str(row.code), str(row.name_th), str(row.name_en)
 
 
-def qa_flags(db: Executor) -> dict[int, list[str]]:
-    """The QA flags of every flagged point, from whatever the schema holds: a boolean
-    ``service_point.needs_review`` (the flag ``needs_review``), a text array
-    ``service_point.needs_review`` or ``qa_flags`` (each element a flag), or a table
-    ``qa_flag`` / ``point_qa_flag`` (``point_id`` and ``flag`` or ``code``). Empty when
-    none of these exists yet."""
-    columns = {
-        (str(r.table_name), str(r.column_name)): str(r.data_type)
-        for r in db.execute(
+def qa_flags(db: Executor) -> dict[int, list[tuple[str, str]]]:
+    """The unresolved findings of the pin check per point, (flag, detail), from the
+    ``qa_flag`` table (``locator.pincheck``: one row per finding, ``resolved_at`` null
+    while it needs review). The map reads whatever flags the data holds, so a flag added
+    later gets its layer with no change here; without the table (a schema before it),
+    no point is flagged."""
+    columns = set(
+        db.execute(
             text(
-                "SELECT table_name, column_name, data_type FROM information_schema.columns "
-                "WHERE table_schema = current_schema() AND (table_name = 'service_point' "
-                "AND column_name IN ('needs_review', 'qa_flags') "
-                "OR table_name IN ('qa_flag', 'point_qa_flag'))"
+                "SELECT column_name FROM information_schema.columns "
+                "WHERE table_schema = current_schema() AND table_name = 'qa_flag'"
             )
+        ).scalars()
+    )
+    if not {"point_id", "flag"} <= columns:
+        return {}
+    detail = "detail" if "detail" in columns else "''"
+    unresolved = "resolved_at IS NULL" if "resolved_at" in columns else "TRUE"
+    flags: dict[int, list[tuple[str, str]]] = {}
+    for point_id, flag, said in db.execute(
+        text(
+            f"SELECT point_id, flag, coalesce({detail}, '') FROM qa_flag "
+            f"WHERE {unresolved} ORDER BY point_id, flag"
         )
-    }
-    flags: dict[int, list[str]] = {}
-
-    def add(rows: Any) -> None:
-        for point_id, flag in rows:
-            if flag is not None and str(flag) not in flags.setdefault(int(point_id), []):
-                flags[int(point_id)].append(str(flag))
-
-    for column in ("needs_review", "qa_flags"):
-        kind = columns.get(("service_point", column))
-        if kind == "boolean":
-            add(db.execute(text(f"SELECT id, 'needs_review' FROM service_point WHERE {column}")))
-        elif kind == "ARRAY":
-            add(db.execute(text(f"SELECT id, unnest({column}) FROM service_point")))
-    for table in ("qa_flag", "point_qa_flag"):
-        names = {c for t, c in columns if t == table}
-        flag_column = next((c for c in ("flag", "code") if c in names), None)
-        if "point_id" in names and flag_column:
-            add(db.execute(text(f"SELECT point_id, {flag_column} FROM {table}")))
-    return {k: v for k, v in flags.items() if v}
+    ):
+        flags.setdefault(int(point_id), []).append((str(flag), str(said)))
+    return flags
 
 
 @dataclass(frozen=True)
@@ -890,7 +891,7 @@ def review_points(
         params,
     ).all()
     flags_of = qa_flags(db)
-    flag_names = sorted({flag for row in rows for flag in flags_of.get(int(row.id), [])})
+    flag_names = sorted({flag for row in rows for flag, _ in flags_of.get(int(row.id), [])})
     flag_index = {name: i for i, name in enumerate(flag_names)}
     kinds: dict[str, int] = {}
     agencies: dict[tuple[str, str], int] = {}
@@ -912,6 +913,7 @@ def review_points(
         "phones",
         "hours",
         "flags",
+        "flag_details",
     ]
     cols: dict[str, list[Any]] = {name: [] for name in names}
     for row in rows:
@@ -931,7 +933,8 @@ def review_points(
         cols["phones"].append(", ".join(row.phones or []))
         cols["hours"].append(hours.setdefault(hours_text, len(hours)))
         own = flags_of.get(int(row.id))
-        cols["flags"].append([flag_index[x] for x in own] if own else 0)
+        cols["flags"].append([flag_index[flag] for flag, _ in own] if own else 0)
+        cols["flag_details"].append([said for _, said in own] if own else 0)
     data = {
         "columns": cols,
         "kinds": [[k, *kind_words(k)] for k in kinds],
