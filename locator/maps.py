@@ -741,8 +741,9 @@ window.locatorReview = (function () {
       });
       L.control.layers(null, overlays, { collapsed: false, position: "topright" }).addTo(map);
       map.on("click", function (e) {
-        var i = nearest(map, e.latlng);
+        var started = performance.now(), i = nearest(map, e.latlng);
         if (i >= 0) R.open(i);
+        R.clickMs = performance.now() - started;  /* finding the point and its popup */
       });
       if (pending === 0) R.ready = performance.now();
     }).catch(function (exc) {
