@@ -410,6 +410,15 @@ def test_the_review_map_of_the_whole_registry(
     assert f"Generated, not facts ({generated:,})" in control
     legend_text = page.inner_text(".locator-legend")
     assert f"{total:,} จุด · points" in legend_text and "not real offices" in legend_text
+    if connection.execute(text("SELECT to_regclass('qa_flag')")).scalar() is not None:
+        # the pin check's findings of the load: a layer per flag, with its count
+        for flag, flagged in connection.execute(
+            text(
+                "SELECT flag, count(DISTINCT point_id) FROM qa_flag "
+                "WHERE resolved_at IS NULL GROUP BY 1"
+            )
+        ):
+            assert f"QA: {flag} ({flagged:,})" in control, (flag, control)
     page.wait_for_timeout(400)  # the tiles' fade-in
     page.screenshot(path=str(output_dir / "map-review.png"))
 
