@@ -65,6 +65,7 @@ from locator.db import Executor, run_prepared
 from locator.errors import InvalidInput, NotFound
 from locator.filters import NO_COPY_POINT, PointFilter, check_codes, conditions
 from locator.models import POINT_SOURCES, POINT_STATUSES
+from locator.provenance import synthetic_fields
 
 COLLECTION_ID = "service_points"
 CRS84: Final = "http://www.opengis.net/def/crs/OGC/1.3/CRS84"
@@ -91,6 +92,8 @@ PROPERTIES = (
     "gecc",
     "no_copy",
 )
+DERIVED_PROPERTIES = ("synthetic",)
+"""Computed, not stored: ``synthetic`` lists the point's made-up fields (provenance)."""
 SERVICE_PROPERTIES = ("service", "copies_required")
 """Written only when the items are filtered by ``service``: that offering's answer."""
 
@@ -798,7 +801,7 @@ def parse_properties(value: str | None) -> tuple[str, ...] | None:
     if value is None:
         return None
     names = tuple(dict.fromkeys(n.strip() for n in value.split(",") if n.strip()))
-    known = PROPERTIES + SERVICE_PROPERTIES
+    known = PROPERTIES + DERIVED_PROPERTIES + SERVICE_PROPERTIES
     unknown = [n for n in names if n not in known]
     if unknown:
         raise InvalidInput(
@@ -916,6 +919,7 @@ def _feature(
 ) -> dict[str, Any]:
     values = {name: row[name] for name in PROPERTIES}
     values["no_copy"] = None if row["no_copy"] is None else bool(row["no_copy"])
+    values["synthetic"] = synthetic_fields(row["source"])
     if service is not None:
         values["service"] = service
         values["copies_required"] = list(row["copies_required"] or [])

@@ -91,6 +91,12 @@ class Conditions:
     def offering(self) -> bool:
         return self.geog == "o.geog"
 
+    @property
+    def hours(self) -> str:
+        """The hours "open" is judged by: with a service, the offering's own where it has
+        them (a hospital's outpatient services), else the point's."""
+        return "coalesce(o.opening_hours, p.opening_hours)" if self.offering else "p.opening_hours"
+
 
 NO_COPY_POINT = (
     "NOT EXISTS (SELECT 1 FROM offering x WHERE x.point_id = p.id "
@@ -132,7 +138,7 @@ def conditions(f: PointFilter) -> Conditions:
             c.where.append(f"p.{flag} = :{flag}")
             c.params[flag] = value
     if f.open_now is not None:
-        c.where.append(("" if f.open_now else "NOT ") + "locator_is_open(p.opening_hours, :at)")
+        c.where.append(("" if f.open_now else "NOT ") + f"locator_is_open({c.hours}, :at)")
     c.params["at"] = f.moment()  # also for the answer's own open_now
     return c
 

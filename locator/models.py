@@ -223,6 +223,9 @@ class Offering(Base):
     copies_required: Mapped[list[str]] = mapped_column(ARRAY(Text), server_default=text("'{}'"))
     no_copy_since: Mapped[dt.date | None] = mapped_column(Date)
     notes: Mapped[str | None] = mapped_column(Text)
+    opening_hours: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
+    """This service's hours where they differ from the point's (a hospital's outpatient
+    services; its emergency room keeps the point's 24 hours); NULL: the point's."""
     geog = mapped_column(Geography("POINT", srid=4326, spatial_index=False), nullable=False)
 
     point: Mapped[ServicePoint] = relationship(back_populates="offerings")

@@ -96,6 +96,10 @@ class OfferingMatch(_Out):
         description="document codes this office still demands as photocopies"
     )
     no_copy: bool = Field(description="true when no photocopy is needed for this service")
+    open_now: bool = Field(
+        description="this service open at `at` (or now): by its own hours where it has them "
+        "(a hospital's outpatient services), else the point's"
+    )
 
 
 class PointSummary(_Out):
@@ -242,6 +246,12 @@ class PointService(_Out):
     no_copy: bool
     no_copy_since: dt.date | None
     notes: str | None
+    opening_hours: dict[str, Any] | None = Field(
+        description="this service's own hours where they differ from the point's (a "
+        "hospital's outpatient services); null: the point's"
+    )
+    opening_hours_osm: str | None = Field(description="the same in OSM's opening_hours syntax")
+    open_now: bool = Field(description="this service open at `at` (or now)")
     documents: list[DocumentOut]
 
 
@@ -265,6 +275,20 @@ class Closure(_Out):
     name_en: str
 
 
+class Provenance(_Out):
+    """Where each part of the point comes from: `real` (the public source as it is),
+    `derived` (composed by rule from real reference data), `synthetic` (made up for the
+    demo: not a fact)."""
+
+    location: Literal["real", "derived", "synthetic"]
+    name: Literal["real", "derived", "synthetic"]
+    address: Literal["real", "derived", "synthetic"]
+    phones: Literal["real", "derived", "synthetic"]
+    hours: Literal["real", "derived", "synthetic"]
+    services: Literal["real", "derived", "synthetic"]
+    no_copy: Literal["real", "derived", "synthetic"]
+
+
 class PointDetail(PointSummary):
     version: int
     postcode: str | None
@@ -275,6 +299,7 @@ class PointDetail(PointSummary):
         description="the same hours in OpenStreetMap's opening_hours syntax, "
         "e.g. `Mo-Fr 08:30-16:30; PH off`"
     )
+    provenance: Provenance
     next_closure: Closure | None = Field(
         description="the next public holiday the point closes for (Thai public and "
         "government holidays, substitution days included)"

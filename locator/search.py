@@ -28,6 +28,7 @@ from locator.db import Executor, run_prepared
 from locator.errors import InvalidInput, NotFound
 from locator.filters import PointFilter, check_codes, conditions
 from locator.gazetteer import DEFAULT_MIN_SCORE, PlaceMatch, get_gazetteer, match_places
+from locator.provenance import provenance
 from locator.public_holidays import next_holiday
 from locator.ratings import rating_summary
 
@@ -43,6 +44,24 @@ _RESULT_COLUMNS = """
     ST_Y(p.geog::geometry) AS lat, ST_X(p.geog::geometry) AS lon,
     locator_is_open(p.opening_hours, :at) AS open_now
 """
+
+
+# With a service, the answer's offering: its copies and whether it is open at :at by its
+# own hours (a hospital's outpatient services) or the point's. DIRECT where ``o`` is in
+# the FROM; CARRIED passes the columns through a CTE and ``carried`` reads them there.
+OFFERING_DIRECT = (
+    ", o.copies_required, "
+    "locator_is_open(coalesce(o.opening_hours, p.opening_hours), :at) AS offering_open"
+)
+OFFERING_CARRIED = ", o.copies_required, o.opening_hours AS offering_hours"
+
+
+def carried(alias: str) -> str:
+    return (
+        f", {alias}.copies_required, "
+        f"locator_is_open(coalesce({alias}.offering_hours, p.opening_hours), :at) "
+        "AS offering_open"
+    )
 
 
 def _result(row: Mapping[str, Any] | RowMapping, service: str | None) -> dict[str, Any]:
@@ -75,7 +94,12 @@ def _result(row: Mapping[str, Any] | RowMapping, service: str | None) -> dict[st
         out["bearing_deg"] = None if bearing is None else round(float(bearing), 1)
     if service is not None:
         copies = list(row["copies_required"] or [])
-        out["offering"] = {"service": service, "copies_required": copies, "no_copy": not copies}
+        out["offering"] = {
+            "service": service,
+            "copies_required": copies,
+            "no_copy": not copies,
+            "open_now": bool(row["offering_open"]),
+        }
     return out
 
 
@@ -88,7 +112,7 @@ def nearest_sql(
     point within ``radius_m``, nearest first, a page (``:limit``, ``:offset``) at a time.
     """
     c = conditions(f)
-    extra = ", o.copies_required" if c.offering else ""
+    extra = OFFERING_CARRIED if c.offering else ""
     where = c.sql()
     if radius_m is not None:
         c.params["radius"] = radius_m
@@ -112,7 +136,7 @@ def nearest_sql(
     page = "LIMIT :limit OFFSET :offset" if paged else "LIMIT :k"
     statement = f"""
         WITH candidates AS ({candidates})
-        SELECT {_RESULT_COLUMNS}{", c.copies_required" if extra else ""},
+        SELECT {_RESULT_COLUMNS}{carried("c") if extra else ""},
                ST_Distance(p.geog, {ORIGIN}) AS distance_m,
                degrees(ST_Azimuth({ORIGIN}, p.geog)) AS bearing_deg
         FROM candidates c
@@ -254,7 +278,7 @@ def text_search(
         return _in_places(db, q, limit, f, lat, lon, places)
     c = conditions(f)
     c.params.update(q=" ".join(terms), limit=limit, cap=max_candidates + 1)
-    extra = ", o.copies_required" if c.offering else ""
+    extra = OFFERING_CARRIED if c.offering else ""
     # Latin words match at the start of a word of the English name ("district" is not
     # "Subdistrict"), through the words index; Thai has no spaces between words, so a
     # Thai word matches anywhere in the Thai name, through the trigram index.
@@ -295,7 +319,7 @@ def text_search(
             WHERE {c.sql()} AND {{match}}
             LIMIT :cap
         )
-        SELECT {_RESULT_COLUMNS}{extra.replace("o.", "m.")}{distance},
+        SELECT {_RESULT_COLUMNS}{carried("m") if extra else ""}{distance},
                (SELECT count(*) FROM matches) AS matched
         FROM matches m JOIN service_point p ON p.id = m.id
         JOIN agency a ON a.id = p.agency_id
@@ -322,7 +346,7 @@ def text_search(
                 WHERE {c.sql()} AND {match}
                 ORDER BY {c.geog} <-> {ORIGIN} LIMIT :limit
             )
-            SELECT {_RESULT_COLUMNS}{extra}{distance}
+            SELECT {_RESULT_COLUMNS}{OFFERING_DIRECT if extra else ""}{distance}
             FROM {c.source} JOIN agency a ON a.id = p.agency_id
             WHERE {c.sql()} AND {match}
               AND ST_DWithin({c.geog}, {ORIGIN},
@@ -357,7 +381,7 @@ def _in_places(
     c = conditions(f)
     c.where.append("p.tambon_code = ANY(:tambons)")
     c.params.update(tambons=codes, limit=limit, q=q)
-    extra = ", o.copies_required" if c.offering else ""
+    extra = OFFERING_DIRECT if c.offering else ""
     distance = ""
     if lat is not None and lon is not None:
         c.params.update(lat=lat, lon=lon)
@@ -425,6 +449,7 @@ def point_detail(db: Executor, point_id: int, at: dt.datetime | None = None) -> 
         opening_hours=row.opening_hours,
         opening_hours_osm=hours.to_osm(row.opening_hours),
         next_closure=_next_closure(row.opening_hours, moment),
+        provenance=provenance(row.source),
         source=row.source,
         updated_at=row.updated_at,
     )
@@ -433,22 +458,24 @@ def point_detail(db: Executor, point_id: int, at: dt.datetime | None = None) -> 
             """
             SELECT s.code, s.name_th, s.name_en, s.category, s.steps, s.processing_minutes,
                    s.fee_thb, s.fee_note_th, s.fee_note_en, s.link,
-                   o.copies_required, o.no_copy_since, o.notes,
+                   o.copies_required, o.no_copy_since, o.notes, o.opening_hours,
+                   locator_is_open(coalesce(o.opening_hours, p.opening_hours), :at) AS open_now,
                    coalesce(json_agg(json_build_object(
                        'code', d.code, 'name_th', d.name_th, 'name_en', d.name_en,
                        'original', sd.original, 'note', sd.note,
                        'copy_required', d.code = ANY(o.copies_required))
                      ORDER BY sd.position) FILTER (WHERE d.code IS NOT NULL), '[]') AS documents
             FROM offering o
+            JOIN service_point p ON p.id = o.point_id
             JOIN service s ON s.code = o.service_code
             LEFT JOIN service_document sd ON sd.service_code = s.code
             LEFT JOIN document_type d ON d.code = sd.document_code
             WHERE o.point_id = :id
-            GROUP BY s.code, o.point_id, o.service_code
+            GROUP BY s.code, o.point_id, o.service_code, p.opening_hours
             ORDER BY s.category, s.code
             """
         ),
-        {"id": point_id},
+        {"id": point_id, "at": moment},
     ).all()
     out["services"] = [
         {
@@ -466,6 +493,9 @@ def point_detail(db: Executor, point_id: int, at: dt.datetime | None = None) -> 
             "no_copy": not s.copies_required,
             "no_copy_since": s.no_copy_since,
             "notes": s.notes,
+            "opening_hours": s.opening_hours,
+            "opening_hours_osm": None if s.opening_hours is None else hours.to_osm(s.opening_hours),
+            "open_now": bool(s.open_now),
             "documents": s.documents,
         }
         for s in services

@@ -126,12 +126,14 @@ def _network_travel(
 
 
 _OPEN_ON_ARRIVAL = text(
-    "SELECT x.id, locator_is_open(p.opening_hours, x.t) "
-    "FROM unnest(:ids, :times) AS x(id, t) JOIN service_point p ON p.id = x.id"
+    "SELECT x.id, locator_is_open(coalesce(o.opening_hours, p.opening_hours), x.t) "
+    "FROM unnest(:ids, :times) AS x(id, t) JOIN service_point p ON p.id = x.id "
+    "LEFT JOIN offering o ON o.point_id = x.id AND o.service_code = :service"
 ).bindparams(
     bindparam("ids", type_=ARRAY(BIGINT)),
     bindparam("times", type_=ARRAY(TIMESTAMP(timezone=True))),
 )
+"""Open at each arrival time, by the asked service's own hours where it has them."""
 
 
 def nearest_by_travel_time(
@@ -162,6 +164,7 @@ def nearest_by_travel_time(
             {
                 "ids": [p["id"] for p in candidates],
                 "times": [p["travel"]["arrives_at"] for p in candidates],
+                "service": f.service,
             },
         )
         open_at_arrival = {int(i): bool(o) for i, o in rows}

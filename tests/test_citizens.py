@@ -463,3 +463,93 @@ def test_every_registry_hours_form_survives_osm_syntax(connection) -> None:
         back = from_osm(to_osm(form))
         assert back["weekly"] == form["weekly"], to_osm(form)
         assert back.get("public_holidays") == form.get("public_holidays")
+
+
+SATURDAY_10PM = "2026-11-28T22:00:00"
+
+
+def test_hospitals_are_open_at_night_for_emergencies_only(client: TestClient) -> None:
+    """The point is open whenever its emergency room is; its outpatient services keep
+    office hours, and "open now" with a service judges the service's own."""
+    near = {"kind": "community_hospital", "k": 5, "at": SATURDAY_10PM, **CHIANG_MAI}
+    open_points = nearest(client, open_now="true", **near)
+    assert len(open_points) == 5
+    assert nearest(client, open_now="true", service="vaccination", **near) == []
+    er = nearest(client, open_now="true", service="emergency_care", **near)
+    assert len(er) == 5 and all(r["offering"]["open_now"] for r in er)
+    closed = nearest(client, open_now="false", service="vaccination", **near)
+    assert len(closed) == 5 and not any(r["offering"]["open_now"] for r in closed)
+    # a public holiday closes the outpatient department, not the emergency room
+    holiday = {**near, "at": "2026-12-10T10:00:00"}
+    assert len(nearest(client, open_now="true", service="emergency_care", **holiday)) == 5
+    assert nearest(client, open_now="true", service="vaccination", **holiday) == []
+    weekday = {**near, "at": MONDAY_10AM}
+    assert len(nearest(client, open_now="true", service="vaccination", **weekday)) == 5
+
+
+def test_a_hospital_detail_gives_each_service_its_hours(client: TestClient) -> None:
+    (hospital,) = nearest(client, kind="provincial_hospital", k=1, **CHIANG_MAI)
+    r = client.get(f"/v1/points/{hospital['id']}", params={"at": SATURDAY_10PM})
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert body["opening_hours_osm"] == "24/7" and body["open_now"] is True
+    services = {s["code"]: s for s in body["services"]}
+    assert services["emergency_care"]["opening_hours"] is None
+    assert services["emergency_care"]["open_now"] is True
+    assert services["vaccination"]["opening_hours_osm"] == "Mo-Fr 08:00-16:00; PH off"
+    assert services["vaccination"]["open_now"] is False
+
+
+def test_sql_and_python_agree_on_service_hours(connection) -> None:
+    rows = connection.execute(
+        text(
+            "SELECT o.point_id, o.service_code, coalesce(o.opening_hours, p.opening_hours) AS h "
+            "FROM offering o JOIN service_point p ON p.id = o.point_id "
+            "WHERE p.kind IN ('community_hospital', 'provincial_hospital') "
+            "ORDER BY 1, 2 LIMIT 400"
+        )
+    ).all()
+    base = dt.datetime(2026, 12, 5, 17, tzinfo=dt.UTC)
+    for hours in range(0, 4 * 24, 7):
+        at = base + dt.timedelta(hours=hours)
+        sql = {
+            (r.point_id, r.service_code): r.open
+            for r in connection.execute(
+                text(
+                    "SELECT o.point_id, o.service_code, "
+                    "locator_is_open(coalesce(o.opening_hours, p.opening_hours), :at) AS open "
+                    "FROM offering o JOIN service_point p ON p.id = o.point_id "
+                    "WHERE (o.point_id, o.service_code) IN (SELECT * FROM unnest(:ids, :codes))"
+                ),
+                {
+                    "at": at,
+                    "ids": [r.point_id for r in rows],
+                    "codes": [r.service_code for r in rows],
+                },
+            )
+        }
+        for r in rows:
+            assert sql[(r.point_id, r.service_code)] == is_open(r.h, at), (r, at)
+
+
+def test_every_point_says_what_is_real_and_what_is_made_up(client: TestClient) -> None:
+    real = nearest(client, kind="district_office", k=1, **CHIANG_MAI)[0]
+    made_up = nearest(client, kind="post_office", k=1, **CHIANG_MAI)[0]
+    real_detail = client.get(f"/v1/points/{real['id']}").json()
+    assert real_detail["source"] == "pinned"
+    assert real_detail["provenance"]["location"] == "real"
+    assert real_detail["provenance"]["name"] == "real"
+    assert {real_detail["provenance"][k] for k in ("phones", "hours", "no_copy")} == {"synthetic"}
+    generated = client.get(f"/v1/points/{made_up['id']}").json()["provenance"]
+    assert set(generated.values()) == {"synthetic"}
+    # in the OGC items (and so in every GDAL export) as one flat property
+    r = client.get(
+        "/collections/service_points/items",
+        params={
+            "bbox": f"{real['lon'] - 0.01},{real['lat'] - 0.01},{real['lon'] + 0.01},"
+            f"{real['lat'] + 0.01}",
+            "limit": 100,
+        },
+    )
+    features = {f["id"]: f["properties"] for f in r.json()["features"]}
+    assert features[real["id"]]["synthetic"] == "phones,hours,no_copy"

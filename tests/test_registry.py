@@ -119,6 +119,58 @@ def test_no_copy_mix_is_realistic(connection) -> None:
     assert undated == 0
 
 
+def test_no_copy_has_a_story_an_analyst_can_find(connection) -> None:
+    """The synthetic adoption model (data/no_copy.yaml): agencies and provinces differ,
+    GECC offices lead, one adoption date per office, and no contradiction."""
+    still = dict(
+        connection.execute(
+            text(
+                "SELECT p.kind, avg((EXISTS (SELECT 1 FROM offering o WHERE o.point_id = p.id "
+                "AND cardinality(o.copies_required) > 0))::int) "
+                "FROM service_point p WHERE p.kind IN ('district_office', 'tao_office', "
+                "'police_station') GROUP BY p.kind"
+            )
+        ).all()
+    )
+    # civil registration (DOPA) adopted first and almost everywhere; TAOs and police later
+    assert still["district_office"] < 0.12 < 0.2 < still["tao_office"]
+    assert still["police_station"] > 2 * still["district_office"]
+    by_province = connection.execute(
+        text(
+            "SELECT left(p.tambon_code, 2), avg((cardinality(o.copies_required) > 0)::int) "
+            "FROM offering o JOIN service_point p ON p.id = o.point_id "
+            "WHERE p.kind = 'tao_office' GROUP BY 1 HAVING count(*) > 200"
+        )
+    ).all()
+    shares = sorted(float(share) for _, share in by_province)
+    assert shares[-1] - shares[0] > 0.15  # provinces differ
+    gecc, other = connection.execute(
+        text(
+            "SELECT avg(x) FILTER (WHERE gecc), avg(x) FILTER (WHERE NOT gecc) FROM ("
+            " SELECT p.gecc, (EXISTS (SELECT 1 FROM offering o WHERE o.point_id = p.id"
+            " AND cardinality(o.copies_required) > 0))::int AS x FROM service_point p) t"
+        )
+    ).one()
+    assert float(gecc) < 0.75 * float(other), (gecc, other)
+    dates = scalar(
+        connection,
+        "SELECT max(n) FROM (SELECT count(DISTINCT no_copy_since) AS n FROM offering "
+        "GROUP BY point_id) t",
+    )
+    assert dates == 1
+    contradictions = scalar(
+        connection,
+        "SELECT count(*) FROM offering WHERE "
+        "(service_code IN ('id_card_renewal', 'id_card_replacement') "
+        " AND 'id_card' = ANY(copies_required)) "
+        "OR (service_code = 'driving_licence_renewal' "
+        " AND 'driving_licence' = ANY(copies_required)) "
+        "OR (service_code LIKE 'house_registration_move%' "
+        " AND 'house_registration' = ANY(copies_required))",
+    )
+    assert contradictions == 0
+
+
 def test_agencies_form_a_hierarchy_up_to_a_ministry(connection) -> None:
     orphans = scalar(
         connection,

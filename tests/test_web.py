@@ -340,10 +340,13 @@ def test_click_near_bangkok_with_a_service_and_no_copies(
         assert shown.count() == len(detail["phones"]) >= 1
         assert "generated" in shown.first.inner_text()
     else:
-        assert page.locator("#details .badge-generated, #details .generated-note").count() == 0
-        assert len(tel) == len(detail["phones"]) >= 1
-        for href, phone in zip(tel, detail["phones"], strict=True):
-            assert href == "tel:" + re.sub(r"[^0-9+]", "", phone)
+        # a real office: real name and pin, but its phones are made up (no public source
+        # has them): said so, and not links
+        assert detail["provenance"]["phones"] == "synthetic"
+        assert page.locator("#details .badge-generated").count() == 0
+        assert "made up for the demo" in page.inner_text("#details .generated-note")
+        assert tel == []
+        assert page.locator("#details .tel-generated").count() == len(detail["phones"]) >= 1
     chosen = page.locator(f"#details details.service[data-code='{SERVICE}']")
     assert chosen.get_attribute("open") is not None  # the chosen service is unfolded, first
     assert page.locator("#details details.service").first.get_attribute("data-code") == SERVICE
@@ -366,13 +369,16 @@ def test_click_near_bangkok_with_a_service_and_no_copies(
 def test_copies_still_needed_are_named(open_tab: Callable[..., Tab], api: httpx.Client) -> None:
     """Without the no-copy filter, offices that still want photocopies say which ones."""
     lat, lon = BANGKOK
-    params = {"lat": lat, "lon": lon, "k": 100, "service": SERVICE, "no_copy": "false"}
+    # the ID card is never asked a copy of to renew it: a service some stations still
+    # want copies for (the police came late to No-Copy)
+    wanted_service = "criminal_record_certificate"
+    params = {"lat": lat, "lon": lon, "k": 100, "service": wanted_service, "no_copy": "false"}
     wanting = api.get("/v1/points/nearest", params=params).json()["results"]
     assert wanting, "the registry has offices that still want copies"
     target = wanting[0]
     labels = api.get("/app/labels.json").json()["documents"]
 
-    tab = open_tab(f"/app?lat={target['lat']}&lon={target['lon']}&k=5&service={SERVICE}")
+    tab = open_tab(f"/app?lat={target['lat']}&lon={target['lon']}&k=5&service={wanted_service}")
     page = tab.page
     page.wait_for_selector("body[data-state='results']", state="attached")
     item = page.locator(f"#results > li[data-id='{target['id']}']")
@@ -720,7 +726,8 @@ def test_keyboard_only(open_tab: Callable[..., Tab], engine: Engine) -> None:
 
 
 def test_generated_points_say_so(open_tab: Callable[..., Tab], api: httpx.Client) -> None:
-    """A generated point is marked as such; a real office is not."""
+    """A generated point is marked as such; a real office says which of its parts are
+    real (name, place) and which made up (phones, hours, No-Copy)."""
     lat, lon = CHIANG_MAI
     for kind, source in (("district_office", "pinned"), ("post_office", "generated")):
         found = api.get("/v1/points/nearest", params={"lat": lat, "lon": lon, "k": 1, "kind": kind})
@@ -730,7 +737,10 @@ def test_generated_points_say_so(open_tab: Callable[..., Tab], api: httpx.Client
         page = tab.page
         page.wait_for_selector("body[data-state='details']", state="attached")
         marked = page.locator("#details .badge-generated, #details .generated-note").count()
-        assert marked == (2 if source == "generated" else 0), (kind, source)
+        assert marked == (2 if source == "generated" else 1), (kind, source)
+        if source == "pinned":
+            note = page.inner_text("#details .generated-note[data-source='partly-synthetic']")
+            assert "name and place are real" in note and "made up" in note
         origin = page.inner_text("#details [data-source]:not(.generated-note)")
         assert ("not a real office" in origin) == (source == "generated"), origin
         if source == "generated" and importlib.util.find_spec("axe_playwright_python"):

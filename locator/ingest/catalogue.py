@@ -7,6 +7,7 @@ is a clear error naming the file and the entry, not a foreign-key failure later.
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -112,12 +113,34 @@ class PointKindIn(_Strict):
     services: list[str] = Field(min_length=1)
 
 
+class AdoptionIn(_Strict):
+    still_copies: float = Field(ge=0, le=1)
+    waves: list[dt.date] = Field(min_length=1)
+
+
+class NoCopyModelIn(_Strict):
+    """The synthetic No-Copy adoption model (data/no_copy.yaml says why each part)."""
+
+    policy_start: dt.date
+    policy_last: dt.date
+    wave_days: int = Field(ge=0)
+    province_sd: float = Field(ge=0)
+    gecc_factor: float = Field(ge=0, le=1)
+    default: AdoptionIn
+    agencies: dict[str, AdoptionIn]
+    never_copy: dict[str, list[str]]
+
+    def adoption(self, agency: str) -> AdoptionIn:
+        return self.agencies.get(agency, self.default)
+
+
 @dataclass(frozen=True)
 class Catalogue:
     document_types: list[DocumentTypeIn]
     agencies: list[AgencyIn]
     services: list[ServiceIn]
     kinds: list[PointKindIn]
+    no_copy: NoCopyModelIn
 
     def departments(self) -> Iterator[tuple[AgencyIn, AgencyIn | None]]:
         """Every agency with its parent, parents first."""
@@ -150,6 +173,7 @@ FILES = {
     "agencies": "agencies.yaml",
     "services": "services.yaml",
     "kinds": "point_kinds.yaml",
+    "no_copy": "no_copy.yaml",
 }
 
 
@@ -175,6 +199,16 @@ def _read(path: Path, model: type[M]) -> list[M]:
                 f"{path.name}, entry {i + 1} ({name or '?'}): {problems}"
             ) from exc
     return items
+
+
+def _read_one(path: Path, model: type[M]) -> M:
+    if not path.is_file():
+        raise ConfigurationError(f"catalogue file missing: {path}")
+    try:
+        return model.model_validate(yaml.safe_load(path.read_text(encoding="utf-8")) or {})
+    except ValidationError as exc:
+        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+        raise ConfigurationError(f"{path.name}: {problems}") from exc
 
 
 def _check_references(cat: Catalogue) -> None:
@@ -213,6 +247,19 @@ def _check_references(cat: Catalogue) -> None:
                 f"point_kinds.yaml {k.kind}: a generated kind needs count, placement "
                 "and name patterns"
             )
+    problems += [
+        f"no_copy.yaml: unknown agency {code}"
+        for code in cat.no_copy.agencies
+        if code not in agencies
+    ]
+    for service, never in cat.no_copy.never_copy.items():
+        if service not in services:
+            problems.append(f"no_copy.yaml never_copy: unknown service {service}")
+        problems += [
+            f"no_copy.yaml never_copy {service}: unknown document {d}"
+            for d in never
+            if d not in docs
+        ]
     unoffered = sorted(services - offered)
     if unoffered:
         problems.append(f"services offered by no kind: {', '.join(unoffered)}")
@@ -226,6 +273,7 @@ def read_catalogue(folder: Path) -> Catalogue:
         agencies=_read(folder / FILES["agencies"], AgencyIn),
         services=_read(folder / FILES["services"], ServiceIn),
         kinds=_read(folder / FILES["kinds"], PointKindIn),
+        no_copy=_read_one(folder / FILES["no_copy"], NoCopyModelIn),
     )
     _check_references(cat)
     return cat

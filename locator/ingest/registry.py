@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import math
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -36,8 +37,6 @@ VILLAGES_FILE = "th_muban_villages_hoerstemeier.csv"
 BANGKOK = "10"
 # Real offices lie up to a few km outside the simplified coastline / river polygons.
 BORDER_TOLERANCE_M = 10_000
-NO_COPY_POLICY_START = dt.date(2019, 11, 1)
-NO_COPY_POLICY_LAST = dt.date(2025, 6, 30)
 
 # Names of real offices: (office_type, entity_type) -> Thai and English patterns.
 REAL_NAMES: dict[tuple[str, str], tuple[str, str]] = {
@@ -83,7 +82,14 @@ POINT_COLUMNS = [
     "tambon_code", "postcode", "phones", "opening_hours", "wheelchair", "priority_lane",
     "gecc", "status", "source", "external_ref",
 ]  # fmt: skip
-OFFERING_COLUMNS = ["point_id", "service_code", "copies_required", "no_copy_since", "notes"]
+OFFERING_COLUMNS = [
+    "point_id",
+    "service_code",
+    "copies_required",
+    "no_copy_since",
+    "notes",
+    "opening_hours",
+]
 OFFERING_COPY_COLUMNS = [*OFFERING_COLUMNS, "geog"]
 AGENCY_COLUMNS = ["id", "code", "name_th", "name_en", "parent_id", "level", "province_code"]
 
@@ -212,6 +218,16 @@ def _phone(rng: np.random.Generator, area: str) -> str:
     return f"0 {area}{number[:2]} {number[2:]}"
 
 
+OUTPATIENT_HOURS = oh.weekly(
+    [("08:00", "16:00")],
+    note_en="Outpatient hours",
+    note_th="เวลาผู้ป่วยนอก",
+    closed_on_public_holidays=True,
+)
+"""A hospital's services but its emergency room: the outpatient department's hours."""
+ALWAYS_OPEN_SERVICES = {"emergency_care"}
+
+
 def _hours(kind: PointKindIn, rng: np.random.Generator) -> dict[str, Any]:
     office = [("08:30", "16:30")]
     saturday = [("09:00", "12:00")]
@@ -219,11 +235,15 @@ def _hours(kind: PointKindIn, rng: np.random.Generator) -> dict[str, Any]:
         day = [("00:00", "24:00")]
         return oh.weekly(day, day, day, note_en="Open 24 hours", note_th="เปิดตลอด 24 ชั่วโมง")
     if kind.hours == "hospital":
+        # the point is open whenever its emergency room is; its outpatient services carry
+        # their own hours (OUTPATIENT_HOURS on the offering)
+        day = [("00:00", "24:00")]
         return oh.weekly(
-            [("08:00", "16:00")],
-            note_en="Outpatient hours; emergency care 24 hours",
-            note_th="เวลาผู้ป่วยนอก ห้องฉุกเฉินเปิดตลอด 24 ชั่วโมง",
-            closed_on_public_holidays=True,
+            day,
+            day,
+            day,
+            note_en="Emergency room 24 hours; outpatient services Mon-Fri 08:00-16:00",
+            note_th="ห้องฉุกเฉินเปิดตลอด 24 ชั่วโมง บริการผู้ป่วยนอก จันทร์-ศุกร์ 08:00-16:00",
         )
     weekdays, sat = office, saturday if kind.hours in ("extended", "post") else []
     if rng.random() < kind.weekend_share:
@@ -570,19 +590,48 @@ class _Builder:
 
     # offerings ----------------------------------------------------------------------
     def build_offerings(self, points: pd.DataFrame) -> pd.DataFrame:
+        """Each point's offerings, with No-Copy statuses from the synthetic adoption
+        model of ``data/no_copy.yaml``: whether an office still demands copies depends
+        on its agency, its province and GECC certification; it adopted once, in one of
+        its agency's waves, the date of all its no-copy offerings; and no service asks a
+        copy of the document it renews."""
         gov_docs = {d.code for d in self.cat.document_types if d.issued_by_government}
+        model = self.cat.no_copy
         docs_by_service = {
-            s.code: [d.code for d in s.documents if d.code in gov_docs] for s in self.cat.services
+            s.code: [
+                d.code
+                for d in s.documents
+                if d.code in gov_docs and d.code not in model.never_copy.get(s.code, [])
+            ]
+            for s in self.cat.services
         }
         kinds = {k.kind: k for k in self.cat.kinds}
-        span = (NO_COPY_POLICY_LAST - NO_COPY_POLICY_START).days
-        rows: list[tuple[Any, ...]] = []
+        outpatient = json.dumps(OUTPATIENT_HOURS, ensure_ascii=False)
         rng = self.rng
-        for point_id, kind_name in zip(points["id"], points["kind"], strict=True):
+        provinces = sorted({str(code)[:2] for code in points["tambon_code"].dropna()})
+        province_effect = dict(
+            zip(provinces, rng.normal(0.0, model.province_sd, len(provinces)), strict=True)
+        )
+        rows: list[tuple[Any, ...]] = []
+        for point_id, kind_name, tambon, gecc in zip(
+            points["id"], points["kind"], points["tambon_code"], points["gecc"], strict=True
+        ):
+            kind = kinds[kind_name]
+            adoption = model.adoption(kind.agency)
+            odds = adoption.still_copies / max(1e-9, 1 - adoption.still_copies)
+            odds *= math.exp(province_effect.get(str(tambon)[:2], 0.0))
+            if gecc:
+                odds *= model.gecc_factor
             # Compliance is an office habit: an office that still wants copies wants them
             # for most of its services, and mostly of the ID card and house registration.
-            demands = rng.random() < 0.18
-            for service in kinds[kind_name].services:
+            demands = rng.random() < odds / (1 + odds)
+            wave = adoption.waves[int(rng.integers(0, len(adoption.waves)))]
+            adopted = min(
+                max(wave, model.policy_start)
+                + dt.timedelta(days=int(rng.integers(0, model.wave_days + 1))),
+                model.policy_last,
+            )
+            for service in kind.services:
                 wanted = docs_by_service[service]
                 copies: list[str] = []
                 if demands and wanted:
@@ -590,10 +639,11 @@ class _Builder:
                         p = {"id_card": 0.85, "house_registration": 0.6}.get(doc, 0.15)
                         if rng.random() < p:
                             copies.append(doc)
-                since = None
-                if not copies:
-                    since = NO_COPY_POLICY_START + dt.timedelta(days=int(rng.integers(0, span)))
-                rows.append((point_id, service, copies, since, None))
+                since = None if copies else adopted
+                hours = None  # the point's own
+                if kind.hours == "hospital" and service not in ALWAYS_OPEN_SERVICES:
+                    hours = outpatient
+                rows.append((point_id, service, copies, since, None, hours))
         return pd.DataFrame(rows, columns=OFFERING_COLUMNS)
 
 

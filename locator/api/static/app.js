@@ -1072,6 +1072,13 @@
         bi("จุดบริการนี้สร้างขึ้นเพื่อการสาธิต ไม่ใช่สำนักงานจริง ชื่อ ตำแหน่ง เบอร์โทร เวลาทำการ และบริการเป็นข้อมูลจำลอง",
           "This point was generated for the demo and is not a real office: its name, place, " +
           "phones, hours and services are made up.")));
+    } else if (p.provenance && p.provenance.phones === "synthetic") {
+      // a real office: its name and pin are real, but no public source gives its phones,
+      // hours or No-Copy status, and the demo made them up
+      box.appendChild(h("p", { class: "generated-note", "data-source": "partly-synthetic" },
+        bi("ชื่อและตำแหน่งเป็นข้อมูลจริง แต่เบอร์โทร เวลาทำการ และสถานะไม่ต้องใช้สำเนาเป็นข้อมูลจำลองเพื่อการสาธิต",
+          "The name and place are real; the phones, hours and No-Copy status are made up for " +
+          "the demo.")));
     }
 
     if (p.agency) {
@@ -1097,10 +1104,11 @@
     if (typeof p.lat === "number" && typeof p.lon === "number") box.appendChild(routeSection(p));
 
     var phones = Array.isArray(p.phones) ? p.phones : [];
-    // A generated number is not a link: nobody should be rung by a demo.
+    var madeUpPhones = generated || !!(p.provenance && p.provenance.phones === "synthetic");
+    // A made-up number is not a link: nobody should be rung by a demo.
     box.appendChild(section("โทรศัพท์", "Phone", phones.length
       ? h("ul", { class: "phones" }, phones.map(function (ph) {
-        if (generated) {
+        if (madeUpPhones) {
           return h("li", { class: "tel tel-generated" }, "☎ ", str(ph), " ",
             bi("(จำลอง)", "(generated)"));
         }

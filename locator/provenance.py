@@ -1,0 +1,38 @@
+"""What of a point is real and what is made up: the demo registry is part real, part
+generated, and nothing synthetic may pass for a fact.
+
+``real``: from the public source as it is (the 5,266 real offices' names and pins, from
+``th_gov_offices_hoerstemeier.csv``). ``derived``: composed by rule from real
+reference data (an address from the real tambon, district and province names; the
+services a kind of office offers, from the Citizen's Manual). ``synthetic``: made up
+for the demo (every generated point whole; on real offices, the phone numbers, the
+opening hours and the No-Copy statuses, which no public source gives).
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+Origin = Literal["real", "derived", "synthetic"]
+FIELDS = ("location", "name", "address", "phones", "hours", "services", "no_copy")
+REAL_SOURCES = ("pinned", "imported")
+
+
+def provenance(source: str) -> dict[str, Origin]:
+    """Each field's origin, for a point of ``source`` (pinned, imported, generated)."""
+    real = source in REAL_SOURCES
+    return {
+        "location": "real" if real else "synthetic",
+        "name": "real" if real else "synthetic",
+        "address": "derived" if real else "synthetic",
+        "phones": "synthetic",
+        "hours": "synthetic",
+        "services": "derived" if real else "synthetic",
+        "no_copy": "synthetic",
+    }
+
+
+def synthetic_fields(source: str) -> str:
+    """The made-up fields as one comma-separated value, for flat exports (CSV, GeoPackage
+    through the OGC API), where a nested object does not travel."""
+    return ",".join(k for k, v in provenance(source).items() if v == "synthetic")
