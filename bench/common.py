@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import socket
 import statistics
 import time
 import uuid
@@ -72,3 +73,39 @@ def parse_wrk(out: str) -> dict[str, float]:
         "p99": ms("99"),
         "errors": float(errors.group(1)) if errors else 0.0,
     }
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def free_port_pair() -> int:
+    """A free port whose next one is free too (the drive and walk routing engines)."""
+    for _ in range(50):
+        port = free_port()
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port + 1))
+            except OSError:
+                continue
+        return port
+    raise RuntimeError("no two free ports side by side")
+
+
+def bench_database(name: str) -> str:
+    """A migrated database of the bench's own, created if missing (kept for the next run)."""
+    server = database_url()
+    admin = create_engine(with_database(server, "postgres"), isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        if not conn.execute(
+            text("SELECT 1 FROM pg_database WHERE datname = :n"), {"n": name}
+        ).first():
+            conn.execute(text(f'CREATE DATABASE "{name}"'))
+    admin.dispose()
+    url = with_database(server, name)
+    engine = create_engine(url)
+    migrate.upgrade(engine)
+    engine.dispose()
+    return url

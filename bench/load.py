@@ -49,7 +49,6 @@ import math
 import os
 import random
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
@@ -70,7 +69,7 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.pool import NullPool
 
-from bench.common import BENCH_KEY
+from bench.common import BENCH_KEY, free_port, free_port_pair
 from bench.loadgen import (
     Pool,
     Record,
@@ -81,7 +80,7 @@ from bench.loadgen import (
     open_loop,
     post_json,
 )
-from bench.nearest import CpuMeter, free_port
+from bench.nearest import CpuMeter
 from locator import migrate
 from locator.db import database_url, with_database
 from locator.ingest.reference import load_reference
@@ -209,16 +208,6 @@ def imported_roads(url: str, pbf: Path) -> Iterator[dict[str, str]]:
     finally:
         subprocess.run([LOCATOR, "roads", "stop"], env=full, capture_output=True)
         shutil.rmtree(state, ignore_errors=True)
-
-
-def free_port_pair() -> int:
-    """A free port whose next one is free too (the drive and walk engines)."""
-    for _ in range(50):
-        port = free_port()
-        with contextlib.suppress(OSError), socket.socket() as s:
-            s.bind((HOST, port + 1))
-            return port
-    raise RuntimeError("no two free ports side by side")
 
 
 def start_server(

@@ -29,7 +29,6 @@ import argparse
 import os
 import re
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
@@ -41,9 +40,7 @@ import httpx
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
-from bench.common import BENCH_KEY, parse_wrk
-from locator import migrate
-from locator.db import database_url, with_database
+from bench.common import BENCH_KEY, bench_database, free_port, parse_wrk
 from locator.filters import PointFilter
 from locator.ingest.reference import load_reference
 from locator.ingest.registry import load_registry
@@ -67,26 +64,10 @@ end
 """
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def prepare(size: int) -> str:
     """A database holding a registry of about ``size`` points (kept for the next run)."""
-    server = database_url()
-    name = f"locator_bench_{size}"
-    admin = create_engine(with_database(server, "postgres"), isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        if not conn.execute(
-            text("SELECT 1 FROM pg_database WHERE datname = :n"), {"n": name}
-        ).first():
-            conn.execute(text(f'CREATE DATABASE "{name}"'))
-    admin.dispose()
-    url = with_database(server, name)
+    url = bench_database(f"locator_bench_{size}")
     engine = create_engine(url)
-    migrate.upgrade(engine)
     with engine.connect() as conn:
         tambons = conn.execute(text("SELECT count(*) FROM admin_area")).scalar_one()
         points = conn.execute(text("SELECT count(*) FROM service_point")).scalar_one()

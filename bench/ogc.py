@@ -39,8 +39,8 @@ import httpx
 import pyogrio
 from sqlalchemy.engine import make_url
 
-from bench.common import parse_wrk
-from bench.nearest import free_port, prepare, start_server
+from bench.common import free_port, parse_wrk
+from bench.nearest import prepare, start_server
 
 OUTPUT = Path(__file__).resolve().parent / "output"
 TIPG_VENV = OUTPUT / "tipg-venv"

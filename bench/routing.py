@@ -67,9 +67,7 @@ import osmium
 from pyproj import Geod
 from sqlalchemy import create_engine, text
 
-from bench.common import BENCH_KEY
-from bench.nearest import free_port
-from locator import migrate
+from bench.common import BENCH_KEY, bench_database, free_port, free_port_pair
 from locator.db import database_url, with_database
 from locator.settings import get_settings
 
@@ -295,23 +293,6 @@ class Network:
             "LOCATOR_OSRM_PORT": str(osrm_port),
             "LOCATOR_CLIENT_HASH_KEY": BENCH_KEY,
         }
-
-
-def bench_database(name: str) -> str:
-    """A migrated database of the bench's own (kept for the next run)."""
-    server = database_url()
-    admin = create_engine(with_database(server, "postgres"), isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        if not conn.execute(
-            text("SELECT 1 FROM pg_database WHERE datname = :n"), {"n": name}
-        ).first():
-            conn.execute(text(f'CREATE DATABASE "{name}"'))
-    admin.dispose()
-    url = with_database(server, name)
-    engine = create_engine(url)
-    migrate.upgrade(engine)
-    engine.dispose()
-    return url
 
 
 def drop_database(name: str) -> None:
@@ -780,7 +761,7 @@ def serving(network: Network) -> Iterator[tuple[str, str]]:
     """``locator serve`` (2 workers) over the network's database and state folder, which
     starts the network's own routing engines; (API URL, drive engine URL). Both are
     stopped after."""
-    osrm_port = _free_pair()
+    osrm_port = free_port_pair()
     env = network.env(osrm_port)
     started = time.perf_counter()
     proc = None
@@ -793,20 +774,6 @@ def serving(network: Network) -> Iterator[tuple[str, str]]:
             proc.terminate()
             proc.wait(timeout=30)
         subprocess.run([LOCATOR, "roads", "stop"], env=env, capture_output=True, check=False)
-
-
-def _free_pair() -> int:
-    import socket
-
-    for _ in range(50):
-        port = free_port()
-        with socket.socket() as s:
-            try:
-                s.bind(("127.0.0.1", port + 1))
-            except OSError:
-                continue
-        return port
-    raise SystemExit("no two free ports side by side")
 
 
 def _engine_rss_gib(state: Path) -> float:

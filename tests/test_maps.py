@@ -29,12 +29,14 @@ from sqlalchemy import text
 from locator import maps, routing
 from locator.errors import ConfigurationError
 from locator.settings import Settings
+from tests import test_web
 from tests.conftest import LOCATOR, MONACO_OFFICE, free_port_pair
+from tests.test_web import CHROMIUM
 
 sync_api = pytest.importorskip("playwright.sync_api", reason="pip install playwright")
 
-CHROMIUM = os.environ.get("LOCATOR_TEST_CHROMIUM", "/usr/bin/chromium")
-CHROMIUM_ARGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--no-first-run"]
+# test_web's headless Chromium, one per module
+browser = test_web.browser
 CASINO = "43.7396,7.4246"
 SIAM = "13.7466,100.5347"
 SANAM_LUANG = "13.7563,100.5018"
@@ -73,16 +75,6 @@ class Opened:
     page: Any
     errors: list[str] = field(default_factory=list)
     left: list[str] = field(default_factory=list)  # requests that tried to leave
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    with sync_api.sync_playwright() as pw:
-        chromium = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        try:
-            yield chromium
-        finally:
-            chromium.close()
 
 
 @pytest.fixture

@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import json
 import subprocess
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
+from typing import Any
 
 import httpx
 import numpy as np
@@ -175,6 +176,38 @@ def test_serve_starts_the_engines_when_a_network_is_imported(
         server.wait(timeout=30)
 
 
+def _graph_over_osrm(
+    graph: Any, vertices: Sequence[Any], directed: bool, osrm_url: str, seed: int
+) -> list[float]:
+    """Dijkstra over ``graph`` against OSRM's table, for 20 x 20 random vertices of the
+    graph's largest (strongly) connected part, as OSRM routes within it too: the ratio
+    ours / OSRM's for every trip of 2 minutes or more."""
+    connection = "strong" if directed else "weak"
+    _, labels = connected_components(graph, directed=directed, connection=connection)
+    biggest = np.bincount(labels).argmax()
+    rng = np.random.default_rng(seed)
+    candidates = [v for v in vertices if labels[v[0]] == biggest]
+    picks = [candidates[i] for i in rng.choice(len(candidates), size=40, replace=False)]
+    origins, targets = picks[:20], picks[20:]
+    times = dijkstra(graph, directed=directed, indices=[o[0] for o in origins])
+    coords = ";".join(f"{lon},{lat}" for _, lon, lat in origins + targets)
+    table = httpx.get(
+        f"{osrm_url}/table/v1/x/{coords}",
+        params={
+            "sources": ";".join(str(i) for i in range(20)),
+            "destinations": ";".join(str(i) for i in range(20, 40)),
+        },
+    ).json()
+    assert table["code"] == "Ok"
+    ratios = []
+    for i in range(20):
+        for j in range(20):
+            ours, theirs = times[i][targets[j][0]], table["durations"][i][j]
+            if np.isfinite(ours) and theirs and theirs > 120:
+                ratios.append(float(ours / theirs))
+    return ratios
+
+
 def test_the_graph_agrees_with_osrm(engine_env: dict[str, str], engine: Engine) -> None:
     """The PostGIS graph's travel times (Dijkstra over road_edge) against OSRM's car
     durations between random vertices: the median ratio within 0.9-1.1, so minutes on
@@ -197,29 +230,7 @@ def test_the_graph_agrees_with_osrm(engine_env: dict[str, str], engine: Engine) 
         if reverse >= 0:
             rows.append(target), cols.append(source), costs.append(reverse)
     graph = csr_matrix((costs, (rows, cols)), shape=(n, n))
-    # the largest strongly connected part, as OSRM routes within it too
-    _, labels = connected_components(graph, directed=True, connection="strong")
-    biggest = np.bincount(labels).argmax()
-    rng = np.random.default_rng(7)
-    candidates = [v for v in vertices if labels[v[0]] == biggest]
-    picks = [candidates[i] for i in rng.choice(len(candidates), size=40, replace=False)]
-    origins, targets = picks[:20], picks[20:]
-    times = dijkstra(graph, directed=True, indices=[o[0] for o in origins])
-    coords = ";".join(f"{lon},{lat}" for _, lon, lat in origins + targets)
-    table = httpx.get(
-        f"{_urls(engine_env)['drive']}/table/v1/x/{coords}",
-        params={
-            "sources": ";".join(str(i) for i in range(20)),
-            "destinations": ";".join(str(i) for i in range(20, 40)),
-        },
-    ).json()
-    assert table["code"] == "Ok"
-    ratios = []
-    for i in range(20):
-        for j in range(20):
-            ours, theirs = times[i][targets[j][0]], table["durations"][i][j]
-            if np.isfinite(ours) and theirs and theirs > 120:  # trips of 2 minutes or more
-                ratios.append(ours / theirs)
+    ratios = _graph_over_osrm(graph, vertices, True, _urls(engine_env)["drive"], seed=7)
     assert len(ratios) > 200
     median = float(np.median(ratios))
     print(f"graph / OSRM travel time: median {median:.3f} over {len(ratios)} pairs")
@@ -252,30 +263,7 @@ def test_the_walk_graph_agrees_with_osrm_foot(engine_env: dict[str, str], engine
     cols = [t for _, t, _ in walkable] + [s for s, _, _ in walkable]
     costs = [w for _, _, w in walkable] * 2
     graph = csr_matrix((costs, (rows, cols)), shape=(n, n))
-    _, labels = connected_components(graph, directed=False)
-    biggest = np.bincount(labels).argmax()
-    rng = np.random.default_rng(11)
-    candidates = [v for v in vertices if labels[v[0]] == biggest]
-    picks = [candidates[i] for i in rng.choice(len(candidates), size=40, replace=False)]
-    origins, targets = picks[:20], picks[20:]
-    times = dijkstra(graph, directed=False, indices=[o[0] for o in origins])
-    coords = ";".join(f"{lon},{lat}" for _, lon, lat in origins + targets)
-    table = httpx.get(
-        f"{_urls(engine_env)['walk']}/table/v1/x/{coords}",
-        params={
-            "sources": ";".join(str(i) for i in range(20)),
-            "destinations": ";".join(str(i) for i in range(20, 40)),
-        },
-    ).json()
-    assert table["code"] == "Ok"
-    ratios = [
-        times[i][targets[j][0]] / table["durations"][i][j]
-        for i in range(20)
-        for j in range(20)
-        if np.isfinite(times[i][targets[j][0]])
-        and table["durations"][i][j]
-        and table["durations"][i][j] > 120
-    ]
+    ratios = _graph_over_osrm(graph, vertices, False, _urls(engine_env)["walk"], seed=11)
     assert len(ratios) > 200
     median = float(np.median(ratios))
     low, high = np.quantile(ratios, [0.1, 0.9])
