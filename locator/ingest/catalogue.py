@@ -94,10 +94,6 @@ class PointKindIn(_Strict):
     agency: str
     source: Literal["real", "generated"]
     office_types: list[str] = []
-    count: int | None = Field(default=None, ge=0)
-    placement: Literal["tambon", "district", "province"] | None = None
-    name_pattern_th: str | None = None
-    name_pattern_en: str | None = None
     hours: Literal["government", "extended", "hospital", "always", "post"] = "government"
     weekend_share: float = Field(default=0.0, ge=0, le=1)
     own_agency: bool = Field(
@@ -107,10 +103,72 @@ class PointKindIn(_Strict):
     wheelchair_share: float = Field(default=0.5, ge=0, le=1)
     priority_lane_share: float = Field(default=0.5, ge=0, le=1)
     gecc_share: float = Field(default=0.1, ge=0, le=1)
-    exclude_provinces: list[str] = Field(
-        default=[], description="province codes without this kind (Bangkok has no villages)"
-    )
     services: list[str] = Field(min_length=1)
+
+
+# Units from the largest to the smallest: an office's `extra` unit is finer than its own.
+UNIT_ORDER = ("province", "district", "tambon", "village")
+
+
+class ExtraIn(_Strict):
+    """Where a kind's offices beyond one per unit go, and what they are called."""
+
+    per: Literal["district", "tambon", "village"]
+    name_th: str
+    name_en: str
+
+
+class BangkokIn(_Strict):
+    """Bangkok's own offices of a kind that exists everywhere (area offices, khets)."""
+
+    count: int = Field(ge=1)
+    per: Literal["province", "district", "tambon"]
+    name_th: str
+    name_en: str
+    extra: ExtraIn | None = None
+
+
+class KindRuleIn(_Strict):
+    """How many offices of a generated kind exist, where, and their names
+    (data/generation.yaml explains each field)."""
+
+    kind: str
+    count: int = Field(ge=1)
+    source: str = Field(min_length=10)
+    approximate: bool = False
+    per: Literal["province", "district", "tambon", "village", "listed"]
+    where: Literal["everywhere", "outside_bangkok", "bangkok"]
+    provinces: list[str] = []
+    name_th: str
+    name_en: str
+    extra: ExtraIn | None = None
+    bangkok: BangkokIn | None = None
+    skip_units_with: str | None = None
+
+
+class DistanceIn(_Strict):
+    median_m: float = Field(gt=0)
+    sigma: float = Field(ge=0)
+    max_m: float = Field(gt=0)
+
+
+class PlacementIn(_Strict):
+    round_decimals: int = Field(ge=4, le=8)
+    min_spacing_m: float = Field(ge=0)
+    province: DistanceIn
+    district: DistanceIn
+    tambon: DistanceIn
+
+
+class GenerationIn(_Strict):
+    placement: PlacementIn
+    kinds: list[KindRuleIn]
+
+    def rule(self, kind: str) -> KindRuleIn:
+        for r in self.kinds:
+            if r.kind == kind:
+                return r
+        raise KeyError(kind)
 
 
 class AdoptionIn(_Strict):
@@ -141,6 +199,7 @@ class Catalogue:
     services: list[ServiceIn]
     kinds: list[PointKindIn]
     no_copy: NoCopyModelIn
+    generation: GenerationIn
 
     def departments(self) -> Iterator[tuple[AgencyIn, AgencyIn | None]]:
         """Every agency with its parent, parents first."""
@@ -174,6 +233,7 @@ FILES = {
     "services": "services.yaml",
     "kinds": "point_kinds.yaml",
     "no_copy": "no_copy.yaml",
+    "generation": "generation.yaml",
 }
 
 
@@ -240,13 +300,7 @@ def _check_references(cat: Catalogue) -> None:
         offered |= set(k.services)
         if k.source == "real" and not k.office_types:
             problems.append(f"point_kinds.yaml {k.kind}: a real kind needs office_types")
-        if k.source == "generated" and (
-            not k.count or not k.placement or not k.name_pattern_th or not k.name_pattern_en
-        ):
-            problems.append(
-                f"point_kinds.yaml {k.kind}: a generated kind needs count, placement "
-                "and name patterns"
-            )
+    problems += _check_generation(cat)
     problems += [
         f"no_copy.yaml: unknown agency {code}"
         for code in cat.no_copy.agencies
@@ -267,6 +321,43 @@ def _check_references(cat: Catalogue) -> None:
         raise ConfigurationError("catalogue problems:\n  " + "\n  ".join(problems))
 
 
+def _check_generation(cat: Catalogue) -> list[str]:
+    problems: list[str] = []
+    generated = [k.kind for k in cat.kinds if k.source == "generated"]
+    ruled = [r.kind for r in cat.generation.kinds]
+    problems += [
+        f"generation.yaml: no rule for the generated kind {k}" for k in generated if k not in ruled
+    ]
+    problems += [
+        f"generation.yaml: {k} is not a generated kind of point_kinds.yaml"
+        for k in ruled
+        if k not in generated
+    ]
+    problems += [f"generation.yaml: {k} has two rules" for k in set(ruled) if ruled.count(k) > 1]
+    for i, r in enumerate(cat.generation.kinds):
+        where = f"generation.yaml {r.kind}"
+        if r.per == "listed" and not r.provinces:
+            problems.append(f"{where}: per: listed needs provinces")
+        if r.per != "listed" and r.provinces:
+            problems.append(f"{where}: provinces are only for per: listed")
+        if r.bangkok and r.where != "everywhere":
+            problems.append(f"{where}: a bangkok block needs where: everywhere")
+        if r.skip_units_with and r.skip_units_with not in ruled[:i]:
+            problems.append(
+                f"{where}: skip_units_with {r.skip_units_with} must be a kind ruled above it"
+            )
+        own = "province" if r.per == "listed" else r.per
+        for extra, base in (
+            (r.extra, own),
+            (r.bangkok.extra if r.bangkok else None, r.bangkok.per if r.bangkok else own),
+        ):
+            if extra and UNIT_ORDER.index(extra.per) <= UNIT_ORDER.index(base):
+                problems.append(f"{where}: extra.per {extra.per} must be finer than {base}")
+        if r.bangkok and r.bangkok.count > r.count:
+            problems.append(f"{where}: bangkok.count is more than count")
+    return problems
+
+
 def read_catalogue(folder: Path) -> Catalogue:
     cat = Catalogue(
         document_types=_read(folder / FILES["document_types"], DocumentTypeIn),
@@ -274,6 +365,7 @@ def read_catalogue(folder: Path) -> Catalogue:
         services=_read(folder / FILES["services"], ServiceIn),
         kinds=_read(folder / FILES["kinds"], PointKindIn),
         no_copy=_read_one(folder / FILES["no_copy"], NoCopyModelIn),
+        generation=_read_one(folder / FILES["generation"], GenerationIn),
     )
     _check_references(cat)
     return cat
