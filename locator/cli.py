@@ -41,6 +41,10 @@ map_app = typer.Typer(
     help="Maps as single HTML files that open with no internet.", no_args_is_help=True
 )
 app.add_typer(map_app, name="map")
+hours_app = typer.Typer(
+    help="Opening hours in and out as OpenStreetMap opening_hours text.", no_args_is_help=True
+)
+app.add_typer(hours_app, name="hours")
 
 # soft wrap: a long line (a URL, an error) stays one line, whatever the terminal's width
 console = Console(soft_wrap=True)
@@ -508,6 +512,73 @@ def qa(
     )
 
 
+# --- hours in OSM syntax ---------------------------------------------------------------
+@hours_app.command("export")
+@friendly
+def hours_export(
+    output: Annotated[
+        Path | None, typer.Option("-o", "--output", help="CSV file (default: standard output).")
+    ] = None,
+    province: Annotated[
+        str | None, typer.Option("--province", help="Only this province (2-digit DOPA code).")
+    ] = None,
+    kind: Annotated[str | None, typer.Option("--kind", help="Only this kind of point.")] = None,
+) -> None:
+    """Every point's hours, and each service's own, as OSM opening_hours text (CSV)."""
+    import sys
+
+    from locator import hours_io
+
+    engine = _engine()
+    _require_schema(engine)
+    with engine.connect() as conn:
+        rows = hours_io.export_rows(conn, province=province, kind=kind)
+        if output is None:
+            hours_io.write_csv(rows, sys.stdout)
+            return
+        with output.open("w", encoding="utf-8", newline="") as f:
+            n = hours_io.write_csv(rows, f)
+    err.print(f"{n:,} rows written to {output}", highlight=False)
+
+
+@hours_app.command("import")
+@friendly
+def hours_import(
+    file: Annotated[
+        Path,
+        typer.Argument(
+            help="CSV: point_id or external_ref, [service_code,] opening_hours (OSM syntax)."
+        ),
+    ],
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Check every row, write nothing.")
+    ] = False,
+) -> None:
+    """Set hours from OSM opening_hours text; all rows or none, each problem named."""
+    from locator import hours_io
+
+    rows = hours_io.read_csv(file)
+    engine = _engine()
+    _require_schema(engine)
+    with engine.begin() as conn:
+        report = hours_io.import_rows(conn, rows, dry_run=dry_run)
+    if not report.ok:
+        table = Table(
+            "row", "field", "problem", title=f"{file.name}: {len(report.problems)} problems"
+        )
+        for p in report.problems:
+            table.add_row(f"row {p.row}", p.field, p.message)
+        console.print(table)
+        console.print("nothing was written: fix the rows above and import again", highlight=False)
+        raise typer.Exit(2)
+    verb = "would change" if dry_run else "changed"
+    console.print(
+        f"{'dry run: ' if dry_run else ''}{report.rows:,} rows checked, {report.changed:,} "
+        f"{verb}, {report.unchanged:,} already so",
+        highlight=False,
+    )
+
+
 def _require_schema(engine: Any) -> None:
     from locator import migrate as m
 
@@ -571,16 +642,17 @@ def _print_registry(registry: dict[str, Any]) -> None:
         *(f"[bold]{src.get(s, 0):,}[/]" for s in ("pinned", "generated", "imported")),
     )
     console.print(kinds)
-    provinces = Table("code", "province", "points", "code", "province", "points",
-                      title="Service points by province")  # fmt: skip
+    provinces = Table("code", "province", "real", "generated", "code", "province", "real",
+                      "generated", title="Service points by province")  # fmt: skip
     rows = list(registry["by_province"].items())
     half = (len(rows) + 1) // 2
+
+    def cells(row: tuple[str, dict[str, Any]]) -> list[str]:
+        code, p = row
+        return [code, f"{p['name_en']} {p['name_th']}", f"{p['real']:,}", f"{p['generated']:,}"]
+
     for left, right in zip(rows[:half], [*rows[half:], None], strict=True):
-        cells = [left[0], f"{left[1]['name_en']} {left[1]['name_th']}", f"{left[1]['points']:,}"]
-        if right:
-            cells += [right[0], f"{right[1]['name_en']} {right[1]['name_th']}",
-                      f"{right[1]['points']:,}"]  # fmt: skip
-        provinces.add_row(*cells)
+        provinces.add_row(*cells(left), *(cells(right) if right else []))
     console.print(provinces)
     console.print(
         f"service points: {registry['points']:,}; offerings: {registry['offerings']:,}, "
@@ -588,10 +660,17 @@ def _print_registry(registry: dict[str, Any]) -> None:
         f"({registry['no_copy_share']:.1%})",
         highlight=False,
     )
+    synthetic = registry["synthetic"]
+    console.print(
+        f"synthetic: {registry['synthetic_share']:.1%} of the points are generated (whole); "
+        f"on the {synthetic['real_points']:,} real offices the phones, hours and No-Copy "
+        f"statuses are made up ({synthetic['real_points_with_provided_hours']:,} with hours "
+        "their agency provided); per kind and province: `locator status --json`",
+        highlight=False,
+    )
     qa = registry.get("qa")
     if qa:
         console.print(
-            f"synthetic share: {registry['synthetic_share']:.1%} of the points are generated; "
             f"pin check: {qa['needs_review']:,} points need review ("
             + ", ".join(f"{flag} {n:,}" for flag, n in qa["flags"].items())
             + ")",

@@ -910,7 +910,8 @@ def items_sql(q: ItemQuery) -> tuple[str, str, dict[str, Any]]:
 _COLUMNS = """
     p.id, ST_X(p.geog::geometry) AS lon, ST_Y(p.geog::geometry) AS lat,
     p.name_th, p.name_en, p.kind, a.code AS agency, p.address_th, p.address_en,
-    p.tambon_code, p.postcode, p.status, p.source, p.wheelchair, p.priority_lane, p.gecc
+    p.tambon_code, p.postcode, p.status, p.source, p.provided, p.wheelchair, p.priority_lane,
+    p.gecc
 """
 
 
@@ -919,7 +920,7 @@ def _feature(
 ) -> dict[str, Any]:
     values = {name: row[name] for name in PROPERTIES}
     values["no_copy"] = None if row["no_copy"] is None else bool(row["no_copy"])
-    values["synthetic"] = synthetic_fields(row["source"])
+    values["synthetic"] = synthetic_fields(row["source"], row["provided"] or ())
     if service is not None:
         values["service"] = service
         values["copies_required"] = list(row["copies_required"] or [])

@@ -194,6 +194,8 @@ class ServicePoint(Base, Timestamps):
     source: Mapped[str] = mapped_column(Text)
     external_ref: Mapped[str | None] = mapped_column(Text)
     version: Mapped[int] = mapped_column(Integer, server_default=text("1"))
+    # fields the point's agency provided (migration 0010): their provenance is real
+    provided: Mapped[list[str]] = mapped_column(ARRAY(Text), server_default=text("'{}'"))
 
     agency: Mapped[Agency] = relationship()
     offerings: Mapped[list[Offering]] = relationship(back_populates="point")

@@ -11,6 +11,7 @@ opening hours and the No-Copy statuses, which no public source gives).
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Literal
 
 Origin = Literal["real", "derived", "synthetic"]
@@ -18,10 +19,12 @@ FIELDS = ("location", "name", "address", "phones", "hours", "services", "no_copy
 REAL_SOURCES = ("pinned", "imported")
 
 
-def provenance(source: str) -> dict[str, Origin]:
-    """Each field's origin, for a point of ``source`` (pinned, imported, generated)."""
+def provenance(source: str, provided: Iterable[str] = ()) -> dict[str, Origin]:
+    """Each field's origin, for a point of ``source`` (pinned, imported, generated);
+    a field the point's agency ``provided`` (``service_point.provided``: hours it
+    imported) is real whatever the point's source."""
     real = source in REAL_SOURCES
-    return {
+    origins: dict[str, Origin] = {
         "location": "real" if real else "synthetic",
         "name": "real" if real else "synthetic",
         "address": "derived" if real else "synthetic",
@@ -30,9 +33,13 @@ def provenance(source: str) -> dict[str, Origin]:
         "services": "derived" if real else "synthetic",
         "no_copy": "synthetic",
     }
+    for name in provided:
+        if name in origins:
+            origins[name] = "real"
+    return origins
 
 
-def synthetic_fields(source: str) -> str:
+def synthetic_fields(source: str, provided: Iterable[str] = ()) -> str:
     """The made-up fields as one comma-separated value, for flat exports (CSV, GeoPackage
     through the OGC API), where a nested object does not travel."""
-    return ",".join(k for k, v in provenance(source).items() if v == "synthetic")
+    return ",".join(k for k, v in provenance(source, provided).items() if v == "synthetic")

@@ -431,7 +431,7 @@ def point_detail(db: Executor, point_id: int, at: dt.datetime | None = None) -> 
         text(
             f"""
             SELECT {_RESULT_COLUMNS}, p.version, p.postcode, p.tambon_code, p.phones,
-                   p.opening_hours, p.updated_at
+                   p.opening_hours, p.updated_at, p.provided
             FROM service_point p JOIN agency a ON a.id = p.agency_id WHERE p.id = :id
             """
         ),
@@ -449,7 +449,7 @@ def point_detail(db: Executor, point_id: int, at: dt.datetime | None = None) -> 
         opening_hours=row.opening_hours,
         opening_hours_osm=hours.to_osm(row.opening_hours),
         next_closure=_next_closure(row.opening_hours, moment),
-        provenance=provenance(row.source),
+        provenance=provenance(row.source, row.provided or ()),
         source=row.source,
         updated_at=row.updated_at,
     )

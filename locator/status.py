@@ -60,16 +60,32 @@ def registry_stats(conn: Connection | Session) -> dict[str, Any]:
     by_source: dict[str, int] = dict(
         conn.execute(text("SELECT source, count(*) FROM service_point GROUP BY 1")).all()
     )
-    by_province = {
-        code: {"name_en": en, "name_th": th, "points": n}
-        for code, en, th, n in conn.execute(
+    by_province: dict[str, dict[str, Any]] = {
+        code: {"name_en": en, "name_th": th, "points": 0, "real": 0, "generated": 0, "by_kind": {}}
+        for code, en, th in conn.execute(
             text(
-                "SELECT a.code, a.name_en, a.name_th, count(p.id) FROM admin_area a "
-                "LEFT JOIN service_point p ON left(p.tambon_code, 2) = a.code "
-                "WHERE a.level = 'province' GROUP BY 1, 2, 3 ORDER BY 1"
+                "SELECT code, name_en, name_th FROM admin_area WHERE level = 'province' ORDER BY 1"
             )
         )
     }
+    for province, kind, source, n in conn.execute(
+        text(
+            "SELECT left(tambon_code, 2), kind, source, count(*) FROM service_point "
+            "GROUP BY 1, 2, 3 ORDER BY 1, 2, 3"
+        )
+    ):
+        entry = by_province.get(province)
+        if entry is None:
+            continue
+        entry["points"] += n
+        entry["generated" if source == "generated" else "real"] += n
+        entry["by_kind"][kind] = entry["by_kind"].get(kind, 0) + n
+    provided_hours = conn.execute(
+        text(
+            "SELECT count(*) FROM service_point "
+            "WHERE source <> 'generated' AND 'hours' = ANY(provided)"
+        )
+    ).scalar_one()
     offerings, no_copy = conn.execute(
         text(
             "SELECT count(*), count(*) FILTER (WHERE cardinality(copies_required) = 0) "
@@ -86,5 +102,14 @@ def registry_stats(conn: Connection | Session) -> dict[str, Any]:
         "no_copy_offerings": no_copy,
         "no_copy_share": round(no_copy / offerings, 4) if offerings else None,
         "synthetic_share": round(by_source.get("generated", 0) / total, 4) if total else None,
+        # what of the demo registry is made up (locator.provenance): generated points
+        # whole; on the real offices their phones, hours (unless their agency provided
+        # them) and No-Copy statuses
+        "synthetic": {
+            "generated_points": by_source.get("generated", 0),
+            "real_points": total - by_source.get("generated", 0),
+            "made_up_on_real_points": ["phones", "hours", "no_copy"],
+            "real_points_with_provided_hours": provided_hours,
+        },
         "qa": pincheck.counts(conn),
     }

@@ -169,3 +169,15 @@ def test_stats_show_the_qa_counts(client) -> None:  # type: ignore[no-untyped-de
     assert 0.8 < body["synthetic_share"] < 1
     assert body["by_kind"]["district_office"]["pinned"] == 926
     assert len(body["by_province"]) == 77
+    # counts by kind and province, real and generated
+    phuket = body["by_province"]["83"]
+    assert phuket["by_kind"]["industrial_office"] == 1 and phuket["by_kind"]["land_office"] >= 1
+    assert (
+        phuket["real"] + phuket["generated"] == phuket["points"] == sum(phuket["by_kind"].values())
+    )
+    bangkok = body["by_province"]["10"]["by_kind"]
+    assert bangkok["police_station"] == 88 and "health_promoting_hospital" not in bangkok
+    assert (
+        body["synthetic"]["generated_points"] + body["synthetic"]["real_points"] == body["points"]
+    )
+    assert body["synthetic"]["made_up_on_real_points"] == ["phones", "hours", "no_copy"]
