@@ -63,11 +63,15 @@ def main() -> None:
     print(f"runs: {args.repeat}")
     print(f"locator load registry (all tables): median {median(ours):6.2f} s  "
           f"runs {', '.join(f'{t:.2f}' for t in ours)}")  # fmt: skip
+    qa = [r.seconds["qa"] for r in reports]
+    s = last.seconds
     print(
-        "  of which build (Python) / write (COPY + indexes) / analyze, last run: "
-        f"{last.seconds['build']:.2f} / {last.seconds['write']:.2f} / "
-        f"{last.seconds['total'] - last.seconds['build'] - last.seconds['write']:.2f} s"
+        "  of which build (Python) / write (COPY + indexes) / pin check / analyze, last run: "
+        f"{s['build']:.2f} / {s['write']:.2f} / {s['qa']:.2f} / "
+        f"{s['total'] - s['build'] - s['write'] - s['qa']:.2f} s"
     )
+    print(f"the pin check (QA pass) of the real offices: median {median(qa):.2f} s  "
+          f"runs {', '.join(f'{t:.2f}' for t in qa)}")  # fmt: skip
     print(f"geopandas to_postgis (points only): median {median(theirs):6.2f} s  "
           f"runs {', '.join(f'{t:.2f}' for t in theirs)}")  # fmt: skip
     print(f"ratio locator (all tables) / baseline (points only): "

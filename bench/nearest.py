@@ -50,7 +50,7 @@ from locator.settings import get_settings
 
 BOX = {"lat": (13.0, 19.5), "lon": (99.0, 104.5)}
 REAL_POINTS = 5_266
-GENERATED_POINTS = 54_777
+GENERATED_POINTS = 54_815
 LUA = """
 math.randomseed(os.time())
 local service = os.getenv("BENCH_SERVICE") or ""
