@@ -34,7 +34,9 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 AREA_LEVELS = ("province", "district", "tambon")
 POINT_STATUSES = ("active", "temporarily_closed", "closed")
 POINT_SOURCES = ("pinned", "imported", "generated")
-ROLES = ("agency_editor", "agency_admin", "analyst", "admin")
+# editor: pins and edits its agency's points; agency_admin: also its agency's accounts
+# and bulk imports; platform_admin: every agency, and the review queue
+ROLES = ("editor", "agency_admin", "platform_admin")
 # what the pin check (locator.pincheck) finds; migration 0008 holds the same list
 QA_FLAGS = (
     "outside_tambon",
@@ -253,6 +255,7 @@ class ApiKey(Base):
     """Only a SHA-256 of the key is kept; the prefix finds the row without a scan."""
 
     __tablename__ = "api_key"
+    __table_args__ = (Index("ix_api_key_account", "account_id"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     account_id: Mapped[int] = mapped_column(ForeignKey("account.id", ondelete="CASCADE"))
@@ -270,7 +273,10 @@ class Change(Base):
     """HSDS metadata: who changed which field of which record, old -> new, when."""
 
     __tablename__ = "change"
-    __table_args__ = (Index("ix_change_record", "table_name", "record_id"),)
+    __table_args__ = (
+        Index("ix_change_record", "table_name", "record_id"),
+        Index("ix_change_changed_at", "changed_at"),
+    )
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
     table_name: Mapped[str] = mapped_column(Text)

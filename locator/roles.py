@@ -34,7 +34,21 @@ PUBLIC_TABLES = (
     "road_vertex",
     "road_edge",
     "alembic_version",
+    "public_holiday",
+    "qa_flag",
 )
+# the agencies' door (issue 12): the API role finds the account behind a key (and notes
+# when the key was last used) and writes an agency's points, their offerings, the change
+# log and the pin check's flags; the reader role never sees accounts, keys or the log
+API_WRITES = {
+    "account": "SELECT",
+    "api_key": "SELECT, UPDATE",
+    "service_point": "INSERT, UPDATE",
+    "offering": "INSERT, UPDATE, DELETE",
+    "change": "SELECT, INSERT",
+    "qa_flag": "INSERT, UPDATE, DELETE",
+}
+API_SEQUENCES = ("rating_id_seq", "service_point_id_seq", "change_id_seq", "qa_flag_id_seq")
 # ratings: what the summaries show, never the hashed client
 RATING_PUBLIC_COLUMNS = ("id", "point_id", "service_code", "score", "comment", "created_at")
 
@@ -56,16 +70,31 @@ def create_roles(conn: Connection) -> None:
 
 
 def grant(conn: Connection) -> None:
-    """Grant each role its privileges in this database (idempotent)."""
-    tables = ", ".join(PUBLIC_TABLES)
+    """Grant each role its privileges in this database (idempotent). Only on the tables
+    that exist: an early migration grants what is there then, the latest all of it, and
+    a restore (``locator.backup``) everything again."""
+    existing = set(
+        conn.execute(text("SELECT tablename FROM pg_tables WHERE schemaname = 'public'")).scalars()
+    )
+    sequences = set(
+        conn.execute(
+            text("SELECT sequencename FROM pg_sequences WHERE schemaname = 'public'")
+        ).scalars()
+    )
+    tables = ", ".join(t for t in PUBLIC_TABLES if t in existing)
     columns = ", ".join(RATING_PUBLIC_COLUMNS)
     for role in ROLES:
         conn.execute(text(f"GRANT USAGE ON SCHEMA public TO {role}"))
         conn.execute(text(f"GRANT SELECT ON {tables} TO {role}"))
         conn.execute(text(f"GRANT SELECT ({columns}) ON rating TO {role}"))
-    # the rate limit reads who rated; a rating is the API's one write today
+    # the rate limit reads who rated
     conn.execute(text(f"GRANT SELECT, INSERT ON rating TO {API_ROLE}"))
-    conn.execute(text(f"GRANT USAGE ON SEQUENCE rating_id_seq TO {API_ROLE}"))
+    for table, privileges in API_WRITES.items():
+        if table in existing:
+            conn.execute(text(f"GRANT {privileges} ON {table} TO {API_ROLE}"))
+    for sequence in API_SEQUENCES:
+        if sequence in sequences:
+            conn.execute(text(f"GRANT USAGE ON SEQUENCE {sequence} TO {API_ROLE}"))
 
 
 def revoke(conn: Connection) -> None:

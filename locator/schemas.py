@@ -457,3 +457,92 @@ class IsochroneResponse(_Out):
     type: Literal["Feature"]
     geometry: Polygon
     properties: IsochroneProperties
+
+
+# --- the agencies' door: Create / Update / Public families (issue 12) ------------------
+# The owner (agency), source, version and audit fields are never in a body: they come
+# from the credential and the server. ``extra="forbid"`` makes a body that names them a
+# 422 naming the field, so a client learns at once that they are not its to set.
+_PHONE = r"^\+?[0-9][0-9 -]{5,18}[0-9]$"
+
+
+class _PointFields(BaseModel):
+    # strict: `false` is no longitude, "5" is no latitude
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    name_en: str | None = Field(default=None, min_length=1, max_length=300)
+    address_th: str | None = Field(default=None, max_length=500)
+    address_en: str | None = Field(default=None, max_length=500)
+    tambon_code: str | None = Field(
+        default=None,
+        pattern=r"^[0-9]{6}$",
+        description="the tambon the address names (6-digit DOPA code); left out: the "
+        "tambon the pin stands in",
+    )
+    postcode: str | None = Field(default=None, pattern=r"^[1-9][0-9]{4}$")
+    phones: list[Annotated[str, Field(pattern=_PHONE)]] | None = Field(default=None, max_length=5)
+    opening_hours: str | None = Field(
+        default=None,
+        max_length=500,
+        description="OpenStreetMap opening_hours syntax, e.g. `Mo-Fr 08:30-16:30; PH off`",
+    )
+    wheelchair: bool | None = None
+    priority_lane: bool | None = None
+    gecc: bool | None = None
+
+
+class PointCreate(_PointFields):
+    kind: str = Field(pattern=CODE, max_length=64, description="a kind of your agency's")
+    name_th: str = Field(min_length=1, max_length=300)
+    name_en: str = Field(min_length=1, max_length=300)
+    lat: float = Field(ge=-90, le=90)
+    lon: float = Field(ge=-180, le=180)
+    external_ref: str | None = Field(
+        default=None, max_length=120, description="your agency's own id of this office"
+    )
+
+
+class PointUpdate(_PointFields):
+    """Only the fields sent change; ``null`` is not a value here (leave a field out)."""
+
+    name_th: str | None = Field(default=None, min_length=1, max_length=300)
+    lat: float | None = Field(default=None, ge=-90, le=90)
+    lon: float | None = Field(default=None, ge=-180, le=180)
+    status: Literal["active", "temporarily_closed"] | None = Field(
+        default=None, description="to close a point for good, DELETE it"
+    )
+
+
+class OfferingPut(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    copies_required: list[Annotated[str, Field(pattern=CODE, max_length=64)]] = Field(
+        max_length=20,
+        description="documents this office still wants as photocopies; [] = No-Copy",
+    )
+    notes: str | None = Field(default=None, max_length=1000)
+    opening_hours: str | None = Field(
+        default=None, max_length=500, description="this service's own hours (OSM syntax)"
+    )
+
+
+class PointWritten(_Out):
+    point: PointDetail
+    overridden: list[str] = Field(
+        description="pin-check findings you overrode: the point needs review"
+    )
+
+
+class ChangeEntry(_Out):
+    id: int
+    at: dt.datetime
+    action: str
+    field: str | None
+    old: Any
+    new: Any
+    by: str | None = Field(description="the account that made the change")
+
+
+class PointHistory(_Out):
+    point_id: int
+    changes: list[ChangeEntry]

@@ -82,7 +82,12 @@ def test_the_reader_sees_only_what_is_public(
 @pytest.mark.parametrize(
     "statement",
     [
-        "UPDATE service_point SET name_en = 'x' WHERE id = 1",
+        # the agencies' door updates points and appends to the change log; it never
+        # deletes a point nor rewrites the log
+        "DELETE FROM service_point WHERE id = 1",
+        "UPDATE change SET field = 'x'",
+        "DELETE FROM change",
+        "UPDATE account SET role = 'platform_admin'",
         "DELETE FROM rating",
         "UPDATE rating SET score = 1",
         "INSERT INTO agency (code, name_th, name_en) VALUES ('x', 'x', 'x')",
@@ -90,7 +95,7 @@ def test_the_reader_sees_only_what_is_public(
         "CREATE TABLE intruder (id int)",
     ],
 )
-def test_the_api_role_writes_only_ratings(
+def test_the_api_role_writes_only_what_its_doors_write(
     api_engines: tuple[Engine, Engine], statement: str
 ) -> None:
     write, _ = api_engines

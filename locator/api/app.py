@@ -12,8 +12,12 @@ from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
 from locator import __version__
-from locator.api import analysis, citizens, health, ogc, web
-from locator.api.deps import query_parameter_names, reject_unknown_parameters
+from locator.api import analysis, citizens, health, ogc, pinning, web
+from locator.api.deps import (
+    documented_methods,
+    query_parameter_names,
+    reject_unknown_parameters,
+)
 from locator.api.errors import install_error_handlers
 from locator.api.guards import CompressWhenAccepted, install_guards
 from locator.db import (
@@ -63,6 +67,7 @@ def create_app(settings: Settings | None = None, owner_url: str | None = None) -
         app.state.session_factory = make_session_factory(app.state.write_engine)
         app.state.read_engine = make_read_engine(read_url, settings)
         app.state.query_names = query_parameter_names(app.openapi())
+        app.state.path_methods = documented_methods(app.openapi())
         await anyio.to_thread.run_sync(_warm_gazetteer, app.state.read_engine)
         try:
             yield
@@ -85,6 +90,7 @@ def create_app(settings: Settings | None = None, owner_url: str | None = None) -
     install_guards(app, settings)
     app.include_router(health.router)
     app.include_router(citizens.router)
+    app.include_router(pinning.router)
     app.include_router(analysis.router)
     app.include_router(ogc.router)
     app.include_router(web.router)

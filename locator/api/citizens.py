@@ -63,6 +63,10 @@ def json_response(body: object, headers: dict[str, str] | None = None) -> Respon
     )
 
 
+def detail_etag(version: int, body: bytes) -> str:
+    return f'"v{version}.{hashlib.blake2b(body, digest_size=12).hexdigest()}"'
+
+
 def etag_matches(if_none_match: str | None, etag: str) -> bool:
     """RFC 9110 If-None-Match: ``*`` or a list of tags, compared weakly (``W/`` ignored)."""
     if not if_none_match:
@@ -180,9 +184,10 @@ def point(
     with reader() as db:
         detail = search.point_detail(db, point_id, at)
     response = json_response(detail)
-    # The ETag is the body's own hash: the detail also holds the rating summary and
-    # "open now", which change while the point's row (its version) does not.
-    etag = f'"{hashlib.blake2b(response.body, digest_size=12).hexdigest()}"'
+    # The ETag is the point's version and the body's own hash: the detail also holds the
+    # rating summary and "open now", which change while the point's row does not, so a
+    # cache needs the hash; an agency's edit (If-Match) needs only the version part.
+    etag = detail_etag(detail["version"], bytes(response.body))
     if etag_matches(request.headers.get("if-none-match"), etag):
         return Response(status_code=304, headers={"ETag": etag})
     response.headers["ETag"] = etag

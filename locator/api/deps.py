@@ -9,13 +9,17 @@ worker thread waiting on a lock that commit would release, the server froze.)
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from contextlib import AbstractContextManager
 from typing import Annotated, Any, cast
 
 from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.orm import Session
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from locator import accounts
 from locator.db import Executor
 from locator.errors import InvalidInput
 from locator.settings import Settings
@@ -60,6 +64,48 @@ def query_parameter_names(openapi: dict[str, Any]) -> dict[tuple[str, str], froz
     return names
 
 
+def documented_methods(
+    openapi: dict[str, Any],
+) -> list[tuple[re.Pattern[str], str, frozenset[str]]]:
+    """Each documented path as a pattern, with its methods, literal paths first (OpenAPI:
+    a concrete path outranks a template that also matches it)."""
+    out = []
+    for path, operations in openapi.get("paths", {}).items():
+        methods = {m.upper() for m in operations if m in _HTTP_METHODS}
+        if "GET" in methods:
+            methods.add("HEAD")
+        pattern = re.compile("^" + re.sub(r"\\{[^}]+\\}", "[^/]+", re.escape(path)) + "$")
+        out.append((pattern, path, frozenset(methods)))
+    return sorted(out, key=lambda item: "{" in item[1])
+
+
+_HTTP_METHODS = {"get", "put", "post", "delete", "options", "head", "patch", "trace"}
+
+
+def allowed_methods(request: Request) -> set[str]:
+    """The methods the document gives this path (Starlette's own 405 names only the first
+    matching route's, and ``/v1/points/{id}`` has two routers': GET; PATCH and DELETE)."""
+    path = request.url.path
+    for pattern, documented, methods in getattr(request.app.state, "path_methods", []):
+        if "{" not in documented and pattern.match(path):
+            return set(methods)
+    found: set[str] = set()
+    for pattern, _, methods in getattr(request.app.state, "path_methods", []):
+        if pattern.match(path):
+            found |= methods
+    return found
+
+
+def _literal_path_first(request: Request, route: Any) -> None:
+    """PATCH /v1/points/nearest is a method /v1/points/nearest does not have (405), not
+    an edit of point "nearest"."""
+    if route is None or "{" not in getattr(route, "path", ""):
+        return
+    allowed = allowed_methods(request)
+    if allowed and request.method not in allowed:
+        raise StarletteHTTPException(405, headers={"Allow": ", ".join(sorted(allowed))})
+
+
 async def reject_unknown_parameters(request: Request) -> None:
     """Every route refuses query parameters it does not declare, and repeated ones: a
     typo in a filter's name must not silently answer unfiltered results.
@@ -68,6 +114,7 @@ async def reject_unknown_parameters(request: Request) -> None:
     query string is the state of the map, read by the page's own script.
     """
     route: Any = request.scope.get("route")
+    _literal_path_first(request, route)
     if not request.scope.get("query_string") or not getattr(route, "include_in_schema", True):
         return
     names = [name for name, _ in request.query_params.multi_items()]
@@ -91,3 +138,21 @@ async def reject_unknown_parameters(request: Request) -> None:
 SettingsDep = Annotated[Settings, Depends(get_settings_dep)]
 ReaderDep = Annotated[Reader, Depends(get_reader)]
 WriterDep = Annotated[Writer, Depends(get_writer)]
+
+# auto_error off: a missing or malformed header is our 401 with our error body, not
+# FastAPI's 403; the scheme still tells OpenAPI (and so schemathesis) how to sign in
+bearer = HTTPBearer(auto_error=False, description="an account's API key (`locator accounts`)")
+
+
+def get_current_account(
+    writer: WriterDep,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
+) -> accounts.Account:
+    """The account behind the request's bearer key. A plain function, so FastAPI runs it
+    in a worker thread: the key lookup (and its last-use stamp) is a short transaction of
+    its own, finished before the route opens the write's."""
+    with writer() as session:
+        return accounts.authenticate(session, credentials.credentials if credentials else None)
+
+
+CurrentAccount = Annotated[accounts.Account, Depends(get_current_account)]

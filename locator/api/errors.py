@@ -62,7 +62,12 @@ class ErrorBody(BaseModel):
 
 _DESCRIPTIONS = {
     400: "The request itself is malformed (an unknown Host, a bad Content-Length)",
+    401: "No API key, or one that is unknown, revoked or rotated away",
+    403: "Your account's role or agency may not do this",
     404: "No such resource",
+    409: "It would duplicate another point of your agency (its id is in the details)",
+    412: "The point changed since you read it (If-Match is stale): read it again",
+    428: "This change needs If-Match with the point's ETag",
     413: "The body is larger than the server accepts",
     422: "A parameter or field is wrong; the message names it and says what to fix",
     429: "Too many requests of this kind from this client; see Retry-After",
@@ -112,6 +117,10 @@ def install_error_handlers(app: FastAPI) -> None:
             headers["Retry-After"] = str(exc.retry_after_s)
         elif status == 503:
             headers.update(_retry_after(request))
+        elif isinstance(exc, e.Unauthorized):
+            headers["WWW-Authenticate"] = 'Bearer realm="locator"'
+        elif isinstance(exc, e.PreconditionFailed) and exc.details.get("current_etag"):
+            headers["ETag"] = str(exc.details["current_etag"])
         return JSONResponse(
             error_body(exc.code, exc.message, exc.details), status_code=status, headers=headers
         )
@@ -126,12 +135,15 @@ def install_error_handlers(app: FastAPI) -> None:
         )
 
     @app.exception_handler(StarletteHTTPException)
-    async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
+        headers = dict(getattr(exc, "headers", None) or {})
+        if exc.status_code == 405:
+            from locator.api.deps import allowed_methods
+
+            headers["Allow"] = ", ".join(sorted(allowed_methods(request)))
         return JSONResponse(
-            error_body(code, str(exc.detail)),
-            status_code=exc.status_code,
-            headers=getattr(exc, "headers", None),
+            error_body(code, str(exc.detail)), status_code=exc.status_code, headers=headers
         )
 
     @app.exception_handler(PoolTimeout)
