@@ -761,6 +761,68 @@ def _print_registry(registry: dict[str, Any]) -> None:
 
 @app.command()
 @friendly
+def progress(
+    agency: Annotated[
+        str | None,
+        typer.Argument(help="An agency code (dopa, dla, rtp, dopa_50); none: every department."),
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
+) -> None:
+    """Pinning progress: points to pin, pinned (a real location) and validated (the pin
+    check has nothing against them), by province for one agency with its sub-agencies."""
+    from locator import agency_progress
+
+    with _engine().connect() as conn:
+        data: Any = (
+            agency_progress.progress(conn, agency)
+            if agency
+            else agency_progress.departments_progress(conn)
+        )
+    if as_json:
+        print(json.dumps(data, ensure_ascii=False, indent=2))
+        return
+
+    def pct(value: float | None) -> str:
+        return "-" if value is None else f"{value:.1%}"
+
+    def counts(c: dict[str, Any]) -> list[str]:
+        return [f"{c['target']:,}", f"{c['pinned']:,}", pct(c["pinned_share"]),
+                f"{c['validated']:,}", pct(c["validated_share"])]  # fmt: skip
+
+    def table_of(key: str, name: str, title: str) -> Table:
+        # one line per row: a long name is cut short, never wrapped; numbers stay whole
+        table = Table(title=title)
+        table.add_column(key, no_wrap=True, min_width=max(5, len(key)))
+        table.add_column(name, no_wrap=True, overflow="ellipsis", max_width=40)
+        for column in ("to pin", "pinned", "share", "validated", "share"):
+            table.add_column(column, justify="right", no_wrap=True, min_width=max(6, len(column)))
+        return table
+
+    if agency is None:
+        table = table_of("agency", "name", "Pinning progress by department")
+        for entry in data:
+            a = entry["agency"]
+            table.add_row(a["code"], a["name_en"], *counts(entry["total"]))
+    else:
+        a = data["agency"]
+        title = (
+            f"Pinning progress: {a['code']}, {a['name_en']} {a['name_th']}, with its sub-agencies"
+        )
+        table = table_of("code", "province", title)
+        for p in data["by_province"]:
+            name = f"{p['name_en']} {p['name_th']}" if p["name_en"] else "(no province)"
+            table.add_row(p["code"] or "-", name, *counts(p))
+        table.add_row("[bold]total[/]", "", *(f"[bold]{v}[/]" for v in counts(data["total"])))
+    console.print(table)
+    console.print(
+        "to pin: points not closed; pinned: a real location (source pinned or imported, or "
+        "provided by the agency); validated: pinned, no unresolved pin-check flag",
+        highlight=False,
+    )
+
+
+@app.command()
+@friendly
 def serve(
     host: Annotated[str | None, typer.Option(help="Bind address.")] = None,
     port: Annotated[int | None, typer.Option(help="Port.")] = None,

@@ -416,6 +416,34 @@ class RouteResponse(_Out):
     )
 
 
+class ProgressCounts(_Out):
+    target: int = Field(description="points that should be pinned: every one not closed")
+    pinned: int = Field(
+        description="of them, those whose location is real: source pinned or imported, or "
+        "a location the agency provided"
+    )
+    validated: int = Field(
+        description="of the pinned, those the pin check has no unresolved finding against"
+    )
+    pinned_share: float | None = Field(description="pinned / target (null: no target)")
+    validated_share: float | None = Field(description="validated / target (null: no target)")
+
+
+class ProvinceProgress(ProgressCounts):
+    code: str | None = Field(description="the province's DOPA code (of the address's tambon)")
+    name_en: str | None
+    name_th: str | None
+
+
+class AgencyProgress(_Out):
+    agency: AgencyRef
+    level: str = Field(description="ministry, department, provincial_office, local_government")
+    total: ProgressCounts = Field(description="the agency with every agency below it")
+    by_province: list[ProvinceProgress] = Field(
+        description="the provinces where it has points, by code"
+    )
+
+
 class Polygon(_Out):
     type: Literal["Polygon"]
     coordinates: list[list[list[float]]] = Field(

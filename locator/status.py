@@ -80,6 +80,23 @@ def registry_stats(conn: Connection | Session) -> dict[str, Any]:
         entry["points"] += n
         entry["generated" if source == "generated" else "real"] += n
         entry["by_kind"][kind] = entry["by_kind"].get(kind, 0) + n
+    # the same share per province as nationally below: where the rollout lags shows here
+    for entry in by_province.values():
+        entry.update(offerings=0, no_copy_offerings=0, no_copy_share=None)
+    for province, n, no_copy_here in conn.execute(
+        text(
+            "SELECT left(p.tambon_code, 2), count(*), "
+            "count(*) FILTER (WHERE cardinality(o.copies_required) = 0) "
+            "FROM offering o JOIN service_point p ON p.id = o.point_id GROUP BY 1"
+        )
+    ):
+        entry = by_province.get(province)
+        if entry is not None:
+            entry.update(
+                offerings=n,
+                no_copy_offerings=no_copy_here,
+                no_copy_share=round(no_copy_here / n, 4) if n else None,
+            )
     provided_hours = conn.execute(
         text(
             "SELECT count(*) FROM service_point "

@@ -170,6 +170,13 @@ def fuzz_config(max_examples: int, values: FuzzValues, seed: int = SEED) -> sche
             "parameters": {
                 key: {"dictionary": name, "probability": p} for key, (name, p) in bindings.items()
             },
+            # `code` names a catalogue service everywhere else, an agency here
+            "operations": [
+                {
+                    "include-path": "/v1/agencies/{code}/progress",
+                    "parameters": {"path.code": {"dictionary": "agencies", "probability": 0.5}},
+                }
+            ],
         }
     )
 
@@ -306,6 +313,7 @@ def test_api(case: Case, fuzz_app: AsServed, agency_key: str) -> None:
         ("GET", "/v1/points/{point_id}"),
         ("POST", "/v1/points/{point_id}/ratings"),
         ("GET", "/v1/services/{code}"),
+        ("GET", "/v1/agencies/{code}/progress"),
         ("GET", "/v1/points/search"),
         ("GET", "/v1/isochrone"),
         ("PATCH", "/v1/points/{point_id}"),

@@ -12,7 +12,7 @@ from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
 from locator import __version__
-from locator.api import analysis, citizens, health, ogc, pinning, web
+from locator.api import agencies, analysis, citizens, health, ogc, pinning, web
 from locator.api.deps import (
     documented_methods,
     query_parameter_names,
@@ -92,6 +92,7 @@ def create_app(settings: Settings | None = None, owner_url: str | None = None) -
     app.include_router(citizens.router)
     app.include_router(pinning.router)
     app.include_router(analysis.router)
+    app.include_router(agencies.router)
     app.include_router(ogc.router)
     app.include_router(web.router)
     web.mount_static(app)
