@@ -24,6 +24,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Connection, Engine, create_engine, text
 from sqlalchemy.orm import Session
 
+from bench.common import free_port_pair
 from locator import migrate
 from locator.api import create_app
 from locator.api.deps import get_reader, get_settings_dep, get_writer
@@ -207,19 +208,6 @@ def live_server(db_url: str) -> Iterator[str]:
     """``locator serve`` over the test database."""
     with serving(dict(os.environ, LOCATOR_DATABASE_URL=db_url)) as url:
         yield url
-
-
-def free_port_pair() -> int:
-    """A free port whose next one is free too (the drive and walk routing engines)."""
-    for _ in range(50):
-        port = _free_port()
-        with socket.socket() as s:
-            try:
-                s.bind(("127.0.0.1", port + 1))
-            except OSError:
-                continue
-        return port
-    raise AssertionError("no two free ports side by side")
 
 
 # --- real roads: Monaco's, imported and routed by OSRM -----------------------------
