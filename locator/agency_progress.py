@@ -23,6 +23,7 @@ from typing import Any
 
 from sqlalchemy import text
 
+from locator import pincheck
 from locator.db import Executor
 from locator.errors import NotFound
 from locator.filters import PointFilter, conditions
@@ -31,9 +32,6 @@ from locator.provenance import REAL_SOURCES
 PINNED = "(p.source = ANY(:real_sources) OR 'location' = ANY(p.provided))"
 """A point whose location is real, as ``locator.provenance`` judges it."""
 
-NEEDS_REVIEW = "EXISTS (SELECT 1 FROM qa_flag q WHERE q.point_id = p.id AND q.resolved_at IS NULL)"
-"""A point with an unresolved pin-check finding (``locator.pincheck.counts``' rule, per
-point)."""
 
 DEPARTMENTS = (
     "SELECT a.code FROM agency a WHERE a.level = 'department' OR (a.level = 'ministry' "
@@ -81,7 +79,7 @@ def progress(db: Executor, code: str) -> dict[str, Any]:
         text(
             "WITH point AS ("
             f" SELECT left(p.tambon_code, 2) AS province, {PINNED} AS pinned,"
-            f" {NEEDS_REVIEW} AS needs_review"
+            f" {pincheck.NEEDS_REVIEW} AS needs_review"
             f" FROM {c.source} WHERE {c.sql()} AND p.status <> 'closed'),"
             " per AS (SELECT province, count(*) AS target,"
             " count(*) FILTER (WHERE pinned) AS pinned,"

@@ -23,6 +23,7 @@ from sqlalchemy import Connection, text
 
 from locator import hours
 from locator.errors import InvalidInput
+from locator.pinning import record_change
 
 COLUMNS = ["point_id", "external_ref", "name_th", "service_code", "opening_hours", "source"]
 REQUIRED = ("opening_hours",)
@@ -207,19 +208,7 @@ def import_rows(
             ),
             {"id": target},
         )
-        conn.execute(
-            text(
-                "INSERT INTO change (table_name, record_id, action, field, old_value, new_value) "
-                "VALUES ('service_point', :record, 'update', :field, CAST(:old AS jsonb), "
-                "CAST(:new AS jsonb))"
-            ),
-            {
-                "record": str(target),
-                "field": name,
-                "old": json.dumps(old, ensure_ascii=False),
-                "new": value,
-            },
-        )
+        record_change(conn, None, target, "update", name, old, new)
     report.changed = len(writes)
     return report
 

@@ -249,6 +249,10 @@ def store(conn: Connection, result: QaResult) -> None:
         )  # fmt: skip
 
 
+NEEDS_REVIEW = "EXISTS (SELECT 1 FROM qa_flag q WHERE q.point_id = p.id AND q.resolved_at IS NULL)"
+"""SQL: point ``p`` has an unresolved finding (what ``counts`` counts, per point)."""
+
+
 def counts(conn: Connection | Session) -> dict[str, Any]:
     """The unresolved flags per flag, and how many points need review."""
     per_flag = dict.fromkeys(QA_FLAGS, 0)

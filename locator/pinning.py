@@ -185,9 +185,9 @@ def _check(
     return blocking if override else []
 
 
-def _record(
+def record_change(
     db: Db,
-    account: Account,
+    account_id: int | None,
     point_id: int,
     action: str,
     field: str | None,
@@ -203,7 +203,7 @@ def _record(
         {
             "record": str(point_id), "action": action, "field": field,
             "old": json.dumps(old, ensure_ascii=False, default=str),
-            "new": json.dumps(new, ensure_ascii=False, default=str), "account": account.id,
+            "new": json.dumps(new, ensure_ascii=False, default=str), "account": account_id,
         },
     )  # fmt: skip
 
@@ -312,9 +312,13 @@ def create(
             "external_ref": row.get("external_ref"), "provided": provided,
         },
     ).scalar_one()  # fmt: skip
-    _record(db, account, new_id, "create", None, None, {k: row.get(k) for k in (*EDITABLE, "kind")})
+    record_change(
+        db, account.id, new_id, "create", None, None, {k: row.get(k) for k in (*EDITABLE, "kind")}
+    )
     if overridden:
-        _record(db, account, new_id, "override", "pin_check", None, [f.flag for f in overridden])
+        record_change(
+            db, account.id, new_id, "override", "pin_check", None, [f.flag for f in overridden]
+        )
         _flag(db, new_id, overridden)
     return WriteResult(new_id, 1, [f.flag for f in overridden])
 
@@ -365,9 +369,11 @@ def update(
         params,
     ).scalar_one()
     for key in changed:
-        _record(db, account, point_id, "update", key, current[key], new[key])
+        record_change(db, account.id, point_id, "update", key, current[key], new[key])
     if overridden:
-        _record(db, account, point_id, "override", "pin_check", None, [f.flag for f in overridden])
+        record_change(
+            db, account.id, point_id, "override", "pin_check", None, [f.flag for f in overridden]
+        )
         _flag(db, point_id, overridden)
     return WriteResult(point_id, int(version), [f.flag for f in overridden])
 
@@ -390,7 +396,7 @@ def close(db: Db, account: Account, point_id: int, if_match: str | None) -> Writ
         ),
         {"id": point_id},
     ).scalar_one()
-    _record(db, account, point_id, "close", "status", current["status"], "closed")
+    record_change(db, account.id, point_id, "close", "status", current["status"], "closed")
     return WriteResult(point_id, int(version), [])
 
 
@@ -404,7 +410,7 @@ def put_offering(
 ) -> WriteResult:
     """Offer a service at the point (or change it): which documents the office still
     wants as photocopies (none: it is No-Copy), its own hours, a note."""
-    current = _lock(db, account, point_id, if_match)
+    _lock(db, account, point_id, if_match)
     documents = db.execute(
         text(
             "SELECT sd.document_code, d.issued_by_government FROM service_document sd "
@@ -467,9 +473,8 @@ def put_offering(
                   "opening_hours": old.opening_hours}  # fmt: skip
     after = {"copies_required": asked, "notes": body.get("notes"),
              "opening_hours": json.loads(hours_json) if hours_json else None}  # fmt: skip
-    _record(db, account, point_id, "offer" if old is None else "update",
+    record_change(db, account.id, point_id, "offer" if old is None else "update",
             f"offerings.{service}", before, after)  # fmt: skip
-    del current
     return WriteResult(point_id, int(version), [])
 
 
