@@ -559,6 +559,15 @@ class PointWritten(_Out):
     overridden: list[str] = Field(
         description="pin-check findings you overrode: the point needs review"
     )
+    dry_run: bool | None = Field(
+        default=None, description="true: the point as it would be; nothing was saved"
+    )
+
+
+class AccountPublic(_Out):
+    username: str
+    role: Literal["editor", "agency_admin", "platform_admin"]
+    agency: AgencyRef | None = Field(description="null for a platform admin")
 
 
 class ChangeEntry(_Out):

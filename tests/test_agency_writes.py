@@ -319,3 +319,39 @@ def test_accounts_cli_prints_a_key_once_and_revokes(cli_env: dict[str, str], eng
     assert run("create", name, "--agency", "dopa_50").returncode == 2  # taken
     bad = run("create", "x" + name, "--agency", "nowhere")
     assert bad.returncode == 2 and "nowhere" in bad.stderr
+
+
+def test_me_names_the_account_its_role_and_agency(client, dopa, connection) -> None:
+    me = client.get("/v1/me", headers=dopa)
+    assert me.status_code == 200, me.text
+    body = me.json()
+    assert body["role"] == "editor" and body["agency"]["code"] == "dopa_50"
+    assert body["agency"]["name_th"] and body["agency"]["name_en"]
+    assert client.get("/v1/me").status_code == 401
+    admin = _auth(_key(connection, None, "platform_admin"))
+    assert client.get("/v1/me", headers=admin).json()["agency"] is None
+
+
+def test_a_dry_run_checks_like_a_save_and_saves_nothing(client, dopa) -> None:
+    trial = client.post("/v1/points?dry_run=true", json=NEW_OFFICE, headers=dopa)
+    assert trial.status_code == 200, trial.text
+    assert trial.json()["dry_run"] is True and "etag" not in trial.headers
+    would_be = trial.json()["point"]["id"]
+    assert client.get(f"/v1/points/{would_be}").status_code == 404
+    created = _create(client, dopa)
+    point_id, tag = created.json()["point"]["id"], created.headers["etag"]
+    url = f"/v1/points/{point_id}"
+    headers = {**dopa, "If-Match": tag}
+    # a move into Lamphun province, the address still in Chiang Mai: the verdict, unsaved
+    far = client.patch(f"{url}?dry_run=true", json={"lat": 18.5790, "lon": 99.0087,
+                                                      "tambon_code": "500105"}, headers=headers)  # fmt: skip
+    assert far.status_code == 422 and "wrong_province" in far.text
+    near = client.patch(f"{url}?dry_run=true", json={"lat": 18.7760}, headers=headers)
+    assert near.status_code == 200 and near.json()["point"]["lat"] == 18.776
+    assert near.json()["point"]["version"] == 2 and near.json()["dry_run"] is True
+    after = client.get(url)
+    assert after.json()["lat"] == pytest.approx(18.77504) and after.json()["version"] == 1
+    history = client.get(f"{url}/history", headers=dopa).json()["changes"]
+    assert [c["action"] for c in history] == ["create"]
+    # the unchanged ETag still saves
+    assert client.patch(url, json={"lat": 18.7760}, headers=headers).status_code == 200

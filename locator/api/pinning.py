@@ -8,16 +8,28 @@ detail shows it, with its new ETag.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Path, Query, Response
+from sqlalchemy import text
+from sqlalchemy.orm import Session
 
 from locator import pinning, search
 from locator.api.citizens import PointId, detail_etag, json_response
-from locator.api.deps import CurrentAccount, SettingsDep, WriterDep
+from locator.api.deps import CurrentAccount, SettingsDep, Writer, WriterDep
 from locator.api.errors import error_responses
 from locator.errors import Forbidden
-from locator.schemas import CODE, OfferingPut, PointCreate, PointHistory, PointUpdate, PointWritten
+from locator.schemas import (
+    CODE,
+    AccountPublic,
+    OfferingPut,
+    PointCreate,
+    PointHistory,
+    PointUpdate,
+    PointWritten,
+)
 
 router = APIRouter(
     prefix="/v1", tags=["agencies"], responses=error_responses(400, 401, 403, 422, 503)
@@ -41,18 +53,64 @@ Override = Annotated[
 ConfirmDuplicate = Annotated[
     bool, Query(description="save although your agency has a similar point nearby")
 ]
+DryRun = Annotated[
+    bool,
+    Query(
+        description="check the change (the pin check included) and answer the point as it "
+        "would be, without saving it"
+    ),
+]
 ServiceCode = Annotated[str, Path(pattern=CODE, max_length=64, description="a catalogue code")]
 
 
-def _written(session: Any, result: pinning.WriteResult, status: int = 200) -> Response:
+def _written(
+    session: Any, result: pinning.WriteResult, status: int = 200, dry_run: bool = False
+) -> Response:
     detail = search.point_detail(session, result.point_id)
-    body = {"point": detail, "overridden": result.flags}
+    body: dict[str, Any] = {"point": detail, "overridden": result.flags}
+    if dry_run:
+        # the point as it would be; no ETag or Location: nothing of it exists
+        body["dry_run"] = True
+        return json_response(body)
     response = json_response(body)
     response.status_code = status
     response.headers["ETag"] = detail_etag(result.version, bytes(json_response(detail).body))
     if status == 201:
         response.headers["Location"] = f"/v1/points/{result.point_id}"
     return response
+
+
+@contextmanager
+def _write(writer: Writer, dry_run: bool) -> Iterator[Session]:
+    """The write's transaction; a dry run's work is undone at a savepoint after its answer
+    is made, so it runs the very same checks and SQL as the real write."""
+    with writer() as session:
+        if not dry_run:
+            yield session
+            return
+        savepoint = session.begin_nested()
+        try:
+            yield session
+        finally:
+            savepoint.rollback()
+
+
+@router.get(
+    "/me",
+    response_model=AccountPublic,
+    summary="Who the key belongs to: the account, its role and its agency",
+    responses=error_responses(401),
+)
+def me(writer: WriterDep, account: CurrentAccount) -> Response:
+    with writer() as session:
+        agency = None
+        if account.agency_id is not None:
+            row = session.execute(
+                text("SELECT code, name_th, name_en FROM agency WHERE id = :id"),
+                {"id": account.agency_id},
+            ).one()
+            agency = dict(row._mapping)
+    return json_response({"username": account.username, "role": account.role, "agency": agency})
 
 
 @router.post(
@@ -69,12 +127,13 @@ def create_point(
     body: PointCreate,
     override: Override = False,
     confirm_duplicate: ConfirmDuplicate = False,
+    dry_run: DryRun = False,
 ) -> Response:
     values = body.model_dump(exclude_unset=True)
-    with writer() as session:
+    with _write(writer, dry_run) as session:
         result = pinning.create(session, settings, account, values, override=override,
                                 confirm_duplicate=confirm_duplicate)  # fmt: skip
-        return _written(session, result, 201)
+        return _written(session, result, 201, dry_run)
 
 
 @router.patch(
@@ -92,12 +151,13 @@ def update_point(
     if_match: IfMatch = None,
     override: Override = False,
     confirm_duplicate: ConfirmDuplicate = False,
+    dry_run: DryRun = False,
 ) -> Response:
     changes = {k: v for k, v in body.model_dump(exclude_unset=True).items() if v is not None}
-    with writer() as session:
+    with _write(writer, dry_run) as session:
         result = pinning.update(session, settings, account, point_id, changes, if_match,
                                 override=override, confirm_duplicate=confirm_duplicate)  # fmt: skip
-        return _written(session, result)
+        return _written(session, result, dry_run=dry_run)
 
 
 @router.put(
