@@ -1,4 +1,5 @@
-"""The citizen map page: one HTML page at ``/app``, its assets under ``/static``.
+"""The web pages: the citizen map at ``/app``, the agency page at ``/agency``, their
+assets under ``/static``.
 
 Everything the page needs (Leaflet included) is served from this process. Street tiles
 come from ``Settings.tile_url`` (OpenStreetMap's by default) when they load; when they do
@@ -8,6 +9,9 @@ from ``/v1/areas/province``, fetched only then.
 The page is strict about what it runs: a Content-Security-Policy allows scripts only
 from this origin (no inline script) and images only from here and the tile host, and
 ``app.js`` builds the DOM with ``textContent``, never with HTML strings made from API data.
+The agency page (``agency.html``, ``agency.js``) is rendered and served the same way, with
+the same policy: its API key lives in the tab's ``sessionStorage`` and travels only in an
+``Authorization`` header, so the policy's ``connect-src 'self'`` is all it needs.
 
 For a phone's network: static files carry a hash of their content in their address
 (``?v=``) and are then cached for a year; everything is gzip-compressed by the app's
@@ -98,7 +102,7 @@ def _tile_settings(settings: Settings) -> tuple[str, str | None]:
     try:
         return settings.tile_url, tile_origin(settings.tile_url)
     except ValueError as exc:
-        log.warning("citizen page: %s; the map shows the offline outlines only", exc)
+        log.warning("web pages: %s; the maps show the offline outlines only", exc)
         return "", None
 
 
@@ -108,9 +112,13 @@ def asset_hash(relative: str) -> str:
     return hashlib.sha256((STATIC_DIR / relative).read_bytes()).hexdigest()[:12]
 
 
-def render_page(settings: Settings) -> str:
-    """The page with its few server-side values filled in (escaped where they are text)."""
-    template = (STATIC_DIR / "app.html").read_text(encoding="utf-8")
+def render_page(settings: Settings, template_name: str = "app.html") -> str:
+    """A page with its few server-side values filled in (escaped where they are text).
+
+    One renderer for both pages, so both get the same hashed asset addresses and the
+    same tile settings; a placeholder a page does not use is simply not there.
+    """
+    template = (STATIC_DIR / template_name).read_text(encoding="utf-8")
     template = re.sub(
         r"/static/([\w./-]+)\?v=__VERSION__",
         lambda m: f"/static/{m.group(1)}?v={asset_hash(m.group(1))}",
@@ -154,7 +162,7 @@ def page_labels(catalogue_dir: Path) -> dict[str, Any]:
     }
 
 
-router = APIRouter(tags=["citizen page"], include_in_schema=False)
+router = APIRouter(tags=["web pages"], include_in_schema=False)
 
 
 @dataclass(frozen=True)
@@ -163,25 +171,38 @@ class Page:
     headers: dict[str, str]
 
 
-def _page(request: Request) -> Page:
-    """The page rendered for this app's settings, once (its ETag is its hash)."""
+def _page(request: Request, template_name: str = "app.html") -> Page:
+    """A page rendered for this app's settings, once per app (its ETag is its hash)."""
     state = request.app.state
-    page: Page | None = getattr(state, "citizen_page", None)
+    pages: dict[str, Page] | None = getattr(state, "web_pages", None)
+    if pages is None:
+        pages = state.web_pages = {}
+    page = pages.get(template_name)
     if page is None:
         settings: Settings = state.settings
-        html = render_page(settings)
+        html = render_page(settings, template_name)
         etag = '"' + hashlib.sha256(html.encode()).hexdigest()[:16] + '"'
         headers = {**_security_headers(_tile_settings(settings)[1]), "ETag": etag}
-        page = state.citizen_page = Page(html, headers)
+        page = pages[template_name] = Page(html, headers)
     return page
+
+
+def _serve(request: Request, template_name: str) -> Response:
+    page = _page(request, template_name)
+    if page.headers["ETag"] in request.headers.get("if-none-match", ""):
+        return Response(status_code=304, headers=page.headers)
+    return HTMLResponse(page.html, headers=page.headers)
 
 
 @router.get("/app", response_class=HTMLResponse)
 def citizen_page(request: Request) -> Response:
-    page = _page(request)
-    if page.headers["ETag"] in request.headers.get("if-none-match", ""):
-        return Response(status_code=304, headers=page.headers)
-    return HTMLResponse(page.html, headers=page.headers)
+    return _serve(request, "app.html")
+
+
+@router.get("/agency", response_class=HTMLResponse)
+def agency_page(request: Request) -> Response:
+    """Agency staff pin and maintain their points on a map (sign in with an API key)."""
+    return _serve(request, "agency.html")
 
 
 @router.get("/app/labels.json")
