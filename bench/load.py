@@ -5,7 +5,7 @@ Run by hand:  .venv/bin/python -m bench.load [--seconds 60] [--workers 2]
 What it answers: does the API hold its service at its saturation rate, refuse the
 excess quickly when offered twice that, come back the moment the overload stops, and
 survive PostgreSQL restarting under it (503, not 500, while it is down; normal again
-within seconds; no acknowledged rating lost)?
+within seconds; no acknowledged rating or agency write lost)?
 
 Set-up: a scratch copy of the registry on the same cluster (``CREATE DATABASE ...
 TEMPLATE locator`` when nobody is connected to the demo database, otherwise migrate +
@@ -14,16 +14,43 @@ reference + registry, which takes about 35 s), dropped at the end; or, with
 cuts off nobody else using the shared one (another engineer's tests); ``locator serve``
 started as a subprocess against it, trusting X-Forwarded-For from 127.0.0.1 so each
 rating can come from its own client address (the 3-per-client-per-point-per-day limit
-is not what is measured).
+is not what is measured). With the server up, one editor account per agency that writes
+(below) is created in the scratch database (``accounts.create``), its key kept by the
+client.
 
-The mix, like citizens' use: nearest 53 % (random origins in Thailand's box, a third
-with a catalogue ``service``, half of those ``no_copy=true``; a quarter ranked by
-``rank=travel_time``, as the citizen page asks), search 15 % (English and Thai place
-names and words of real point names fetched from the API), detail 15 % (random existing
-ids), OGC items 5 % (small random boxes, limit 10), ratings 5 %, routes 5 % (between
-random junctions of a real road network, ``--roads``, Liechtenstein's by default, which
-is imported for the run and routed by OSRM; a fifth on foot), isochrones 2 % (from
-random junctions, 5 to 30 minutes, a fifth on foot, on the same network's graph).
+The mix, like citizens' use plus the agencies' upkeep: nearest 50 % (random origins in
+Thailand's box, a third with a catalogue ``service``, half of those ``no_copy=true``; a
+quarter ranked by ``rank=travel_time``, as the citizen page asks), search 15 % (English
+and Thai place names and words of real point names fetched from the API), detail 13 %
+(random existing ids), OGC items 5 % (small random boxes, limit 10), ratings 5 %, routes
+5 % (between random junctions of a real road network, ``--roads``, Liechtenstein's by
+default, which is imported for the run and routed by OSRM; a fifth on foot), isochrones
+2 % (from random junctions, 5 to 30 minutes, a fifth on foot, on the same network's
+graph), agency writes 5 %.
+
+Agency writes (``Authorization: Bearer <key>``, ``If-Match``): about 400 points of 12
+provinces drawn at set-up (district offices, police stations, land and revenue offices,
+health-promoting hospitals; pins well inside their own tambon, no pin-check finding), each
+edited with its agency's key: ``patch`` 62 % of the writes (``PATCH /v1/points/{id}``:
+new phones, always, plus in half of them the pin moved 2-20 m from where it was at the
+start, so it stays in its tambon, in 30 % other opening hours, in 30 % wheelchair),
+``offering`` 32 % (``PUT /v1/points/{id}/offerings/{service}`` of a service the point
+offers: ``copies_required`` [] or, in 40 %, one of the service's documents; a note),
+``create`` 6 % (``POST /v1/points``: a district office with a unique name by the
+province's DOPA office, in one of its tambons, well inside it and 300 m or more from any
+district office; edited afterwards like the others). The
+ETag: the client keeps each point's last ETag from the answers it got (a write's 2xx, a
+412's current one); a point whose ETag it does not know (at first, or after a write whose
+outcome it cannot know: a 503, a timeout, a broken connection) is read first, ``GET
+/v1/points/{id}`` (kind ``etag_get``, in the writes' 5 %), and edited at the next write.
+So a write never sends ``If-Match: *``, and one point has one write in flight, but for
+about 3 % of the writes: a colleague editing a point already being edited, with the same
+ETag (of the two at most one wins, the other gets a 412). 409, 412 and 422 are counted
+and reported, not errors; any other 4xx to a write is a failed target.
+Every write answered 2xx (its point, version and values, and a marker: the phone number,
+the offering's note, the new office's name) is checked in the database after the run:
+the version at least the acknowledged one, the marker's row in the change log, and, where
+no later write landed on that point, the values themselves.
 
 Phases: (a) closed loop, 16 connections: its 2xx throughput is the saturation rate R;
 (b) open loop at R; (c) at 2R; (d) at 0.7R, right after (c): the recovery; then (e)
@@ -48,6 +75,7 @@ import gc
 import math
 import os
 import random
+import re
 import shutil
 import statistics
 import subprocess
@@ -55,7 +83,7 @@ import sys
 import tempfile
 import time
 import uuid
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -79,9 +107,10 @@ from bench.loadgen import (
     lag_monitor,
     open_loop,
     post_json,
+    send_json,
 )
 from bench.nearest import CpuMeter
-from locator import migrate
+from locator import accounts, hours, migrate
 from locator.db import database_url, with_database
 from locator.ingest.reference import load_reference
 from locator.ingest.registry import load_registry
@@ -94,14 +123,19 @@ LOCATOR = str(Path(sys.executable).parent / "locator")
 HOST = "127.0.0.1"
 THAILAND = {"lat": (5.6, 20.5), "lon": (97.3, 105.7)}
 MIX = {
-    "nearest": 0.53,
+    "nearest": 0.50,
     "search": 0.15,
-    "detail": 0.15,
+    "detail": 0.13,
     "ogc": 0.05,
     "rating": 0.05,
     "route": 0.05,
     "isochrone": 0.02,
+    "write": 0.05,  # agency writes: one of WRITE_SHARE, or the read of an unknown ETag
 }
+WRITE_SHARE = {"patch": 0.62, "offering": 0.32, "create": 0.06}
+WRITE_KINDS = (*WRITE_SHARE, "etag_get")
+REPORT_KINDS = (*(k for k in MIX if k != "write"), *WRITE_KINDS)
+WRITE_EXPECTED_4XX = (409, 412, 422)  # honest races and the pin check: counted, no error
 LIECHTENSTEIN = "liechtenstein-2013-08-03.osm.pbf"
 # searched words besides those of real point names: what people type, typos included
 # fmt: off
@@ -252,6 +286,327 @@ def start_server(
     raise RuntimeError(f"the server did not become ready; see {log}")
 
 
+# --- agency writes -------------------------------------------------------------------------
+EDIT_KINDS = (
+    "district_office",
+    "police_station",
+    "land_office",
+    "revenue_office",
+    "health_promoting_hospital",
+)
+EDIT_PROVINCES = 12
+EDIT_POINTS_PER_KIND = 80
+MOVE_M = (2.0, 20.0)  # a move: this far from the pin's place at the start, any bearing
+RACE_SHARE = 0.03
+HOURS_CHOICES = (
+    "Mo-Fr 08:30-16:30; PH off",
+    "Mo-Fr 08:00-16:00; PH off",
+    "Mo-Fr 08:30-16:30; Sa 09:00-12:00; PH off",
+    "Mo-Fr 07:30-15:30; PH off",
+    "Mo-Sa 08:30-15:30; PH off",
+)
+# a pin 60 m (0.0006 degrees) or more inside its tambon, no other tambon's polygon that
+# near (the simplified polygons overlap), no other point of its kind within 150 m, no
+# pin-check finding, a postcode of its tambon: a move of up to 20 m stays in the tambon
+_EDITABLE_SQL = """
+SELECT p.id, g.code AS agency, p.kind, ST_Y(p.geog::geometry) AS lat,
+       ST_X(p.geog::geometry) AS lon,
+       array(SELECT o.service_code FROM offering o WHERE o.point_id = p.id ORDER BY 1)
+           AS services
+FROM service_point p
+JOIN agency g ON g.id = p.agency_id
+JOIN admin_area t ON t.code = p.tambon_code AND t.level = 'tambon'
+WHERE p.status = 'active' AND p.kind = ANY(CAST(:kinds AS text[]))
+  AND left(p.tambon_code, 2) = ANY(CAST(:provinces AS text[]))
+  AND right(g.code, 2) = left(p.tambon_code, 2)
+  AND NOT EXISTS (SELECT 1 FROM qa_flag q WHERE q.point_id = p.id AND q.resolved_at IS NULL)
+  AND (cardinality(t.postcodes) = 0 OR p.postcode = ANY(t.postcodes))
+  AND ST_Contains(t.geom, ST_Buffer(p.geog::geometry, 0.0006))
+  AND NOT EXISTS (SELECT 1 FROM admin_area o WHERE o.level = 'tambon' AND o.code <> t.code
+                  AND ST_DWithin(o.geom, p.geog::geometry, 0.0006))
+  AND NOT EXISTS (SELECT 1 FROM service_point s WHERE s.kind = p.kind AND s.id <> p.id
+                  AND ST_DWithin(s.geog, p.geog, 150))
+ORDER BY p.id
+"""
+# where a new district office may go: a point well inside a tambon (as above), 300 m or
+# more from any district office; one site per tambon, so two new ones are far apart too
+_SITES_SQL = """
+SELECT t.code, t.name_th, t.name_en, ST_Y(s.pt) AS lat, ST_X(s.pt) AS lon
+FROM admin_area t, LATERAL (SELECT ST_PointOnSurface(t.geom) AS pt) s
+WHERE t.level = 'tambon' AND left(t.code, 2) = ANY(CAST(:provinces AS text[]))
+  AND ST_Contains(t.geom, ST_Buffer(s.pt, 0.0006))
+  AND NOT EXISTS (SELECT 1 FROM admin_area o WHERE o.level = 'tambon' AND o.code <> t.code
+                  AND ST_DWithin(o.geom, s.pt, 0.0006))
+  AND NOT EXISTS (SELECT 1 FROM service_point p WHERE p.kind = 'district_office'
+                  AND ST_DWithin(p.geog, s.pt::geography, 300))
+ORDER BY t.code
+"""
+_ETAG = re.compile(rb"\r\netag:[ \t]*([^\r\n]+)")
+_LOCATION = re.compile(rb"\r\nlocation:[ \t]*/v1/points/(\d+)")
+_VERSION = re.compile(r'^(?:w/)?"v(\d+)')
+
+
+@dataclass
+class Editable:
+    """A point the agencies edit, as the client knows it."""
+
+    id: int
+    agency: str
+    lat: float  # where the pin was at the start: every move stays within 20 m of it
+    lon: float
+    services: list[str]
+    etag: str | None = None  # the last ETag the client saw; None: read it first
+    inflight: int = 0
+
+
+@dataclass
+class Site:
+    """Where a new district office may be pinned."""
+
+    agency: str
+    tambon: str
+    name_th: str
+    name_en: str
+    lat: float
+    lon: float
+
+
+@dataclass
+class Write:
+    """One agency request (a record's ``ctx``): what it wrote and how it was answered."""
+
+    op: str  # patch, offering, create, etag_get
+    point: Editable | None  # None for a create
+    values: dict[str, Any]
+    marker: str  # what tells this write's row in the change log from any other's
+    service: str | None = None
+    agency: str = ""  # a create's: whose key made it
+    point_id: int | None = None  # a create's: from its answer
+    version: int | None = None  # the version a 2xx acknowledged
+    refusal: str | None = None  # a non-2xx answer's error code and message
+
+    @property
+    def target(self) -> int:
+        """The point written (-1: a create whose answer named none)."""
+        if self.point is not None:
+            return self.point.id
+        return self.point_id if self.point_id is not None else -1
+
+
+def _version(tag: str | None) -> int | None:
+    m = _VERSION.match(tag or "")
+    return int(m.group(1)) if m else None
+
+
+class Agencies:
+    """Agency staff editing their points: builds each write when it is sent (with the
+    ETag last seen) and learns from each answer (its hook)."""
+
+    def __init__(
+        self,
+        host: str,
+        keys: dict[str, str],
+        points: list[Editable],
+        sites: list[Site],
+        documents: dict[str, list[str]],
+    ) -> None:
+        self.host, self.keys, self.points = host, keys, points
+        self.sites, self.documents = sites, documents
+        self.rng = random.Random(12)
+        self.ready: deque[Editable] = deque()  # read just now: edited at the next write
+        self.busy: dict[int, Editable] = {}  # a write in flight
+        self.seq = 0
+
+    def request(self) -> Request:
+        return Request("write", b"", self.build)
+
+    def build(self, rec: Record) -> bytes:
+        rng = self.rng
+        self.seq += 1
+        op = rng.choices(list(WRITE_SHARE), weights=list(WRITE_SHARE.values()))[0]
+        if op == "create" and self.sites:
+            return self._create(rec, self.sites.pop())
+        point = self._pick()
+        if point.etag is None:
+            return self._start(rec, Write("etag_get", point, {}, ""), get(
+                self.host, f"/v1/points/{point.id}"
+            ))  # fmt: skip
+        if op == "offering" and point.services:
+            return self._offering(rec, point)
+        return self._patch(rec, point)
+
+    def _pick(self) -> Editable:
+        """The point just read, else a colleague's point in flight (a race, now and
+        then), else a random one with no write in flight."""
+        while self.ready:
+            point = self.ready.popleft()
+            if point.etag is not None and not point.inflight:
+                return point
+        if self.busy and self.rng.random() < RACE_SHARE:
+            racing = [p for p in self.busy.values() if p.etag is not None]
+            if racing:
+                return self.rng.choice(racing)
+        point = self.rng.choice(self.points)
+        for _ in range(50):
+            if not point.inflight:
+                break
+            point = self.rng.choice(self.points)
+        return point
+
+    def _auth(self, agency: str, point: Editable | None) -> dict[str, str]:
+        headers = {"Authorization": f"Bearer {self.keys[agency]}"}
+        if point is not None:
+            assert point.etag is not None
+            headers["If-Match"] = point.etag
+        return headers
+
+    def _patch(self, rec: Record, point: Editable) -> bytes:
+        rng, marker = self.rng, f"09{self.seq:08d}"
+        values: dict[str, Any] = {"phones": [marker]}
+        if rng.random() < 0.5:
+            metres, bearing = rng.uniform(*MOVE_M), rng.uniform(0, 2 * math.pi)
+            values["lat"] = round(point.lat + metres * math.cos(bearing) / 111_320, 7)
+            values["lon"] = round(
+                point.lon
+                + metres * math.sin(bearing) / (111_320 * math.cos(math.radians(point.lat))),
+                7,
+            )
+        if rng.random() < 0.3:
+            values["opening_hours"] = rng.choice(HOURS_CHOICES)
+        if rng.random() < 0.3:
+            values["wheelchair"] = rng.random() < 0.5
+        raw = send_json(
+            "PATCH",
+            self.host,
+            f"/v1/points/{point.id}",
+            values,
+            self._auth(point.agency, point),
+        )
+        return self._start(rec, Write("patch", point, values, marker), raw)
+
+    def _offering(self, rec: Record, point: Editable) -> bytes:
+        rng = self.rng
+        service = rng.choice(point.services)
+        documents = self.documents.get(service) or []
+        copies = [rng.choice(documents)] if documents and rng.random() < 0.4 else []
+        marker = f"load write {self.seq}"
+        values = {"copies_required": copies, "notes": marker}
+        raw = send_json(
+            "PUT",
+            self.host,
+            f"/v1/points/{point.id}/offerings/{service}",
+            values,
+            self._auth(point.agency, point),
+        )
+        return self._start(rec, Write("offering", point, values, marker, service), raw)
+
+    def _create(self, rec: Record, site: Site) -> bytes:
+        name_th = f"ศูนย์บริการประชาชน{site.name_th} หน่วยที่ {self.seq}"
+        values = {
+            "kind": "district_office",
+            "name_th": name_th,
+            "name_en": f"{site.name_en} Service Centre {self.seq}",
+            "tambon_code": site.tambon,
+            "lat": round(site.lat, 7),
+            "lon": round(site.lon, 7),
+            "phones": [f"09{self.seq:08d}"],
+            "opening_hours": self.rng.choice(HOURS_CHOICES),
+        }
+        raw = send_json("POST", self.host, "/v1/points", values, self._auth(site.agency, None))
+        write = Write("create", None, values, name_th, agency=site.agency)
+        return self._start(rec, write, raw)
+
+    def _start(self, rec: Record, write: Write, raw: bytes) -> bytes:
+        rec.kind, rec.ctx, rec.hook = write.op, write, self.done
+        if write.point is not None:
+            write.point.inflight += 1
+            self.busy[write.point.id] = write.point
+        return raw
+
+    def done(self, rec: Record) -> None:
+        """What the answer teaches: the point's new ETag, or that it is unknown."""
+        write: Write = rec.ctx
+        point = write.point
+        if point is not None:
+            point.inflight -= 1
+            if not point.inflight:
+                self.busy.pop(point.id, None)
+        reply, rec.reply = rec.reply, None
+        if reply is None:  # no answer: whether the write happened is unknown
+            if point is not None and write.op != "etag_get":
+                point.etag = None
+            return
+        head, body = reply
+        found = _ETAG.search(head)
+        tag = found.group(1).decode().strip() if found else None
+        status = rec.status
+        if 200 <= status < 300:
+            if write.op == "etag_get":
+                assert point is not None
+                point.etag = tag
+                self.ready.append(point)
+                return
+            write.version = _version(tag)
+            if write.op == "create":
+                made = _LOCATION.search(head)
+                write.point_id = int(made.group(1)) if made else None
+                if write.point_id is not None:
+                    lat, lon = float(write.values["lat"]), float(write.values["lon"])
+                    made_point = Editable(write.point_id, write.agency, lat, lon, [], tag)
+                    self.points.append(made_point)
+            else:
+                assert point is not None
+                point.etag = tag
+            return
+        try:
+            error = orjson.loads(body)["error"]
+            write.refusal = f"{error['code']}: {str(error['message'])[:300]}"
+        except (orjson.JSONDecodeError, KeyError, TypeError):
+            write.refusal = body[:300].decode(errors="replace")
+        if point is None or write.op == "etag_get":
+            return
+        if status == 412:
+            point.etag = tag  # the current one: the client knows it now
+        elif status not in (409, 422):  # a 503, any 5xx: whether it happened is unknown
+            point.etag = None
+
+
+def agency_writers(host: str, url: str) -> Agencies:
+    """One editor account per agency that writes, created in the scratch database; the
+    points they edit and the sites of new offices, drawn from 12 provinces."""
+    rng = random.Random(5)
+    engine = create_engine(url)
+    with engine.begin() as conn:
+        provinces = sorted(
+            conn.execute(text("SELECT code FROM admin_area WHERE level = 'province'")).scalars()
+        )
+        provinces = sorted(rng.sample(provinces, EDIT_PROVINCES))
+        rows = conn.execute(
+            text(_EDITABLE_SQL), {"kinds": list(EDIT_KINDS), "provinces": provinces}
+        ).all()
+        points: list[Editable] = []
+        for kind in EDIT_KINDS:
+            mine = [r for r in rows if r.kind == kind]
+            for r in rng.sample(mine, min(EDIT_POINTS_PER_KIND, len(mine))):
+                points.append(Editable(r.id, r.agency, r.lat, r.lon, list(r.services)))
+        agency_codes = set(conn.execute(text("SELECT code FROM agency")).scalars())
+        sites = [
+            Site(f"dopa_{r.code[:2]}", r.code, r.name_th, r.name_en, r.lat, r.lon)
+            for r in conn.execute(text(_SITES_SQL), {"provinces": provinces})
+            if f"dopa_{r.code[:2]}" in agency_codes
+        ]
+        rng.shuffle(sites)
+        documents: dict[str, list[str]] = {}
+        for service, document in conn.execute(
+            text("SELECT service_code, document_code FROM service_document ORDER BY 1, 2")
+        ):
+            documents.setdefault(service, []).append(document)
+        used = sorted({p.agency for p in points} | {s.agency for s in sites})
+        keys = {a: accounts.create(conn, f"load_{a}", a, "editor").key for a in used}
+    engine.dispose()
+    return Agencies(host, keys, points, sites, documents)
+
+
 # --- the traffic ---------------------------------------------------------------------------
 @dataclass
 class Mix:
@@ -264,10 +619,14 @@ class Mix:
     junctions: list[tuple[float, float]] = field(default_factory=list)
     """Road junctions (lat, lon) of the imported network, the routes' ends."""
     rng: random.Random = field(default_factory=lambda: random.Random(2021))
+    agencies: Agencies | None = None
+    """The agency staff making the writes (none: their share goes to the rest)."""
 
     def request(self) -> Request:
         rng = self.rng
         kind = rng.choices(list(MIX), weights=list(MIX.values()))[0]
+        if kind == "write":
+            return self.agencies.request() if self.agencies else self.request()
         if kind == "nearest":
             lat = rng.uniform(*THAILAND["lat"])
             lon = rng.uniform(*THAILAND["lon"])
@@ -366,7 +725,9 @@ def fetch_mix(base: str, url: str) -> Mix:
     # half the searches use the everyday words, half words of real names
     named = sorted(words)
     everyday = list(PLACE_WORDS) * max(1, len(named) // len(PLACE_WORDS))
-    return Mix(base.removeprefix("http://"), services, everyday + named, ids, junctions)
+    host = base.removeprefix("http://")
+    agencies = agency_writers(host, url)
+    return Mix(host, services, everyday + named, ids, junctions, agencies=agencies)
 
 
 # --- running the phases ----------------------------------------------------------------------
@@ -773,7 +1134,7 @@ def timeline(phase: Phase, others: list[tuple[float, float]]) -> list[dict[str, 
     2xx answers completed in that second (the throughput as it happened); ``others``:
     core-seconds the machine spent on anything but this benchmark in that second."""
     seconds = max(1, math.ceil(phase.end - phase.start - 1e-9))
-    rows = [
+    rows: list[dict[str, Any]] = [
         {"s": s, "sent": 0, "ok": 0, "503": 0, "err": 0, "lat": [], "done": 0}
         for s in range(seconds)
     ]
@@ -894,12 +1255,142 @@ def check_ratings(url: str, phases: list[Phase]) -> dict[str, Any]:
     return out
 
 
+def acknowledged_writes(phase: Phase) -> list[Write]:
+    """The phase's agency writes answered 2xx (reads of an ETag are no writes)."""
+    return [
+        r.ctx
+        for r in phase.records
+        if isinstance(r.ctx, Write) and r.ctx.op != "etag_get" and 200 <= r.status < 300
+    ]
+
+
+def _lost(write: Write, row: Any, markers: set[tuple[int, str, str]], offer: Any) -> str | None:
+    """Why an acknowledged write is not in the database (None: it is)."""
+    what = f"{write.op} of point {write.target} acknowledged as v{write.version}"
+    if row is None:
+        return f"{what}: no such point"
+    if write.version is None or row.version < write.version:
+        return f"{what}: the point is at v{row.version}"
+    field = {"patch": "phones", "offering": f"offerings.{write.service}", "create": "create"}
+    if (row.id, field[write.op], write.marker) not in markers:
+        return f"{what}: no change-log row {field[write.op]} = {write.marker!r}"
+    if row.version != write.version:
+        return None  # a later write landed there: its values may have replaced these
+    values = write.values
+    if write.op == "create":
+        wrong = [] if row.name_th == values["name_th"] else ["name_th"]
+    elif write.op == "offering":
+        if offer is None:
+            wrong = ["offering (none)"]
+        else:
+            found = {"copies_required": list(offer.copies), "notes": offer.notes}
+            wrong = [name for name, value in values.items() if found[name] != value]
+    else:
+        checks = {
+            "phones": lambda v: list(row.phones) == v,
+            "wheelchair": lambda v: row.wheelchair == v,
+            "opening_hours": lambda v: row.opening_hours == hours.from_osm(v),
+            "lat": lambda v: abs(row.lat - v) < 1e-6,
+            "lon": lambda v: abs(row.lon - v) < 1e-6,
+        }
+        wrong = [name for name, value in values.items() if not checks[name](value)]
+    return (
+        f"{what}: the database, at that version, differs in {', '.join(wrong)}" if wrong else None
+    )
+
+
+def check_writes(url: str, phases: list[Phase]) -> dict[str, Any]:
+    """Every agency write answered 2xx must be in the database (queried as owner): the
+    point's version at least the acknowledged one, the write's marker in the change log
+    (its phone number, its offering's note, the new office's name), and, when the point
+    is still at that version (no later write landed), the values it wrote."""
+    writes = {phase.name: acknowledged_writes(phase) for phase in phases}
+    every = [w for ws in writes.values() for w in ws]
+    ids = sorted({w.target for w in every})
+    engine = create_engine(url)
+    with engine.connect() as conn:
+        rows = {
+            r.id: r
+            for r in conn.execute(
+                text(
+                    "SELECT id, version, name_th, phones, wheelchair, opening_hours, "
+                    "ST_Y(geog::geometry) AS lat, ST_X(geog::geometry) AS lon "
+                    "FROM service_point WHERE id = ANY(:ids)"
+                ),
+                {"ids": ids},
+            )
+        }
+        offers = {
+            (r.point_id, r.service_code): r
+            for r in conn.execute(
+                text(
+                    "SELECT point_id, service_code, copies_required AS copies, notes "
+                    "FROM offering WHERE point_id = ANY(:ids)"
+                ),
+                {"ids": ids},
+            )
+        }
+        markers: set[tuple[int, str, str]] = set()
+        for record, action, name, new in conn.execute(
+            text(
+                "SELECT record_id, action, field, new_value FROM change "
+                "WHERE table_name = 'service_point' AND record_id = ANY(:ids) "
+                "AND (action = 'create' OR field = 'phones' OR field LIKE 'offerings.%')"
+            ),
+            {"ids": [str(i) for i in ids]},
+        ):
+            if action == "create":
+                markers.add((int(record), "create", str((new or {}).get("name_th"))))
+            elif name == "phones":
+                markers.update((int(record), "phones", str(p)) for p in new or [])
+            else:
+                markers.add((int(record), name, str((new or {}).get("notes"))))
+    engine.dispose()
+    out: dict[str, Any] = {}
+    for name, acked in writes.items():
+        lost = []
+        for w in acked:
+            why = _lost(w, rows.get(w.target), markers, offers.get((w.target, w.service or "")))
+            if why:
+                lost.append(why)
+        out[name] = {
+            "acknowledged": len(acked),
+            "by_op": dict(Counter(w.op for w in acked)),
+            "values_checked": sum(
+                1 for w in acked if w.target in rows and rows[w.target].version == w.version
+            ),
+            "lost": lost,
+        }
+    return out
+
+
+def write_outcomes(phase: Phase) -> dict[str, Any]:
+    """The agency requests' answers by operation, and a few refusals' messages."""
+    recs = [r for r in phase.records if isinstance(r.ctx, Write)]
+    outcomes = Counter(f"{r.kind}:{r.error or r.status}" for r in recs)
+    refusals = Counter(
+        f"{r.kind} {r.status} {r.ctx.refusal}"
+        for r in recs
+        if r.ctx.refusal and 400 <= r.status < 500
+    )
+    unexpected = sum(
+        1 for r in recs if 400 <= r.status < 500 and r.status not in WRITE_EXPECTED_4XX
+    )
+    return {
+        "outcomes": dict(sorted(outcomes.items())),
+        "expected_4xx": {str(s): sum(1 for r in recs if r.status == s) for s in WRITE_EXPECTED_4XX},
+        "unexpected_4xx": unexpected,
+        "refusals": dict(refusals.most_common(8)),
+    }
+
+
 def print_report(
     phases: list[Phase],
     probes: list[Record],
     lags: list[tuple[float, float]],
     others: list[tuple[float, float]],
     ratings: dict[str, Any],
+    writes: dict[str, Any],
     rate: float,
 ) -> dict[str, Any]:
     """The tables and the pass/fail of each target; returns the same as data."""
@@ -924,7 +1415,7 @@ def print_report(
             "peak_connections": phase.peak_connections,
             "kinds": {},
         }
-        for kind in (*MIX, "all"):
+        for kind in (*REPORT_KINDS, "all"):
             recs = [r for r in phase.records if kind in ("all", r.kind)]
             s = summarise(recs, seconds)
             data["kinds"][kind] = s
@@ -1105,6 +1596,45 @@ def print_report(
                 f"{ratings['e']['acknowledged']} acknowledged, missing="
                 f"{len(ratings['e']['missing'])} {ratings['e']['missing'][:20] or ''}",
             )
+    if writes:
+        print(
+            "\nagency writes per phase: acknowledged (2xx) and lost (not in the database "
+            "after the run); the writes' answers; the refusals most often seen"
+        )
+        for phase in phases:
+            if phase.name not in writes:
+                continue
+            w, seen = writes[phase.name], write_outcomes(phase)
+            report["phases"][phase.name]["writes"] = {**w, **seen}
+            print(
+                f"({phase.name}) acknowledged agency writes: {w['acknowledged']} "
+                f"{w['by_op']}, lost: {len(w['lost'])} (values compared at the acknowledged "
+                f"version: {w['values_checked']}); 409/412/422: "
+                + "/".join(str(n) for n in seen["expected_4xx"].values())
+                + f", other 4xx: {seen['unexpected_4xx']}; answers {seen['outcomes']}"
+            )
+            for why in w["lost"][:10]:
+                print(f"    LOST {why}")
+            for refusal, n in seen["refusals"].items():
+                print(f"    {n} x {refusal}")
+        if "e" in writes:
+            checks["e: every agency write acknowledged with 2xx is in the database"] = (
+                not writes["e"]["lost"] and writes["e"]["acknowledged"] > 0,
+                f"acknowledged agency writes: {writes['e']['acknowledged']}, lost: "
+                f"{len(writes['e']['lost'])} {writes['e']['lost'][:5] or ''}",
+            )
+        rest = [k for k in writes if k != "e"]
+        lost = [why for k in rest for why in writes[k]["lost"]]
+        checks["every agency write acknowledged in the other phases is in the database"] = (
+            not lost,
+            f"acknowledged agency writes: {sum(writes[k]['acknowledged'] for k in rest)} "
+            f"in ({', '.join(rest)}), lost: {len(lost)} {lost[:5] or ''}",
+        )
+        unexpected = {p.name: n for p in phases if (n := write_outcomes(p)["unexpected_4xx"])}
+        checks["agency writes: no 4xx but 409, 412 and 422 (honest races, the pin check)"] = (
+            not unexpected,
+            f"other 4xx per phase: {unexpected or 0}",
+        )
     print("\ntargets")
     for name, (passed, detail) in checks.items():
         print(f"  {'PASS' if passed else 'FAIL'}  {name}: {detail}")
@@ -1239,8 +1769,9 @@ def main() -> None:
         phases: list[Phase] = result["phases"]
         rate = next((p.rate for p in phases if p.name == "b"), args.rate or math.nan)
         ratings = check_ratings(url, [p for p in phases if p.name != "a"])
+        writes = check_writes(url, phases)
         report = print_report(
-            phases, result["probes"], result["lags"], result["others"], ratings, rate
+            phases, result["probes"], result["lags"], result["others"], ratings, writes, rate
         )
         report["config"] = {
             **vars(args),
