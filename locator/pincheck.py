@@ -42,6 +42,20 @@ from sqlalchemy.orm import Session
 from locator.models import QA_FLAGS
 from locator.settings import Settings
 
+# the tambon a pin stands in: the polygon holding it, else the nearest (KNN). The
+# point-in-polygon probe first, because it is three times cheaper than the KNN (1.1 s
+# against 3.0 s over the 60,000 points) and picks the same tambon for every one of them;
+# the Append runs its branches in order and the LIMIT stops at the first row
+PIN_TAMBON = """
+    SELECT code FROM (
+        (SELECT a.code FROM admin_area a
+         WHERE a.level = 'tambon' AND ST_Intersects(a.geom, {pin}::geometry) LIMIT 1)
+        UNION ALL
+        (SELECT a.code FROM admin_area a WHERE a.level = 'tambon'
+         ORDER BY a.geom <-> {pin}::geometry LIMIT 1)  -- a tie-break would lose the index
+    ) pin LIMIT 1
+"""
+
 # the whole check over a CTE ``claim``; ``others`` are the points a duplicate may match
 _CHECK = """
 WITH claim AS ({claims}),
@@ -54,10 +68,7 @@ checked AS (
     FROM claim c
     LEFT JOIN admin_area t ON t.code = c.tambon_code AND t.level = 'tambon'
     LEFT JOIN admin_area ad ON ad.code = c.address_tambon AND ad.level = 'tambon'
-    LEFT JOIN LATERAL (
-        SELECT a.code FROM admin_area a WHERE a.level = 'tambon'
-        ORDER BY a.geom <-> c.geog::geometry LIMIT 1  -- a tie-break would lose the index
-    ) pin ON true
+    LEFT JOIN LATERAL ({pin_tambon}) pin ON true
 )
 SELECT point_id, 'outside_tambon' AS flag, NULL::bigint AS other_point_id,
        jsonb_build_object('tambon_code', tambon_code, 'tambon_th', named_th,
@@ -83,8 +94,12 @@ SELECT c.point_id, 'duplicate', o.id,
                           'distance_m', round(ST_Distance(c.geog, o.geog)::numeric, 1),
                           'similarity', round(similarity(c.name_th, o.name_th)::numeric, 2))
 FROM checked c
-JOIN service_point o ON o.id IS DISTINCT FROM c.point_id AND o.kind = c.kind
-     AND ST_DWithin(o.geog, c.geog, :dup_distance) AND ({others})
+-- the fence (OFFSET 0) keeps the planner from ANDing the kind index into each spatial
+-- probe: 39,000 headman offices share one kind, and the check over the whole registry
+-- took 15 s in that join alone instead of 0.95 s
+JOIN LATERAL (SELECT * FROM service_point o
+              WHERE ST_DWithin(o.geog, c.geog, :dup_distance) OFFSET 0) o
+     ON o.id IS DISTINCT FROM c.point_id AND o.kind = c.kind AND ({others})
 JOIN agency oa ON oa.id = o.agency_id
 LEFT JOIN agency ca ON ca.id = c.agency_id
 WHERE (o.agency_id = c.agency_id OR oa.parent_id = ca.parent_id)
@@ -142,6 +157,10 @@ class QaResult:
     seconds: float
     counts: dict[str, int] = field(default_factory=dict)
     points_flagged: int = 0
+
+
+def _check_sql(claims: str, others: str) -> str:
+    return _CHECK.format(claims=claims, others=others, pin_tambon=PIN_TAMBON.format(pin="c.geog"))
 
 
 def _params(settings: Settings) -> dict[str, Any]:
@@ -208,7 +227,7 @@ def check_pin(
 ) -> list[Finding]:
     """What is wrong with one pin (an empty list: nothing). ``point_id`` is the point
     being edited, if it exists, so it is not its own duplicate."""
-    sql = _CHECK.format(claims=_ONE_CLAIM, others="true")
+    sql = _check_sql(_ONE_CLAIM, "true")
     params = {
         "point_id": point_id, "lon": lon, "lat": lat, "kind": kind, "agency_id": agency_id,
         "name_th": name_th, "postcode": postcode, "tambon_code": tambon_code,
@@ -217,13 +236,31 @@ def check_pin(
     return _run(conn, sql, params, settings)
 
 
+# points as their agency states them (an import's written rows): the address's tambon
+_STATED_CLAIMS = """
+SELECT p.id AS point_id, p.geog, p.kind, p.agency_id, p.name_th, p.postcode,
+       'pinned'::text AS source, ''::text AS code, p.tambon_code AS address_tambon,
+       p.tambon_code, left(p.tambon_code, 2) AS province_code
+FROM service_point p WHERE p.id = ANY(CAST(:ids AS bigint[]))
+"""
+
+
+def check_points(
+    conn: Connection | Session, settings: Settings, point_ids: list[int]
+) -> list[Finding]:
+    """The check of stored points as their agency states them (a bulk import checks its
+    rows after writing them, so that they are compared with each other too)."""
+    sql = _check_sql(_STATED_CLAIMS, "true")
+    return _run(conn, sql, {"ids": point_ids}, settings)  # type: ignore[arg-type]
+
+
 def check_registry(conn: Connection, settings: Settings, *, real_only: bool = True) -> QaResult:
     """The pin check on every real office (or every point), in one SQL pass."""
     started = time.perf_counter()
     where = "p.source = 'pinned'" if real_only else "true"
     claims = _REGISTRY_CLAIMS.format(where=where)
     others = "o.source = 'pinned'" if real_only else "true"
-    findings = _run(conn, _CHECK.format(claims=claims, others=others), {}, settings)
+    findings = _run(conn, _check_sql(claims, others), {}, settings)
     checked = conn.execute(text(f"SELECT count(*) FROM service_point p WHERE {where}")).scalar_one()
     result = QaResult(findings, int(checked), round(time.perf_counter() - started, 2))
     result.counts = {flag: sum(f.flag == flag for f in findings) for flag in QA_FLAGS}

@@ -193,6 +193,28 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(
         default=65_536, ge=1_024, description="Largest request body; more is a 413."
     )
+    max_import_bytes: int = Field(
+        default=64 * 1024 * 1024,
+        ge=1_024,
+        description="Largest bulk import file (the whole 60,000-point registry is about "
+        "14 MB as CSV, 32 MB as GeoJSON); more is a 413.",
+    )
+    max_import_rows: int = Field(
+        default=100_000, ge=1, description="Most rows in one bulk import; split a larger file."
+    )
+    max_concurrent_imports: int = Field(
+        default=1,
+        ge=1,
+        le=16,
+        description="Bulk imports worked on at once per server process; one more is a quick "
+        "503, so imports cannot take every worker thread from the citizens' searches.",
+    )
+    import_statement_timeout_ms: int = Field(
+        default=120_000,
+        ge=1_000,
+        description="Longest one statement of a bulk import may run (the whole registry's "
+        "pin check is one statement).",
+    )
     max_concurrent_requests: int = Field(
         default=16,
         ge=1,
