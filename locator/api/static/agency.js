@@ -85,6 +85,7 @@
     me: null,
     features: [], // the agency's points (GeoJSON features)
     byId: {},
+    overridden: {}, // flags this tab's own overrides left, by point id (until the list reloads)
     markers: {},
     labels: { kinds: {}, documents: {} },
     catalogue: null, // GET /v1/services, once
@@ -209,7 +210,8 @@
       });
     }
     var key = opts.key || state.key;
-    var headers = { Accept: opts.as === "blob" ? "*/*" : "application/json" };
+    var headers = {};
+    if (opts.as !== "blob") headers.Accept = "application/json"; // a download takes any type
     if (key) headers.Authorization = "Bearer " + key;
     if (opts.etag) headers["If-Match"] = opts.etag;
     var init = { method: opts.method || "GET", headers: headers, cache: "no-cache", credentials: "omit" };
@@ -386,9 +388,24 @@
   var Legend = L.Control.extend({ onAdd: function () { return legend; } });
   new Legend({ position: "topright" }).addTo(map);
 
+  /** A list property of the export: a JSON list, or the flat files' ';'/','-joined text. */
+  function asList(value) {
+    if (Array.isArray(value)) return value;
+    if (typeof value === "string" && value) return value.split(/[;,]/).map(function (x) { return x.trim(); }).filter(Boolean);
+    return [];
+  }
+
   function featureFlags(f) {
-    var flags = f && f.properties ? f.properties.qa_flags : null;
-    return Array.isArray(flags) ? flags : [];
+    return asList(f && f.properties ? f.properties.qa_flags : null);
+  }
+
+  /** A point's unresolved QA flags: the list's, and those an override here just left. */
+  function pointFlags(id) {
+    var flags = featureFlags(state.byId[id]).slice();
+    (state.overridden[id] || []).forEach(function (flag) {
+      if (flags.indexOf(flag) < 0) flags.push(flag);
+    });
+    return flags;
   }
 
   function pointStyle(f) {
@@ -498,6 +515,7 @@
     state.me = null;
     state.features = [];
     state.byId = {};
+    state.overridden = {};
     state.point = null;
     state.etag = null;
     state.pending = null;
@@ -533,6 +551,7 @@
         var features = r.data && Array.isArray(r.data.features) ? r.data.features : [];
         state.features = features;
         state.byId = {};
+        state.overridden = {};
         features.forEach(function (f) { if (f.properties) state.byId[f.properties.id] = f; });
         drawPoints();
         renderList();
@@ -555,7 +574,8 @@
       var c = f.geometry && f.geometry.coordinates;
       if (Array.isArray(c)) bounds.extend([c[1], c[0]]);
     });
-    if (bounds.isValid()) map.fitBounds(bounds, { padding: [30, 30], maxZoom: 14 });
+    // no animation: a point opened at once (a link, the id box) must not race it
+    if (bounds.isValid()) map.fitBounds(bounds, { padding: [30, 30], maxZoom: 14, animate: false });
   }
 
   function sourceBadge(source) {
@@ -565,8 +585,9 @@
       : null;
   }
 
-  function syntheticBadge(fields) {
-    if (!Array.isArray(fields) || !fields.length) return null;
+  function syntheticBadge(value) {
+    var fields = asList(value);
+    if (!fields.length) return null;
     var th = fields.map(function (f) { return (PROVENANCE_WORDS[f] || [f])[0]; }).join(", ");
     var en = fields.map(function (f) { return (PROVENANCE_WORDS[f] || [f, f])[1]; }).join(", ");
     return h("span", { class: "badge badge-synthetic", "data-synthetic": fields.join(","),
@@ -732,8 +753,7 @@
 
   function renderPoint(history) {
     var p = state.point;
-    var f = state.byId[p.id];
-    var flags = featureFlags(f);
+    var flags = pointFlags(p.id);
     var box = $("details");
     clear(box);
     box.appendChild(h("header", { class: "d-head", "data-id": str(p.id) },
@@ -771,8 +791,8 @@
     var src = SOURCES[p.source];
     box.appendChild(section("ที่มาของข้อมูล", "Where this comes from", null,
       h("p", { "data-source": str(p.source) }, src ? bi(src[0], src[1]) : bi(str(p.source), null)),
-      h("p", { class: "muted" }, bi("ฉบับที่ " + p.version + " ปรับปรุงล่าสุด " + str(p.updated_at).slice(0, 10),
-        "version " + p.version + ", last updated " + str(p.updated_at).slice(0, 10)))));
+      h("p", { class: "muted" }, bi("ฉบับที่ " + p.version + " ปรับปรุงล่าสุด " + formatWhen(p.updated_at),
+        "version " + p.version + ", last updated " + formatWhen(p.updated_at) + " (Asia/Bangkok)"))));
     placePin(p);
     markSelected();
   }
@@ -813,7 +833,7 @@
       movePin(ll.lat, ll.lng);
     });
     if (!map.getBounds().pad(-0.1).contains(at) || map.getZoom() < 12) {
-      map.setView(at, Math.max(map.getZoom(), 14));
+      map.setView(at, Math.max(map.getZoom(), 14), { animate: false });
     }
   }
 
@@ -933,7 +953,7 @@
           h("p", { class: "verdict-head verdict-bad" }, "✗ ", bi("หมุดกับที่อยู่ไม่ตรงกัน", "The pin and the address disagree")),
           h("dl", { class: "places" },
             h("dt", null, bi("ที่อยู่", "Address")),
-            h("dd", { class: "place-address" }, str(p.address_th) || str(p.tambon_code),
+            h("dd", { class: "place-address" }, str(p.address_th) || "ตำบลรหัส " + str(p.tambon_code),
               addressAt ? [" · ", bi(addressAt.th, addressAt.en)] : null),
             h("dt", null, bi("หมุดใหม่", "New pin")),
             h("dd", { class: "place-pin" }, pinTambon ? "ตำบลรหัส " + pinTambon : "",
@@ -1029,6 +1049,8 @@
     state.point = p;
     state.etag = r.headers.get("ETag");
     state.pending = null;
+    var overridden = Array.isArray(written.overridden) ? written.overridden : [];
+    if (overridden.length) state.overridden[p.id] = overridden;
     var f = state.byId[p.id];
     if (f) {
       f.geometry = { type: "Point", coordinates: [p.lon, p.lat] };
@@ -1036,10 +1058,7 @@
       f.properties.name_en = p.name_en;
       f.properties.status = p.status;
       f.properties.version = p.version;
-      var overridden = Array.isArray(written.overridden) ? written.overridden : [];
-      overridden.forEach(function (flag) {
-        if (featureFlags(f).indexOf(flag) < 0) f.properties.qa_flags = featureFlags(f).concat([flag]);
-      });
+      f.properties.qa_flags = pointFlags(p.id);
       drawPoints();
     }
     var overrode = Array.isArray(written.overridden) && written.overridden.length;
@@ -1285,35 +1304,45 @@
     if (v === null || v === undefined) return "—";
     if (typeof v === "string") return v;
     if (typeof v === "number" || typeof v === "boolean") return String(v);
-    if (Array.isArray(v) && v.every(function (x) { return typeof x !== "object" || x === null; })) {
-      return v.length ? v.join("; ") : "[]";
+    if (Array.isArray(v)) {
+      return v.length ? v.map(formatValue).join("; ") : "[]";
     }
-    return JSON.stringify(v);
+    if (typeof v === "object") { // an offering: copies_required, notes, its own hours
+      return Object.keys(v).filter(function (k) { return v[k] !== null && v[k] !== undefined; })
+        .map(function (k) { return k + ": " + formatValue(v[k]); }).join(" · ") || "—";
+    }
+    return String(v);
   }
 
+  /** What a created point was, in short (the full record is in the API's history). */
+  function formatCreated(v) {
+    if (!v || typeof v !== "object") return formatValue(v);
+    return str(v.name_th) + " · " + str(v.kind) + " · " + formatValue(v.lat) + ", " + formatValue(v.lon);
+  }
+
+  /** The change log, newest first: when, who, what, old → new (a list: the panel is narrow). */
   function historyTable(history) {
     var changes = history && Array.isArray(history.changes) ? history.changes.slice().reverse() : [];
     if (!changes.length) return h("p", { class: "muted" }, bi("ยังไม่มีการแก้ไข", "No changes yet"));
-    return h("div", { class: "table-wrap" }, h("table", { class: "history-table" },
-      h("caption", { class: "sr-only" }, "ประวัติการแก้ไข ล่าสุดก่อน · History, newest first"),
-      h("thead", null, h("tr", null,
-        h("th", { scope: "col" }, bi("เมื่อ", "When")),
-        h("th", { scope: "col" }, bi("โดย", "By")),
-        h("th", { scope: "col" }, bi("รายการ", "What")),
-        h("th", { scope: "col" }, bi("เดิม", "Old")),
-        h("th", { scope: "col" }, bi("ใหม่", "New")))),
-      h("tbody", null, changes.map(function (c) {
+    return h("ol", { class: "history-list", "aria-label": "ประวัติการแก้ไข ล่าสุดก่อน · History, newest first" },
+      changes.map(function (c) {
         var field = str(c.field);
         var fieldWords = FIELDS[field] || (field.indexOf("offerings.") === 0
           ? ["บริการ " + field.slice(10), "service " + field.slice(10)] : null);
-        return h("tr", { "data-field": field, "data-action": str(c.action) },
-          h("td", { class: "when", text: formatWhen(c.at) }),
-          h("td", { class: "by", text: str(c.by) || "—" }),
-          h("td", { class: "what" }, words(ACTIONS, c.action),
-            field ? [h("br"), fieldWords ? bi(fieldWords[0], fieldWords[1]) : bi(field, null)] : null),
-          h("td", { class: "old", text: formatValue(c.old) }),
-          h("td", { class: "new", text: formatValue(c.new) }));
-      }))));
+        var created = c.action === "create";
+        return h("li", { class: "change", "data-field": field, "data-action": str(c.action) },
+          h("p", { class: "change-head" },
+            h("span", { class: "when", text: formatWhen(c.at) }), " · ",
+            h("span", { class: "by", text: str(c.by) || "—" }), " · ",
+            h("span", { class: "what" }, words(ACTIONS, c.action),
+              field ? [" ", fieldWords ? bi(fieldWords[0], fieldWords[1]) : bi(field, null)] : null)),
+          created
+            ? h("p", { class: "change-values" }, h("span", { class: "new", text: formatCreated(c.new) }))
+            : h("p", { class: "change-values" },
+              h("span", { class: "old", text: formatValue(c.old) }),
+              h("span", { class: "to-arrow", "aria-hidden": "true", text: " → " }),
+              h("span", { class: "new", text: formatValue(c.new) })));
+      }));
   }
 
   // ------------------------------------------------------------------ import and export
