@@ -28,7 +28,7 @@ import json
 import tempfile
 import time
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -42,6 +42,7 @@ from sqlalchemy.orm import Session
 from locator import hours, pincheck
 from locator.errors import InvalidInput, NotFound
 from locator.pinning import BLOCKING_FLAGS, EDITABLE, PIN_FIELDS, PROVIDES, _kind_agencies
+from locator.progress import NullReporter, Reporter
 from locator.provenance import synthetic_fields
 from locator.settings import Settings
 
@@ -67,13 +68,6 @@ LIST_SEPARATOR = ";"  # phones, flags in flat files (a phone number holds no ';'
 DEFAULT_HOURS = hours.weekly_from_days(
     [[["08:30", "16:30"]]] * 5 + [[], []], closed_on_public_holidays=True
 )
-
-Progress = Callable[[str, int, int], None]
-"""``progress(step, done, total)``: the command line's progress bar."""
-
-
-def _no_progress(step: str, done: int, total: int) -> None:
-    return None
 
 
 # --- reading a file -------------------------------------------------------------------
@@ -118,17 +112,22 @@ def _read_csv(data: bytes, name: str) -> Table:
     except UnicodeDecodeError:
         raise InvalidInput(f"{name} is not UTF-8 text: save it as CSV UTF-8") from None
     reader = csv.DictReader(io.StringIO(content, newline=""))
-    columns = [c.strip() for c in reader.fieldnames or []]
-    reader.fieldnames = columns
     rows: list[dict[str, Any]] = []
-    for row in reader:
-        if None in row:  # more cells than the header has names
-            raise InvalidInput(
-                f"{name}, row {len(rows) + 1}: more cells than the header's "
-                f"{len(columns)} columns (a comma inside a cell needs quotes)",
-                row=len(rows) + 1,
-            )
-        rows.append(row)
+    try:
+        columns = [c.strip() for c in reader.fieldnames or []]
+        reader.fieldnames = columns
+        for row in reader:
+            if None in row:  # more cells than the header has names
+                raise InvalidInput(
+                    f"{name}, row {len(rows) + 1}: more cells than the header's "
+                    f"{len(columns)} columns (a comma inside a cell needs quotes)",
+                    row=len(rows) + 1,
+                )
+            rows.append(row)
+    except csv.Error as exc:  # a NUL byte, an unclosed quote at the end
+        raise InvalidInput(f"{name}, row {len(rows) + 1}: not CSV ({exc})") from None
+    if not columns:
+        raise InvalidInput(f"{name} is empty: a header row and one row per point are expected")
     return Table(columns, rows)
 
 
@@ -225,6 +224,14 @@ class ImportRow(BaseModel):
     gecc: bool | None = None
     status: Literal["active", "temporarily_closed", "closed"] | None = None
     version: int | None = Field(default=None, gt=0)
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _no_nul(cls, value: Any) -> Any:
+        # PostgreSQL text cannot hold one, and Python's csv reads it as any character
+        if isinstance(value, str) and "\x00" in value:
+            raise ValueError("contains a NUL character (\\x00); remove it")
+        return value
 
     @field_validator("phones", mode="before")
     @classmethod
@@ -365,7 +372,10 @@ def agency_scope(db: Db, code: str) -> _Scope:
         {"code": code},
     ).all()
     if not rows:
-        raise NotFound(f"no agency {code!r} (GET /v1/agencies/dopa/progress lists codes)")
+        raise NotFound(
+            f"no agency {code!r}: a code such as dopa (a department), dopa_50 (its office in "
+            "one province) or rtp"
+        )
     codes = {r.code: int(r.id) for r in rows}
     return _Scope(codes[code], code, codes, {int(r.id): set(r.above) for r in rows})
 
@@ -427,7 +437,7 @@ def _plan_rows(
     scope: _Scope,
     table: Table,
     errors: list[RowProblem],
-    progress: Progress,
+    reporter: Reporter,
 ) -> list[_Planned]:
     """Each row checked on its own: its cells, its agency and kind, the point it names."""
     kind_owner = _kind_agencies(settings.catalogue_dir)
@@ -441,15 +451,15 @@ def _plan_rows(
             unknown=unknown_columns,
         )
     parsed: list[tuple[int, ImportRow]] = []
-    total = len(table.rows)
+    reporter.stage("checking rows", len(table.rows))
     for i, raw in enumerate(table.rows, 1):
         try:
             parsed.append((i, ImportRow.model_validate(_blank_to_none(raw))))
         except ValidationError as exc:
             errors.extend(_pydantic_problems(i, exc))
-        if i % 5000 == 0:
-            progress("check rows", i, total)
-    progress("check rows", total, total)
+        if i % 1000 == 0:
+            reporter.advance(1000)
+    reporter.advance(len(table.rows) % 1000)
     refs = [r.external_ref for _, r in parsed if r.external_ref]
     ids = [r.id for _, r in parsed if r.id]
     by_ref, by_id = _current_points(db, scope, refs, ids)
@@ -825,21 +835,25 @@ def _pin_check(
                 abroad.add(int(p.point_id or 0))
         findings = [f for f in findings if int(f.point_id or 0) not in abroad]
     overridden = []
+    blocking: dict[int, list[pincheck.Finding]] = defaultdict(list)
     for f in findings:
         row = row_of[int(f.point_id or 0)]
         if f.flag in BLOCKING_FLAGS:
             if override:
                 overridden.append(f)
             else:
-                report.errors.append(RowProblem(row, "lat", f"{f.flag}: {f.detail}. Move the "
-                    "pin or correct the address; if both are right, import with override "
-                    "and the point will be reviewed"))  # fmt: skip
+                blocking[row].append(f)
         elif f.flag == "duplicate" and not confirm_duplicates:
             other = int(f.other_point_id or 0)
             where = f"row {row_of[other]}" if other in row_of else f"point {other}"
             report.errors.append(RowProblem(row, "name_th", f"a duplicate of {where}: "
                 f"{f.detail}. Give that point's external_ref to update it; if this is "
                 "another office, import with confirm_duplicates"))  # fmt: skip
+    for row, found in blocking.items():
+        report.errors.append(RowProblem(row, "lat", "the pin and the address disagree: "
+            + "; ".join(f"{f.flag}: {f.detail}" for f in found)
+            + ". Move the pin or correct the address; if both are right, import with "
+            "override and the point will be reviewed"))  # fmt: skip
     return overridden
 
 
@@ -853,7 +867,7 @@ def import_points(
     dry_run: bool = False,
     override: bool = False,
     confirm_duplicates: bool = False,
-    progress: Progress = _no_progress,
+    reporter: Reporter | None = None,
 ) -> ImportReport:
     """Import ``table`` as ``agency_code``'s points inside the caller's transaction, at a
     savepoint that is kept only when every row is good and this is no dry run. The caller
@@ -866,35 +880,38 @@ def import_points(
             f"{len(table.rows):,} rows: at most {settings.max_import_rows:,} in one import; "
             "split the file"
         )
+    reporter = reporter or NullReporter()
     started = time.perf_counter()
     savepoint = db.begin_nested()
     try:
         scope = agency_scope(db, agency_code)
-        planned = _plan_rows(db, settings, scope, table, report.errors, progress)
+        planned = _plan_rows(db, settings, scope, table, report.errors, reporter)
         report.seconds["rows"] = time.perf_counter() - started
+        reporter.stage("finding the tambons of pins")
         mark = time.perf_counter()
         planned = _fill_from_pins(db, settings, planned, report.errors)
         report.seconds["fill"] = time.perf_counter() - mark
         created = [p for p in planned if p.point_id is None]
         updated = [p for p in planned if p.point_id is not None and p.changed]
         report.unchanged = len(planned) - len(created) - len(updated)
-        progress("write", 0, len(created) + len(updated))
+        reporter.stage("writing the points", len(created) + len(updated))
         mark = time.perf_counter()
         _insert(db, created)
         _update(db, updated)
         report.seconds["write"] = time.perf_counter() - mark
-        progress("write", len(created) + len(updated), len(created) + len(updated))
+        reporter.advance(len(created) + len(updated))
         mark = time.perf_counter()
         checked = created + [p for p in updated if PIN_FIELDS & set(p.changed)]
-        progress("pin check", 0, len(checked))
+        reporter.stage("the pin check", len(checked))
         overridden = _pin_check(db, settings, checked, report, override, confirm_duplicates)
         report.seconds["pin_check"] = time.perf_counter() - mark
-        progress("pin check", len(checked), len(checked))
+        reporter.advance(len(checked))
         report.errors.sort(key=lambda e: (e.row, e.field))
         if report.errors:
             del report.errors[MAX_REPORTED_ERRORS:]
             savepoint.rollback()
             return report
+        reporter.stage("the change log")
         mark = time.perf_counter()
         _log_changes(db, account_id, created, updated)
         _store_overrides(db, account_id, overridden, report, checked)

@@ -583,3 +583,22 @@ class ChangeEntry(_Out):
 class PointHistory(_Out):
     point_id: int
     changes: list[ChangeEntry]
+
+
+class ImportProblem(_Out):
+    row: int = Field(description="the data row, from 1 (the header is not counted)")
+    field: str
+    message: str = Field(description="what is wrong and what to fix")
+
+
+class ImportResult(_Out):
+    dry_run: bool
+    written: bool = Field(description="true: the rows are saved; false: nothing was")
+    rows: int
+    created: int
+    updated: int
+    unchanged: int
+    errors: list[ImportProblem] = Field(description="empty when the import is accepted")
+    overridden: list[dict[str, Any]] = Field(
+        description="rows saved although the pin check disagreed (override): they need review"
+    )

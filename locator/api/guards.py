@@ -16,7 +16,8 @@ From the outside in (``install_guards``):
 4. CORS: the public GET routes are readable from any origin; writes are not;
 5. request hygiene: a NUL character in the path or a query parameter is a 422 naming
    where it was (PostgreSQL text cannot hold one; nothing else would catch it as cleanly);
-6. the body limit: a 413 before a body larger than ``max_body_bytes`` is held in memory.
+6. the body limit: a 413 before a body larger than ``max_body_bytes`` is held in memory
+   (``max_import_bytes`` for a bulk import's file).
 
 uvicorn's own ``limit_concurrency`` was the first candidate for 2, but it counts open
 connections as well as requests, so a load balancer's idle keep-alive connections
@@ -29,6 +30,7 @@ on the hot nearest route.
 from __future__ import annotations
 
 import asyncio
+import re
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
@@ -43,6 +45,7 @@ from locator.api.errors import error_body
 from locator.settings import Settings
 
 EXEMPT_FROM_ADMISSION = frozenset({"/healthz"})
+BULK_IMPORT_PATH = re.compile(r"^/v1/agencies/[^/]+/points:import$")
 BODYLESS = frozenset({"GET", "HEAD", "OPTIONS", "DELETE"})
 
 
@@ -166,30 +169,40 @@ class BodyLimit:
     here up to the limit (never more) and handed on from memory.
     """
 
-    def __init__(self, app: ASGIApp, limit: int) -> None:
+    def __init__(
+        self, app: ASGIApp, limit: int, larger: tuple[tuple[re.Pattern[str], int], ...] = ()
+    ) -> None:
         self.app = app
         self.limit = limit
+        self.larger = larger  # paths that take larger bodies (a bulk import's file)
 
-    async def _too_large(self, send: Send) -> None:
+    def _limit(self, path: str) -> int:
+        for pattern, limit in self.larger:
+            if pattern.match(path):
+                return limit
+        return self.limit
+
+    async def _too_large(self, send: Send, limit: int) -> None:
         await send_error(
             send,
             413,
             "body_too_large",
-            f"the request body is larger than {self.limit:,} bytes; send less",
-            {"max_bytes": self.limit},
+            f"the request body is larger than {limit:,} bytes; send less",
+            {"max_bytes": limit},
             {"Connection": "close"},
         )
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["method"] in BODYLESS:
             return await self.app(scope, receive, send)
+        limit = self._limit(scope["path"])
         length = _header(scope, b"content-length")
         if length is not None:
             if not length.isdigit():
                 await send_error(send, 400, "invalid_input", "Content-Length is not a number")
                 return
-            if int(length) > self.limit:
-                return await self._too_large(send)
+            if int(length) > limit:
+                return await self._too_large(send, limit)
             return await self.app(scope, receive, send)
         # no length given (chunked): read at most limit + 1 bytes, then replay
         chunks: list[bytes] = []
@@ -201,8 +214,8 @@ class BodyLimit:
                 return
             chunk = message.get("body", b"")
             size += len(chunk)
-            if size > self.limit:
-                return await self._too_large(send)
+            if size > limit:
+                return await self._too_large(send, limit)
             chunks.append(chunk)
             more = message.get("more_body", False)
         replayed = False
@@ -319,7 +332,11 @@ class CompressWhenAccepted:
 
 def install_guards(app: Starlette, settings: Settings) -> None:
     """Add the guards to ``app``, innermost first (each ``add_middleware`` wraps the last)."""
-    app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
+    app.add_middleware(
+        BodyLimit,
+        limit=settings.max_body_bytes,
+        larger=((BULK_IMPORT_PATH, settings.max_import_bytes),),
+    )
     app.add_middleware(RequestHygiene)
     app.add_middleware(PublicReadCors, origins=settings.cors_origins)
     app.add_middleware(HostCheck, settings=settings)
