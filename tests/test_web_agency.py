@@ -454,6 +454,72 @@ def test_a_move_into_another_province_is_refused_naming_both_then_overridden(
     assert tab.errors_except_http_status() == [] and tab.blocked == []
 
 
+def test_a_move_onto_a_similar_office_is_a_duplicate_until_confirmed(
+    open_tab: Callable[..., Tab], api: httpx.Client, staff: dict[str, Account], created: list[int]
+) -> None:
+    dopa = staff["dopa"]
+    name = f"ศูนย์บริการซ้ำทดสอบ {uuid.uuid4().hex[:6]}"
+    there = _new_point(api, dopa, created, name_th=name)
+    # the same office pinned again 300 m north: not (yet) a duplicate
+    lat = round(CHANG_KHLAN[0] + 0.0027, 6)
+    again = _new_point(api, dopa, created, name_th=name, lat=lat)
+    tab = open_tab("/agency")
+    page = tab.page
+    _sign_in(tab, dopa.key)
+    _open_point(tab, again["id"])
+    page.fill("#pin-lat", str(CHANG_KHLAN[0] + 0.0002))
+    page.fill("#pin-lon", str(CHANG_KHLAN[1]))
+    page.click("#pin-check")
+    assert _verdict(tab) == "duplicate", page.inner_text("#verdict")
+    verdict = page.inner_text("#verdict")
+    assert "Your agency already has this point" in verdict and f"#{there['id']}" in verdict
+    assert page.get_attribute("#verdict .existing-point", "data-id") == str(there["id"])
+    assert api.get(f"/v1/points/{again['id']}").json()["lat"] == lat  # nothing written
+    page.click("#confirm-duplicate")
+    page.wait_for_selector("#status.status-ok", state="attached")
+    assert api.get(f"/v1/points/{again['id']}").json()["lat"] == round(CHANG_KHLAN[0] + 0.0002, 6)
+    assert tab.errors_except_http_status() == [] and tab.blocked == []
+
+
+# --------------------------------------------------------------------------- the fields
+def test_names_phones_hours_access_and_status_are_edited(
+    open_tab: Callable[..., Tab], api: httpx.Client, staff: dict[str, Account], created: list[int]
+) -> None:
+    dopa = staff["dopa"]
+    point = _new_point(api, dopa, created)
+    tab = open_tab("/agency")
+    page = tab.page
+    _sign_in(tab, dopa.key)
+    _open_point(tab, point["id"])
+    assert page.input_value("#f-hours") == "Mo-Fr 08:30-16:30; PH off"
+    page.fill("#f-hours", "Mo-Fr 25:00-26:00")
+    page.click("#fields-save")
+    page.wait_for_selector("#fields-result[data-verdict='error'], #fields-result strong")
+    shown = page.inner_text("#fields-result")
+    assert "ข้อมูลไม่ถูกต้อง" in shown and "Not valid; nothing saved" in shown
+    assert "opening_hours" in shown  # the API's own words: what to fix
+    assert api.get(f"/v1/points/{point['id']}").json()["version"] == 1
+
+    page.fill("#f-name_en", "Chang Khlan Service Centre")
+    page.fill("#f-phones", "053 111 222; 053 111 333")
+    page.fill("#f-hours", "Mo-Fr 08:30-16:30; Sa 09:00-12:00; PH off")
+    page.check("#f-wheelchair")
+    page.select_option("#f-status", "temporarily_closed")
+    page.click("#fields-save")
+    page.wait_for_selector("#status.status-ok", state="attached")
+    assert "The details are saved" in _status(tab)
+    saved = api.get(f"/v1/points/{point['id']}").json()
+    assert saved["name_en"] == "Chang Khlan Service Centre"
+    assert saved["phones"] == ["053 111 222", "053 111 333"]
+    assert saved["opening_hours_osm"] == "Mo-Fr 08:30-16:30; Sa 09:00-12:00; PH off"
+    assert saved["wheelchair"] is True and saved["status"] == "temporarily_closed"
+    assert saved["name_th"] == point["name_th"]  # untouched fields are not sent
+    changed = {h["field"] for h in _history(tab) if h["action"] == "update"}
+    assert changed == {"name_en", "phones", "opening_hours", "wheelchair", "status"}
+    assert page.input_value("#f-name_en") == "Chang Khlan Service Centre"  # re-rendered
+    assert tab.errors_except_http_status() == [] and tab.blocked == []
+
+
 # --------------------------------------------------------------------------- No-Copy
 def test_a_service_becomes_no_copy(
     open_tab: Callable[..., Tab],
@@ -566,6 +632,16 @@ def _csv(rows: list[dict[str, Any]]) -> bytes:
     return ("\n".join(lines) + "\n").encode()
 
 
+def _imported(engine: Engine, tag: str) -> int:
+    with engine.connect() as conn:
+        return int(
+            conn.execute(
+                text("SELECT count(*) FROM service_point WHERE external_ref LIKE :t"),
+                {"t": f"web-{tag}-%"},
+            ).scalar_one()
+        )
+
+
 def test_a_bulk_file_with_a_bad_row_is_reported_and_nothing_written(
     open_tab: Callable[..., Tab],
     api: httpx.Client,
@@ -600,15 +676,30 @@ def test_a_bulk_file_with_a_bad_row_is_reported_and_nothing_written(
     status = _status(tab)
     assert "ไฟล์มีข้อผิดพลาด" in status and "nothing was written" in status
     assert page.is_disabled("#import-go")
-    with engine.connect() as conn:
-        written = conn.execute(
-            text("SELECT count(*) FROM service_point WHERE external_ref LIKE :t"),
-            {"t": f"web-{tag}-%"},
-        ).scalar_one()
-    assert written == 0
+    assert _imported(engine, tag) == 0
     page.locator("#import-report").scroll_into_view_if_needed()
     page.screenshot(path=str(output_dir / "agency-import-report.png"))
     _accessible(page, "an import report")
+
+    # the row fixed: the check passes, then Import writes it and the map shows it
+    fixed = dict(bad, lat=CHANG_KHLAN[0] - 0.0015)
+    page.set_input_files(
+        "#import-file",
+        {"name": "points.csv", "mimeType": "text/csv", "buffer": _csv([good, fixed])},
+    )
+    assert page.is_disabled("#import-go")  # a new file is checked first
+    page.click("#import-check")
+    page.wait_for_selector("#import-report[data-result='checked']", state="attached")
+    assert "2 rows: 2 new" in page.inner_text("#import-report")
+    assert page.is_enabled("#import-go")
+    before = int(page.get_attribute("body", "data-points") or 0)
+    with page.expect_response(lambda r: "points:import" in r.url and "dry_run=false" in r.url):
+        page.click("#import-go")
+    page.wait_for_selector("#import-report[data-result='written']", state="attached")
+    page.wait_for_selector(f"body[data-points='{before + 2}']", state="attached")
+    page.fill("#filter", f"web-{tag}-2")
+    assert page.locator("#points > li").count() == 1
+    assert _imported(engine, tag) == 2
     _no_key_in_addresses(tab, dopa.key)
     assert tab.errors_except_http_status() == [] and tab.blocked == []
 
