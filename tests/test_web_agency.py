@@ -5,7 +5,8 @@ with an API key (a bad one is refused), see their agency's points and a QA-flagg
 on the map, move a pin and read the pin check's verdict before saving (a good move, and
 a move into another province refused naming both provinces, then overridden), change a
 service's No-Copy status, read the history with old and new coordinates, check a bulk
-file with a bad row (nothing written), download the export, and meet a stale ETag; an
+file with a bad row (nothing written) and import it fixed, download the export, meet a
+stale ETag and a duplicate, and a key revoked mid-session sends them back to sign in; an
 account of another agency cannot open or edit the point (404, shown plainly).
 
 The server is the session's ``locator serve`` (``live_server``), which sees only
@@ -91,11 +92,12 @@ def created(engine: Engine) -> Iterator[list[int]]:
 
 @pytest.fixture(scope="module")
 def staff(engine: Engine, created: list[int]) -> Iterator[dict[str, Account]]:
-    """An editor of DOPA Chiang Mai and one of the Chiang Mai police, committed (the
-    server is another process); removed again, with anything they wrote."""
+    """Editors of DOPA Chiang Mai (one of them about to leave) and of the Chiang Mai
+    police, committed (the server is another process); removed again, with anything they
+    wrote."""
     made: dict[str, Account] = {}
     with engine.begin() as conn:
-        for who, agency in (("dopa", AGENCY), ("police", OTHER_AGENCY)):
+        for who, agency in (("dopa", AGENCY), ("police", OTHER_AGENCY), ("leaver", AGENCY)):
             name = f"web-{who}-{uuid.uuid4().hex[:8]}"
             made[who] = Account(name, accounts.create(conn, name, agency, "editor").key)
     yield made
@@ -287,6 +289,25 @@ def test_a_bad_key_is_refused_and_a_good_one_signs_in_and_out(
     assert page.evaluate("sessionStorage.length") == 0
     assert "Signed out" in _status(tab)
     _no_key_in_addresses(tab, dopa.key)
+    assert tab.errors_except_http_status() == [] and tab.blocked == []
+
+
+def test_a_key_revoked_mid_session_sends_you_back_to_sign_in(
+    open_tab: Callable[..., Tab], engine: Engine, staff: dict[str, Account]
+) -> None:
+    leaver = staff["leaver"]
+    tab = open_tab("/agency")
+    page = tab.page
+    _sign_in(tab, leaver.key)
+    with engine.begin() as conn:
+        accounts.revoke(conn, leaver.username)
+    page.fill("#filter", "")
+    page.locator("#points > li button").first.click()
+    page.wait_for_selector("body[data-state='signed-out']", state="attached")
+    status = _status(tab)
+    assert "กรุณาเข้าสู่ระบบอีกครั้ง" in status and "please sign in again" in status
+    assert page.is_visible("#signin") and not page.is_visible("#details-view")
+    assert page.evaluate("sessionStorage.length") == 0
     assert tab.errors_except_http_status() == [] and tab.blocked == []
 
 
