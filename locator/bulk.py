@@ -61,9 +61,8 @@ COLUMNS = [
     "wheelchair", "priority_lane", "gecc", "status", "source", "version", "updated_at",
     "qa_flags", "synthetic",
 ]  # fmt: skip
-WRITABLE = (*EDITABLE, "kind", "external_ref", "agency")
-# exported for reading; an import ignores them (``version``, when given, must be current)
-READ_ONLY = frozenset({"source", "updated_at", "qa_flags", "synthetic"})
+# an import reads every column but source, updated_at, qa_flags and synthetic (exported
+# for reading); ``id`` and ``version``, when given, must name the point as it is now
 LIST_SEPARATOR = ";"  # phones, flags in flat files (a phone number holds no ';')
 DEFAULT_HOURS = hours.weekly_from_days(
     [[["08:30", "16:30"]]] * 5 + [[], []], closed_on_public_holidays=True
@@ -1018,7 +1017,8 @@ def write_export(rows: Iterable[Mapping[str, Any]], fmt: Format) -> bytes:
         features = [
             {"type": "Feature", "id": r["id"],
              "geometry": {"type": "Point", "coordinates": [r["lon"], r["lat"]]},
-             "properties": {k: r[k] for k in COLUMNS if k not in ("lat", "lon")}}
+             "properties": {**{k: r[k] for k in COLUMNS if k not in ("lat", "lon")},
+                            "synthetic": [f for f in r["synthetic"].split(",") if f]}}
             for r in rows
         ]  # fmt: skip
         doc = {"type": "FeatureCollection", "features": features}

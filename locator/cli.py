@@ -690,7 +690,9 @@ def export_cmd(
                 f"--modified-after {modified_after!r}: not an ISO 8601 time"
             ) from None
         if after.tzinfo is None:
-            raise LocatorError("--modified-after: give a time zone (e.g. +07:00 or Z)")
+            from locator.hours import BANGKOK
+
+            after = after.replace(tzinfo=BANGKOK)  # as everywhere: no offset, Bangkok time
     engine = _engine()
     _require_schema(engine)
     with engine.connect() as conn:

@@ -156,9 +156,16 @@ def test_another_agencys_points_are_not_there(client, dopa, police, connection) 
 
 @pytest.mark.parametrize(
     "field, value",
-    [("agency", "rtp_50"), ("agency_id", 1), ("source", "pinned"), ("version", 99),
-     ("provided", ["no_copy"]), ("id", 5), ("updated_at", "2020-01-01T00:00:00")],
-)  # fmt: skip
+    [
+        ("agency", "rtp_50"),
+        ("agency_id", 1),
+        ("source", "pinned"),
+        ("version", 99),
+        ("provided", ["no_copy"]),
+        ("id", 5),
+        ("updated_at", "2020-01-01T00:00:00"),
+    ],
+)
 def test_server_fields_in_a_body_are_refused(client, dopa, field: str, value: Any) -> None:
     r = _create(client, dopa, **{field: value})
     assert r.status_code == 422 and field in r.json()["error"]["message"]
@@ -244,9 +251,13 @@ def test_two_concurrent_edits_with_one_etag_exactly_one_wins(engine) -> None:
     settings = get_settings()
     with engine.begin() as conn:
         issued = accounts.create(conn, f"t{uuid.uuid4().hex[:10]}", "dopa_50", "editor")
-        made = pinning.create(conn, settings, issued.account,
-                              {**NEW_OFFICE, "name_th": f"ทดสอบพร้อมกัน {uuid.uuid4().hex[:6]}",
-                               "lat": 18.7745}, confirm_duplicate=True)  # fmt: skip
+        made = pinning.create(
+            conn,
+            settings,
+            issued.account,
+            {**NEW_OFFICE, "name_th": f"ทดสอบพร้อมกัน {uuid.uuid4().hex[:6]}", "lat": 18.7745},
+            confirm_duplicate=True,
+        )
     tag = pinning.etag(made.version)
     outcomes: list[str] = []
     first_locked = threading.Event()
@@ -254,8 +265,9 @@ def test_two_concurrent_edits_with_one_etag_exactly_one_wins(engine) -> None:
     def edit(name: str, hold: bool) -> None:
         try:
             with engine.begin() as conn:
-                pinning.update(conn, settings, issued.account, made.point_id,
-                               {"name_en": name}, tag)  # fmt: skip
+                pinning.update(
+                    conn, settings, issued.account, made.point_id, {"name_en": name}, tag
+                )
                 if hold:
                     first_locked.set()
                     threading.Event().wait(0.5)  # keep the lock while the other one waits
@@ -290,8 +302,9 @@ def test_accounts_cli_prints_a_key_once_and_revokes(cli_env: dict[str, str], eng
     name = f"cli{uuid.uuid4().hex[:8]}"
 
     def run(*args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([LOCATOR, "accounts", *args], env=cli_env, capture_output=True,
-                              text=True, timeout=120)  # fmt: skip
+        return subprocess.run(
+            [LOCATOR, "accounts", *args], env=cli_env, capture_output=True, text=True, timeout=120
+        )
 
     made = run("create", name, "--agency", "dopa_50", "--role", "editor")
     assert made.returncode == 0, made.stderr
@@ -299,9 +312,12 @@ def test_accounts_cli_prints_a_key_once_and_revokes(cli_env: dict[str, str], eng
     assert accounts.KEY_PATTERN.match(key)
     with engine.connect() as conn:
         stored = conn.execute(
-            text("SELECT k.key_hash FROM api_key k JOIN account a ON a.id = k.account_id "
-                 "WHERE a.username = :u"), {"u": name},
-        ).scalar_one()  # fmt: skip
+            text(
+                "SELECT k.key_hash FROM api_key k JOIN account a ON a.id = k.account_id "
+                "WHERE a.username = :u"
+            ),
+            {"u": name},
+        ).scalar_one()
         assert key not in stored and len(stored) == 64  # only the hash is kept
         assert accounts.authenticate(conn, key).username == name
     listed = run("list", "--agency", "dopa_50")
@@ -343,8 +359,11 @@ def test_a_dry_run_checks_like_a_save_and_saves_nothing(client, dopa) -> None:
     url = f"/v1/points/{point_id}"
     headers = {**dopa, "If-Match": tag}
     # a move into Lamphun province, the address still in Chiang Mai: the verdict, unsaved
-    far = client.patch(f"{url}?dry_run=true", json={"lat": 18.5790, "lon": 99.0087,
-                                                      "tambon_code": "500105"}, headers=headers)  # fmt: skip
+    far = client.patch(
+        f"{url}?dry_run=true",
+        json={"lat": 18.5790, "lon": 99.0087, "tambon_code": "500105"},
+        headers=headers,
+    )
     assert far.status_code == 422 and "wrong_province" in far.text
     near = client.patch(f"{url}?dry_run=true", json={"lat": 18.7760}, headers=headers)
     assert near.status_code == 200 and near.json()["point"]["lat"] == 18.776

@@ -4,6 +4,7 @@ command line: export, edit, import back; all rows or none, each bad row named.""
 from __future__ import annotations
 
 import csv
+import datetime as dt
 import io
 import json
 import subprocess
@@ -20,6 +21,7 @@ from sqlalchemy import text
 from locator import accounts
 from locator.api import create_app
 from locator.api.deps import get_reader, get_writer
+from locator.hours import BANGKOK
 from locator.settings import get_settings
 from tests.conftest import BASE_URL, LOCATOR
 
@@ -102,7 +104,8 @@ def test_an_export_reads_back_unchanged_in_every_format(client, dopa_50) -> None
         assert body["dry_run"] is True and body["written"] is False
     doc = json.loads(_export(client, dopa_50, "dopa_50", "geojson").content)
     feature = doc["features"][0]
-    assert feature["geometry"]["type"] == "Point" and "qa_flags" in feature["properties"]
+    assert feature["geometry"]["type"] == "Point" and feature["properties"]["qa_flags"] == []
+    assert feature["properties"]["synthetic"] == ["phones", "hours", "no_copy"]
 
 
 def _dopa_rows(client: TestClient, headers: dict[str, str]) -> list[dict[str, str]]:
@@ -338,12 +341,17 @@ def test_modified_after_gives_what_changed_since(client, dopa_50) -> None:
     assert changed.status_code == 200 and changed.json()["updated"] == 1
     since = _rows(_export(client, dopa_50, "dopa_50", modified_after=newest).content)
     assert [r["id"] for r in since] == [target["id"]] and since[0]["phones"] == "053 999 000"
-    naive = client.get(
-        "/v1/agencies/dopa_50/points",
-        params={"modified_after": "2026-01-01T00:00:00"},
-        headers=dopa_50,
-    )
-    assert naive.status_code == 422 and "time zone" in naive.text
+    for value, status in (("0.5", 422), ("2026-13-01", 422), ("2200-01-01T00:00", 200)):
+        r = client.get(
+            "/v1/agencies/dopa_50/points",
+            headers=dopa_50,
+            params={"modified_after": value, "format": "csv"},
+        )
+        assert r.status_code == status, (value, r.text)
+    # no offset is Bangkok time, as everywhere
+    bangkok = dt.datetime.fromisoformat(newest).astimezone(BANGKOK).replace(tzinfo=None)
+    local = _export(client, dopa_50, "dopa_50", modified_after=bangkok.isoformat())
+    assert [r["id"] for r in _rows(local.content)] == [target["id"]]
 
 
 def test_the_command_line_imports_with_a_report(cli_env: dict[str, str], tmp_path: Path) -> None:

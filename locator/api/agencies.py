@@ -5,7 +5,6 @@ The routes only translate HTTP to the domain and back."""
 
 from __future__ import annotations
 
-import datetime as dt
 import threading
 from typing import Annotated, Any, Literal, cast
 
@@ -18,7 +17,8 @@ from locator.api.citizens import json_response
 from locator.api.deps import CurrentAccount, ReaderDep, SettingsDep, WriterDep
 from locator.api.errors import error_responses
 from locator.errors import Busy, InvalidInput, NotFound
-from locator.schemas import CODE, AgencyProgress, ImportResult
+from locator.hours import BANGKOK
+from locator.schemas import CODE, AgencyProgress, ImportResult, Moment
 from locator.settings import Settings
 
 router = APIRouter(prefix="/v1", tags=["agencies"], responses=error_responses(400, 422, 503))
@@ -118,18 +118,17 @@ def export_points(
     code: AgencyCode,
     fmt: ExportFormat = "geojson",
     modified_after: Annotated[
-        dt.datetime | None,
+        Moment | None,
         Query(
-            description="only points changed after this moment (ISO 8601 with a zone); closed "
-            "points are then included, so a sync learns of a closure. Ask again from a "
-            "little before the newest updated_at you have: rows are keyed by id"
+            description="only points changed after this moment (ISO 8601; no offset: Bangkok "
+            "time); closed points are then included, so a sync learns of a closure. Ask "
+            "again from a little before the newest updated_at you have: rows are keyed by id"
         ),
     ] = None,
     include_closed: Annotated[bool, Query(description="closed points too")] = False,
 ) -> Response:
     if modified_after is not None and modified_after.tzinfo is None:
-        raise InvalidInput("modified_after: give a time zone (e.g. +07:00 or Z)",
-                           field="modified_after")  # fmt: skip
+        modified_after = modified_after.replace(tzinfo=BANGKOK)
     with writer() as session:
         _agency_of_caller(session, account, code)
         rows = bulk.export_rows(session, code, modified_after=modified_after,
