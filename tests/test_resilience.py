@@ -239,6 +239,9 @@ def _routes(client: httpx.Client) -> dict[str, tuple[str, str, dict[str, object]
     """One request of every database route: name -> (method, path, JSON body)."""
     point = client.get("/v1/points/nearest", params={"lat": 13.75, "lon": 100.5, "k": 1})
     point_id = point.json()["results"][0]["id"]
+    agency = point.json()["results"][0]["agency"]["code"]
+    one_row = {"type": "FeatureCollection", "features": [{"type": "Feature", "geometry": None,
+               "properties": {"id": point_id, "phones": "02 111 2222"}}]}  # fmt: skip
     return {
         "nearest": ("GET", "/v1/points/nearest?lat=13.75&lon=100.5&service=id_card_renewal", None),
         "search": ("GET", "/v1/points/search?q=bang", None),
@@ -253,6 +256,9 @@ def _routes(client: httpx.Client) -> dict[str, tuple[str, str, dict[str, object]
         "rating": ("POST", f"/v1/points/{point_id}/ratings", {"score": 3}),
         # with the clients' Authorization and If-Match headers (_signed_in)
         "agency_edit": ("PATCH", f"/v1/points/{point_id}", {"name_en": "Edited in the outage"}),
+        "agency_export": ("GET", f"/v1/agencies/{agency}/points?format=csv", None),
+        # a JSON body is read as GeoJSON; a dry run, so the traffic leaves no trace
+        "agency_import": ("POST", f"/v1/agencies/{agency}/points:import?dry_run=true", one_row),
     }
 
 
@@ -269,8 +275,10 @@ def test_a_database_restart_is_a_short_503_then_recovery(
     acknowledged: list[int] = []
     with httpx.Client(base_url=base, timeout=10, headers=_signed_in(private)) as client:
         routes = _routes(client)
-        for method, path, body in routes.values():  # warm every pool connection
-            client.request(method, path, json=body)
+        for name, (method, path, body) in routes.items():  # warm every pool connection
+            answer = client.request(method, path, json=body)
+            if name.startswith("agency_"):  # the agencies' door really works before it
+                assert answer.status_code == 200, (name, answer.text[:300])
 
         # traffic in the background the whole time: it must never see a 500
         stop = threading.Event()
