@@ -424,25 +424,50 @@ def _travel_times(
             "no road network is imported (`locator roads import`): travel_s is NaN throughout"
         )
         return
-    snapper = _snapper(graph, mode)
-    radius = settings.route_snap_radius_m
-    points, _ = _snap(snapper, graph, plon, plat, radius)
-    sources = np.unique(points[points >= 0])
-    if len(sources) < len(points):
-        result.notes.append(
-            f"{len(points) - int((points >= 0).sum())} of {len(points)} points are more than "
-            f"{radius:g} m from the road network and are left out of travel times"
-        )
     lon = np.asarray(units.geometry.x, dtype=np.float64)
     lat = np.asarray(units.geometry.y, dtype=np.float64)
-    vertex, _ = _snap(snapper, graph, lon, lat, radius)
+    travel, notes = travel_seconds(
+        graph, mode, plon, plat, lon, lat, settings.route_snap_radius_m, limit_s
+    )
+    units["travel_s"] = travel
+    result.notes.extend(notes)
+
+
+def travel_seconds(
+    graph: isochrone.RoadGraph,
+    mode: osrm.Mode,
+    plon: Floats,
+    plat: Floats,
+    lon: Floats,
+    lat: Floats,
+    radius_m: float,
+    limit_s: float,
+) -> tuple[Floats, list[str]]:
+    """Seconds from each place (lon, lat) to the nearest point (plon, plat) over the
+    graph (inf: none within ``limit_s``; NaN: the place is farther than ``radius_m`` from
+    a vertex of the mode's large connected parts), and what to tell about the gaps. Both
+    ends snap to their nearest such vertex; one multi-source Dijkstra from the points."""
+    notes: list[str] = []
+    travel = np.full(len(lon), np.nan)
+    if mode not in graph.modes or not graph.modes[mode].big.any():
+        notes.append(f"the imported road network has no roads usable in mode {mode!r}")
+        return travel, notes
+    snapper = _snapper(graph, mode)
+    points, _ = _snap(snapper, graph, plon, plat, radius_m)
+    sources = np.unique(points[points >= 0])
+    off_points = len(points) - int((points >= 0).sum())
+    if off_points:
+        notes.append(
+            f"{off_points} of {len(points)} points are more than {radius_m:g} m from the "
+            "road network and are left out of travel times"
+        )
+    vertex, _ = _snap(snapper, graph, lon, lat, radius_m)
     off = int((vertex < 0).sum())
     if off:
-        result.notes.append(
-            f"{off} of {len(vertex)} units are more than {radius:g} m from a road vertex of the "
-            "imported network: their travel_s is NaN (not covered by the network)"
+        notes.append(
+            f"{off} of {len(vertex)} units are more than {radius_m:g} m from a road vertex of "
+            "the imported network: their travel_s is NaN (not covered by the network)"
         )
-    travel = np.full(len(vertex), np.nan)
     on = vertex >= 0
     if len(sources):
         # by car from each vertex to the nearest point: Dijkstra from the points over the
@@ -453,8 +478,8 @@ def _travel_times(
         travel[on] = np.asarray(seconds)[vertex[on]]
     else:
         travel[on] = np.inf
-        result.notes.append("no selected point lies on the road network")
-    units["travel_s"] = travel
+        notes.append("no selected point lies on the road network")
+    return travel, notes
 
 
 # --- aggregation -------------------------------------------------------------------------
