@@ -1,17 +1,24 @@
-"""Analysis over the imported road network: isochrones (what can be reached from a place
-within so many minutes). The route translates HTTP to ``locator.isochrone`` and back."""
+"""The analysts' door: isochrones (what can be reached from a place within so many
+minutes), coverage gaps (who lives beyond N km or N minutes of a service) and the
+registry's counts. The routes translate HTTP to the domain (``locator.isochrone``,
+``locator.coverage``, ``locator.status``) and back."""
 
 from __future__ import annotations
 
+import json
+import threading
 from typing import Annotated, Any
 
+import shapely
 from fastapi import APIRouter, Query, Response
 
-from locator import isochrone
+from locator import coverage, isochrone
 from locator.api.citizens import json_response
 from locator.api.deps import ReaderDep, SettingsDep
 from locator.api.errors import error_responses
-from locator.api.queries import IsochroneQuery
+from locator.api.queries import CoverageQuery, IsochroneQuery
+from locator.errors import Busy, InvalidInput
+from locator.filters import PointFilter, check_codes
 from locator.schemas import IsochroneResponse
 from locator.status import registry_stats
 
@@ -41,4 +48,84 @@ def isochrone_area(
 def stats(reader: ReaderDep) -> Response:
     with reader() as db:
         body = registry_stats(db)
+    return json_response(body)
+
+
+# a coverage run takes a core for a fraction of a second (a travel-time one longer, and
+# its first reads the road graph): two at a time per process, a quick 503 beyond
+_coverage_slots = threading.BoundedSemaphore(2)
+# polygons simplified for the answer (degrees; ~500 m for districts and provinces)
+SIMPLIFY_DEG = {"tambon": 0.001, "district": 0.005, "province": 0.005}
+
+
+def _records(frame: Any) -> list[dict[str, Any]]:
+    """Rows as JSON values (NaN and missing as null), geometry left out."""
+    flat = frame.drop(columns="geometry")
+    return list(json.loads(flat.to_json(orient="records", double_precision=6)))
+
+
+def _with_lat_lon(frame: Any) -> list[dict[str, Any]]:
+    rows = _records(frame)
+    for row, point in zip(rows, frame.geometry, strict=True):
+        row["lat"], row["lon"] = round(point.y, 6), round(point.x, 6)
+    return rows
+
+
+@router.get(
+    "/coverage",
+    response_model=dict[str, Any],
+    summary="Coverage gaps: the people beyond N km (or N minutes) of a point offering a "
+    "service, by tambon, district or province, the worst tambons and suggested new sites",
+    responses=error_responses(404),
+)
+def coverage_gaps(
+    reader: ReaderDep,
+    settings: SettingsDep,
+    q: Annotated[CoverageQuery, Query()],
+) -> Response:
+    thresholds = q.threshold_values()
+    f = PointFilter(**{name: getattr(q, name) for name in PointFilter.model_fields})
+    if not _coverage_slots.acquire(blocking=False):
+        raise Busy("two coverage runs are in progress; try again in a moment",
+                   retry_after_s=settings.retry_after_s)  # fmt: skip
+    try:
+        with reader() as db:
+            check_codes(db, f)
+            try:
+                result = coverage.coverage(db, settings, f, thresholds=thresholds, mode=q.mode)
+            except ValueError as exc:
+                raise InvalidInput(str(exc)) from None
+            areas = coverage.aggregate(result, q.level, db, with_polygons=q.format == "geojson")
+        siting = coverage.suggest_sites(result, q.sites) if q.sites else None
+    finally:
+        _coverage_slots.release()
+    summary = coverage.summary(result)
+    sites = None
+    if siting is not None:
+        sites = {
+            "threshold": siting.threshold, "covered_before": siting.covered_before,
+            "covered_after": siting.covered_after, "population": siting.population,
+            "sites": _with_lat_lon(siting.sites),
+        }  # fmt: skip
+    if q.format == "geojson":
+        tolerance = SIMPLIFY_DEG[q.level]
+        shapes = shapely.set_precision(
+            shapely.simplify(areas.geometry.to_numpy(), tolerance, preserve_topology=True), 1e-5
+        )
+        features = [
+            {"type": "Feature", "id": row["code"], "properties": row,
+             "geometry": shapely.geometry.mapping(shape) if shape is not None else None}
+            for row, shape in zip(_records(areas), shapes, strict=True)
+        ]  # fmt: skip
+        response = json_response(
+            {"type": "FeatureCollection", "summary": summary, "level": q.level,
+             "sites": sites, "features": features}
+        )  # fmt: skip
+        response.headers["Content-Type"] = "application/geo+json"
+        return response
+    body = {
+        "summary": summary, "level": q.level, "areas": _records(areas),
+        "worst": _with_lat_lon(coverage.worst_units(result, q.worst)) if q.worst else [],
+        "sites": sites,
+    }  # fmt: skip
     return json_response(body)

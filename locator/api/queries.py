@@ -146,3 +146,41 @@ class IsochroneQuery(BaseModel):
         examples=[15],
     )
     mode: Literal["drive", "walk"] = Field(default="drive", description="how the trip is made")
+
+
+class CoverageQuery(PointFilter):
+    """Coverage gaps for the points the shared filters select (issue 13)."""
+
+    thresholds: str = Field(
+        default="5,10,20",
+        pattern=r"^\s*[0-9]+(\.[0-9]+)?(\s*,\s*[0-9]+(\.[0-9]+)?){0,4}\s*$",
+        max_length=60,
+        description="up to five thresholds, comma-separated: km (`mode=distance`) or minutes "
+        "(`mode=travel_time`), each above 0 and at most 1,000",
+        examples=["5,10,20"],
+    )
+    mode: Literal["distance", "travel_time"] = Field(
+        default="distance",
+        description="`distance`: geodesic km to the nearest point; `travel_time`: minutes by "
+        "car on the imported road network (units it does not cover are counted as unknown)",
+    )
+    level: Literal["tambon", "district", "province"] = Field(
+        default="district", description="the areas the people are counted by"
+    )
+    sites: int = Field(
+        default=0, ge=0, le=20, description="suggest this many new sites (greedy maximal coverage)"
+    )
+    worst: int = Field(default=10, ge=0, le=100, description="the worst tambons to list")
+    format: Literal["json", "geojson"] = Field(
+        default="json",
+        description="`json`: the summary, the areas as rows, the worst tambons and the sites; "
+        "`geojson`: the areas as polygons (simplified) with the same properties",
+    )
+
+    def threshold_values(self) -> list[float]:
+        values = sorted({float(v) for v in self.thresholds.split(",")})
+        if any(not 0 < v <= 1000 for v in values):
+            from locator.errors import InvalidInput
+
+            raise InvalidInput("thresholds: each above 0 and at most 1,000", parameter="thresholds")
+        return values
