@@ -48,7 +48,7 @@ from sqlalchemy import text
 
 from locator import isochrone, osrm
 from locator.db import Executor, run_prepared
-from locator.filters import PointFilter, conditions
+from locator.filters import PointFilter, check_codes, conditions
 from locator.settings import Settings
 
 Mode = Literal["distance", "travel_time"]
@@ -302,13 +302,15 @@ def coverage(
     whose roads they import); by default every populated tambon, read once per process.
     Tambons with no population are left out. In travel-time mode the geodesic distance
     is computed as well, and ``travel_s`` is NaN for units farther than
-    ``settings.route_snap_radius_m`` from a road vertex (``notes`` says how many)."""
+    ``settings.route_snap_radius_m`` from a road vertex (``notes`` says how many).
+    An unknown service, agency or kind raises ``InvalidInput`` (as on every door)."""
     started = time.perf_counter()
     if mode not in ("distance", "travel_time"):
         raise ValueError(f"mode: distance or travel_time, not {mode!r}")
     ts = sorted(float(t) for t in thresholds)
     if not ts or any(not math.isfinite(t) or t <= 0 for t in ts):
         raise ValueError("thresholds: at least one, each a positive number")
+    check_codes(db, f)  # an unknown service is a mistake to name, not a country of gaps
     areas: pd.DataFrame | None = None
     if units is None:
         cached = _read_units(db)

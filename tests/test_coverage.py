@@ -15,6 +15,7 @@ import pytest
 from sqlalchemy import Connection, Engine, text
 
 from locator import coverage as cv
+from locator.errors import InvalidInput
 from locator.filters import PointFilter
 from locator.settings import Settings, get_settings
 
@@ -180,6 +181,8 @@ def test_no_matching_point_is_everyone_beyond(engine: Engine) -> None:
 def test_bad_arguments_say_what_to_fix(rare: cv.CoverageResult, engine: Engine) -> None:
     with engine.connect() as conn, pytest.raises(ValueError, match="thresholds"):
         cv.coverage(conn, get_settings(), PointFilter(service=RARE), thresholds=[0])
+    with engine.connect() as conn, pytest.raises(InvalidInput, match="unknown service"):
+        cv.coverage(conn, get_settings(), PointFilter(service="no_such_service"))
     with pytest.raises(ValueError, match="level"):
         cv.aggregate(rare, "village")  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="with_polygons"):
