@@ -23,6 +23,7 @@ from __future__ import annotations
 import base64
 import math
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -1077,3 +1078,655 @@ def review_map(
     w, s, e, n = padded(bounds, 0.02, 0.01)
     m.fit_bounds([[s, w], [n, e]])
     return m, summary
+
+
+# --------------------------------------------------------------------------- choropleths
+# Areas coloured by a share: the coverage map (share of people beyond a threshold, by
+# district or tambon; issue 13) and the No-Copy map (share of offerings that need no
+# photocopies, by province). The polygons travel once as one JSON document (in a
+# <script> element that is not run, ``<`` escaped) and are drawn on one canvas by
+# ``L.geoJSON``: a national tambon map is 7,400 polygons, and 7,400 SVG paths, or a
+# popup object per area, would make the page slow to open. Popups and tooltips are made
+# on demand from lines of text (``textContent``). Polygons are simplified as one coverage
+# (neighbours keep one shared border) and their coordinates rounded.
+
+_CHOROPLETH_CSS = """
+.locator-legend .locator-key.choro-swatch { width: 18px; height: 12px; border: 1px solid #5b6470;
+  border-top-width: 1px; }
+.locator-legend .locator-key.choro-worst { width: 12px; height: 12px; border: 2px solid #7a0010;
+  border-radius: 50%; background: #ffffff; }
+.locator-legend .locator-key.choro-site { width: 16px; height: 16px; border: 0;
+  border-radius: 50%; background: #0b4f9c; }
+.locator-site { display: flex; align-items: center; justify-content: center; border-radius: 50%;
+  background: #0b4f9c; color: #fff; font-weight: 600; font-size: 12px; border: 2px solid #fff;
+  box-shadow: 0 1px 4px rgba(0, 0, 0, .45); }
+"""
+
+_CHOROPLETH_JS = r"""
+window.locatorChoropleth = (function () {
+  var C = { ready: null, error: null, map: null, layers: {}, areas: 0 };
+  function escapeText(s) {  /* the layer control puts names in as HTML */
+    return String(s).replace(/[&<>"']/g, function (c) {
+      return { "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" }[c];
+    });
+  }
+  function box(lines) {  /* lines of text, the first in bold: DOM nodes, never HTML */
+    var div = document.createElement("div");
+    div.className = "locator-popup";
+    lines.forEach(function (line, i) {
+      var node = document.createElement(i === 0 ? "strong" : "div");
+      node.textContent = line;
+      div.appendChild(node);
+    });
+    return div;
+  }
+  function tip(text) {
+    var span = document.createElement("span");
+    span.textContent = text;
+    return span;
+  }
+  C.start = function (map, spec) {
+    C.map = map;
+    try {
+      var data = JSON.parse(document.getElementById(spec.element).textContent);
+      var overlays = {};
+      var areas = L.geoJSON(data.areas, {
+        renderer: L.canvas({ padding: 0.3 }),
+        style: function (f) {
+          return { fillColor: data.colors[f.properties.k], fillOpacity: 0.85,
+                   color: data.stroke, weight: data.weight, opacity: 0.9 };
+        }
+      });
+      /* each area carries its values; the lines' words travel once (data.prefixes) */
+      areas.bindPopup(function (layer) {
+        var v = layer.feature.properties.v;
+        return box(data.prefixes.map(function (p, i) { return p + v[i]; })
+          .filter(function (line, i) { return line !== "" || i === 0; }));
+      }, { maxWidth: 320 });
+      areas.bindTooltip(function (layer) {
+        var v = layer.feature.properties.v, t = data.tip;
+        return tip(t.slice(0, -1).map(function (i) { return v[i]; }).filter(Boolean)
+          .join(" · ") + ": " + v[t[t.length - 1]]);
+      }, { sticky: true });
+      areas.addTo(map);
+      C.layers.areas = areas;
+      C.areas = areas.getLayers().length;
+      overlays[escapeText(data.areasLabel)] = areas;
+      data.points.forEach(function (def) {
+        var group = L.featureGroup();
+        def.items.forEach(function (item) {
+          var marker;
+          if (def.kind === "site") {
+            var label = document.createElement("span");
+            label.textContent = item.label;
+            marker = L.marker([item.lat, item.lon], {
+              title: item.tip, alt: item.tip, zIndexOffset: 1000,
+              icon: L.divIcon({ html: label, className: "locator-site " + def.className,
+                                iconSize: [24, 24], iconAnchor: [12, 12] })
+            });
+          } else {
+            marker = L.circleMarker([item.lat, item.lon], {
+              renderer: L.svg(), radius: 7, color: "#7a0010", weight: 2.5, fillColor: "#ffffff",
+              fillOpacity: 0.9, className: def.className
+            });
+          }
+          marker.bindPopup(function () { return box(item.lines); }, { maxWidth: 320 });
+          marker.bindTooltip(function () { return tip(item.tip); }, { direction: "top" });
+          group.addLayer(marker);
+        });
+        group.addTo(map);
+        C.layers[def.key] = group;
+        overlays[escapeText(def.label)] = group;
+      });
+      L.control.layers(null, overlays, { collapsed: false, position: "topright" }).addTo(map);
+      requestAnimationFrame(function () {
+        /* the areas fitted beside the legend (added after this script) where the window
+           is wide enough */
+        var legend = document.querySelector(".locator-legend"), width = map.getSize().x;
+        var left = legend && width > 2.5 * legend.offsetWidth ? legend.offsetWidth + 20 : 10;
+        if (C.areas) {
+          map.fitBounds(areas.getBounds(), { paddingTopLeft: [left, 10],
+                                             paddingBottomRight: [10, 10], animate: false });
+        }
+        /* the canvas is drawn on the next animation frame: ready after it */
+        requestAnimationFrame(function () {
+          C.ready = performance.now();
+          document.documentElement.setAttribute("data-choropleth-ready", "1");
+        });
+      });
+    } catch (exc) {
+      C.error = String(exc);
+      console.error("the map's areas could not be drawn: " + exc);
+    }
+  };
+  return C;
+})();
+"""
+
+
+@dataclass(frozen=True)
+class Shade:
+    """One class of a choropleth: shares in [low, high) (the last class includes its
+    high), its colour and its label in Thai and English."""
+
+    low: float
+    high: float
+    color: str
+    label_th: str
+    label_en: str
+
+    def holds(self, share: float) -> bool:
+        return self.low <= share < self.high or (self.high >= 1 and share == self.high)
+
+
+NO_DATA_COLOR = "#d9d9d9"
+
+# share of people beyond the threshold: none is its own class (no gap at all), then a
+# sequential ramp to dark red
+COVERAGE_SHADES = (
+    Shade(0.0, 1e-9, "#f7fcf5", "ไม่มีเลย (0%)", "none (0%)"),
+    Shade(1e-9, 0.05, "#ffeda0", "น้อยกว่า 5%", "under 5%"),
+    Shade(0.05, 0.10, "#fed976", "5-10%", "5-10%"),
+    Shade(0.10, 0.25, "#fd8d3c", "10-25%", "10-25%"),
+    Shade(0.25, 0.50, "#e31a1c", "25-50%", "25-50%"),
+    Shade(0.50, 1.0, "#800026", "50% ขึ้นไป", "50% or more"),
+)
+
+# share of offerings that need no photocopies: low is the concern (orange), high green
+NO_COPY_SHADES = (
+    Shade(0.0, 0.50, "#d94801", "น้อยกว่า 50%", "under 50%"),
+    Shade(0.50, 0.70, "#fd8d3c", "50-70%", "50-70%"),
+    Shade(0.70, 0.80, "#fdd0a2", "70-80%", "70-80%"),
+    Shade(0.80, 0.90, "#c7e9c0", "80-90%", "80-90%"),
+    Shade(0.90, 0.95, "#74c476", "90-95%", "90-95%"),
+    Shade(0.95, 1.0, "#238b45", "95% ขึ้นไป", "95% or more"),
+)
+
+# simplification tolerance (degrees) by level: about a tenth of a small unit's width,
+# finer than a screen pixel at the zoom that shows the whole unit
+SIMPLIFY_DEG: dict[str, float] = {"province": 0.005, "district": 0.002, "tambon": 0.0008}
+LEVEL_BY_CODE_LENGTH: dict[int, str] = {2: "province", 4: "district", 6: "tambon"}
+LEVEL_WORDS: dict[str, tuple[str, str]] = {
+    "province": ("จังหวัด", "province"),
+    "district": ("อำเภอ/เขต", "district"),
+    "tambon": ("ตำบล/แขวง", "tambon"),
+}
+UNIT_WORDS: dict[str, tuple[str, str]] = {"km": ("กม.", "km"), "min": ("นาที", "min")}
+
+
+def _shade_of(share: Any, shades: tuple[Shade, ...]) -> int:
+    """The class index of ``share`` (0..1); ``len(shades)`` for no data."""
+    if share is None or (isinstance(share, float) and math.isnan(share)):
+        return len(shades)
+    value = min(max(float(share), 0.0), 1.0)
+    for i, shade in enumerate(shades):
+        if shade.holds(value):
+            return i
+    return len(shades)  # pragma: no cover - the shades cover 0..1
+
+
+def _number(value: Any) -> float | None:
+    if value is None:
+        return None
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return None
+    return None if math.isnan(number) else number
+
+
+def _people(value: Any) -> str:
+    number = _number(value)
+    return "-" if number is None else f"{number:,.0f}"
+
+
+def _percent(share: Any) -> str:
+    number = _number(share)
+    return "-" if number is None else f"{number * 100:.1f}%"
+
+
+def level_of(areas: Any) -> str:
+    """District, tambon or province, from the length of the DOPA codes."""
+    codes = [str(c) for c in areas["code"]] if "code" in areas and len(areas) else []
+    lengths = {len(c) for c in codes}
+    if len(lengths) == 1 and (length := lengths.pop()) in LEVEL_BY_CODE_LENGTH:
+        return LEVEL_BY_CODE_LENGTH[length]
+    return "district"
+
+
+def light_polygons(geometries: Any, tolerance_deg: float, precision_deg: float = 1e-4) -> Any:
+    """The polygons as light as a national map needs: simplified as one coverage (GEOS),
+    so neighbours keep one shared border and no sliver opens between them, then rounded
+    to ``precision_deg`` (1e-4 degrees: about 11 m). Polygons that are not a clean
+    coverage are simplified one by one (topology preserved) instead."""
+    import shapely
+
+    geoms = shapely.make_valid(geometries)
+    if tolerance_deg > 0 and len(geoms):
+        try:
+            geoms = shapely.coverage_simplify(geoms, tolerance_deg)
+        except Exception:  # a GEOS error on input that is not a coverage
+            geoms = shapely.simplify(geoms, tolerance_deg, preserve_topology=True)
+    return shapely.set_precision(geoms, precision_deg)
+
+
+def _point_lat_lon(geometry: Any) -> tuple[float, float]:
+    point = geometry if geometry.geom_type == "Point" else geometry.representative_point()
+    return round(float(point.y), 5), round(float(point.x), 5)
+
+
+def _choropleth(
+    m: folium.Map,
+    areas: Any,
+    shades: tuple[Shade, ...],
+    share_of: Any,
+    prefixes: list[str],
+    values_of: Callable[[Any], list[str]],
+    tip: list[int],
+    *,
+    areas_label: str,
+    tolerance_deg: float,
+    points: list[dict[str, Any]],
+) -> list[int]:
+    """Put the areas (a GeoDataFrame in EPSG:4326) and the point layers on ``m``, each
+    area coloured by its class; the count of areas per class (no data last).
+
+    An area's popup is ``prefixes[i] + values_of(row)[i]`` line by line, its tooltip
+    the values ``tip`` names (``a · b: c``): the words travel once, not 7,400 times."""
+    import json
+
+    import shapely
+
+    if areas.crs is not None and areas.crs.to_epsg() != 4326:
+        areas = areas.to_crs(4326)
+    geoms = light_polygons(areas.geometry.values, tolerance_deg)
+    counts = [0] * (len(shades) + 1)
+    features = []
+    for (_, row), geom in zip(areas.iterrows(), geoms, strict=True):
+        if geom is None or geom.is_empty:
+            continue  # a sliver of an area, gone at this precision
+        k = _shade_of(share_of(row), shades)
+        counts[k] += 1
+        features.append(
+            '{"type":"Feature","geometry":'
+            + shapely.to_geojson(geom)
+            + ',"properties":'
+            + json.dumps({"k": k, "v": values_of(row)}, ensure_ascii=False)
+            + "}"
+        )
+    spec = (
+        '{"areas":{"type":"FeatureCollection","features":['
+        + ",".join(features)
+        + "]},"
+        + json.dumps(
+            {
+                "colors": [s.color for s in shades] + [NO_DATA_COLOR],
+                "stroke": "#4d4d4d",
+                "weight": 0.6 if len(features) < 2000 else 0.3,
+                "areasLabel": areas_label,
+                "prefixes": prefixes,
+                "tip": tip,
+                "points": points,
+            },
+            ensure_ascii=False,
+        )[1:]
+    )
+    # inside a <script> element: no "<" may close it early (JSON allows \u003c)
+    spec = spec.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
+    element = f"locator-choropleth-{m.get_name()}"
+    root = m.get_root()
+    assert isinstance(root, Figure)
+    root.header.add_child(Element(f"<style>{_CHOROPLETH_CSS}</style>"), name="locator_choro_css")
+    root.header.add_child(Element(f"<script>{_CHOROPLETH_JS}</script>"), name="locator_choro_js")
+    root.header.add_child(
+        Element(
+            "<style>"
+            + "".join(
+                f".locator-legend .locator-key.choro-{i} {{ background: {color}; }}\n"
+                for i, color in enumerate([s.color for s in shades] + [NO_DATA_COLOR])
+            )
+            + "</style>"
+        ),
+        name="locator_choro_swatches",
+    )
+    root.html.add_child(
+        Element(f'<script type="application/json" id="{element}">{spec}</script>'),
+        name="locator_choro_data",
+    )
+    m.add_child(_Call("locatorChoropleth.start", {"element": element}))
+    w, s, e, n = (float(v) for v in areas.total_bounds) if len(areas) else THAILAND
+    m.fit_bounds([[s, w], [n, e]], padding_top_left=(20, 20), padding_bottom_right=(20, 20))
+    return counts
+
+
+def _shade_key(shades: tuple[Shade, ...], counts: list[int]) -> list[tuple[str, str]]:
+    """The legend's key: each class's swatch, label and how many areas are in it."""
+    key = [
+        (f"choro-swatch choro-{i}", f"{s.label_th} · {s.label_en} ({counts[i]:,})")
+        for i, s in enumerate(shades)
+    ]
+    if counts[-1]:
+        key.append((f"choro-swatch choro-{len(shades)}", f"ไม่มีข้อมูล · no data ({counts[-1]:,})"))
+    return key
+
+
+def share_column(areas: Any, threshold: float) -> str:
+    """The ``share_beyond_<t>`` column of ``threshold`` (10 or 10.0 alike)."""
+    for name in (f"share_beyond_{threshold}", f"share_beyond_{threshold:g}"):
+        if name in areas.columns:
+            return name
+    have = [c for c in areas.columns if str(c).startswith("share_beyond_")]
+    raise InvalidInput(
+        f"threshold: no share_beyond_{threshold:g} column in the areas; they hold "
+        f"{', '.join(have) or 'no share_beyond_ column'}",
+        parameter="threshold",
+    )
+
+
+def coverage_map(
+    areas: Any,
+    threshold: float,
+    *,
+    worst: Any = None,
+    sites: Any = None,
+    title_th: str,
+    title_en: str,
+    unit: Literal["km", "min"] = "km",
+    level: str | None = None,
+    warning: str | None = None,
+    tolerance_deg: float | None = None,
+) -> folium.Map:
+    """A choropleth of the share of people more than ``threshold`` (``unit``: km, or
+    minutes by road) from the nearest point, by district or tambon.
+
+    ``areas`` is ``locator.coverage.aggregate``'s GeoDataFrame (code, name_th, name_en,
+    population, population_beyond_<t>, share_beyond_<t>, polygons); ``worst`` the units
+    of ``coverage.worst_units`` and ``sites`` the ``.sites`` of ``coverage.suggest_sites``
+    (or the SitingResult itself), each a layer of its own that can be switched off.
+    ``warning`` is said in its own frame in the legend: the demo registry's points are
+    partly generated, so a gap on a map of them is not a fact (``demo_data_warning``).
+    """
+    if len(areas) and not areas.geom_type.isin(["Polygon", "MultiPolygon"]).any():
+        raise InvalidInput(
+            "areas: a choropleth needs the areas' polygons, not their points "
+            "(coverage.aggregate(..., with_polygons=True))",
+            parameter="areas",
+        )
+    level = level or level_of(areas)
+    tolerance = SIMPLIFY_DEG.get(level, 0.002) if tolerance_deg is None else tolerance_deg
+    share = share_column(areas, threshold)
+    beyond = share.replace("share_", "population_", 1)
+    u_th, u_en = UNIT_WORDS[unit]
+    t = f"{threshold:g}"
+    far_th, far_en = f"ห่างเกิน {t} {u_th}", f"more than {t} {u_en} away"
+
+    prefixes = [
+        "",
+        "",
+        "ประชากร · Population: ",
+        f"{far_th} · People {far_en}: ",
+        "สัดส่วน · Share: ",
+        "รหัส · Code ",
+    ]
+
+    def values_of(row: Any) -> list[str]:
+        return [
+            str(row.get("name_th") or row.get("name_en") or row.get("code")),
+            str(row.get("name_en") or ""),
+            _people(row.get("population")),
+            _people(row.get(beyond)),
+            _percent(row.get(share)),
+            str(row.get("code")),
+        ]
+
+    points: list[dict[str, Any]] = []
+    legend_lines = [
+        f"สัดส่วนประชากรที่อยู่{far_th}จากจุดบริการที่ใกล้ที่สุด · "
+        f"Share of people {far_en} from the nearest point, by {LEVEL_WORDS[level][1]}",
+    ]
+    total = _number(areas["population"].sum()) if "population" in areas else None
+    far = _number(areas[beyond].sum()) if beyond in areas else None
+    if total and far is not None:
+        legend_lines.append(
+            f"รวม · In all: {far:,.0f} of {total:,.0f} people ({far / total * 100:.1f}%) {far_en}"
+        )
+    key: list[tuple[str, str]] = []
+    if worst is not None and len(worst):
+        items = []
+        for _, row in worst.iterrows():
+            lat, lon = _point_lat_lon(row.geometry)
+            lines = [
+                str(row.get("name_th") or row.get("name_en") or row.get("code")),
+                str(row.get("name_en") or ""),
+                f"ประชากร · Population: {_people(row.get('population'))}",
+            ]
+            distance = _number(row.get("distance_m"))
+            if distance is not None:
+                lines.append(f"ถึงจุดที่ใกล้ที่สุด · To the nearest point: {distance_words(distance)}")
+            travel = _number(row.get("travel_s"))
+            if travel is not None:
+                lines.append(f"เวลาเดินทาง · By road: {duration_words(travel)}")
+            if _number(row.get(share)) is not None:
+                lines.append(f"{far_th} · {far_en}: {_percent(row.get(share))}")
+            nearest = _number(row.get("nearest_point_id"))
+            if nearest is not None:
+                lines.append(f"จุดที่ใกล้ที่สุด · Nearest point: id {nearest:.0f}")
+            lines.append(f"รหัส · Code {row.get('code')}")
+            items.append(
+                {
+                    "lat": lat,
+                    "lon": lon,
+                    "lines": lines,
+                    "tip": f"{row.get('name_th') or ''} · {row.get('name_en') or ''}",
+                }
+            )
+        points.append(
+            {
+                "key": "worst",
+                "kind": "worst",
+                "className": "locator-worst",
+                "label": f"พื้นที่ห่างไกลที่สุด · Worst-served units ({len(items):,})",
+                "items": items,
+            }
+        )
+        key.append(("choro-worst", "พื้นที่ห่างไกลที่สุด · worst-served units"))
+    site_frame = getattr(sites, "sites", sites)
+    if site_frame is not None and len(site_frame):
+        items = []
+        gained_all = 0.0
+        for i, (_, row) in enumerate(site_frame.iterrows(), start=1):
+            lat, lon = _point_lat_lon(row.geometry)
+            order = int(_number(row.get("order")) or i)
+            gained = _number(row.get("people_gained")) or 0.0
+            gained_all += gained
+            items.append(
+                {
+                    "lat": lat,
+                    "lon": lon,
+                    "label": str(order),
+                    "lines": [
+                        f"ที่ตั้งที่เสนอ #{order} · Suggested site #{order}",
+                        f"{row.get('name_th') or ''} · {row.get('name_en') or ''}",
+                        f"ประชากรที่จะอยู่ในระยะ {t} {u_th} เพิ่มขึ้น · People brought within "
+                        f"{t} {u_en}: {gained:,.0f}",
+                        f"รหัส · Code {row.get('code')}",
+                    ],
+                    "tip": f"#{order} {row.get('name_th') or ''} · {row.get('name_en') or ''}",
+                }
+            )
+        points.append(
+            {
+                "key": "sites",
+                "kind": "site",
+                "className": "locator-site-marker",
+                "label": f"ที่ตั้งที่เสนอ · Suggested sites ({len(items):,})",
+                "items": items,
+            }
+        )
+        key.append(("choro-site", "ที่ตั้งที่เสนอ (ตามลำดับ) · suggested sites, in order"))
+        legend_lines.append(
+            f"{len(items):,} ที่ตั้งที่เสนอ · suggested sites: +{gained_all:,.0f} people "
+            f"within {t} {u_en}"
+        )
+    title = f"{title_th} · {title_en}"
+    m = offline_map(title, prefer_canvas=True)
+    counts = _choropleth(
+        m,
+        areas,
+        COVERAGE_SHADES,
+        lambda row: row.get(share),
+        prefixes,
+        values_of,
+        [0, 1, 4],
+        areas_label=f"สัดส่วนที่{far_th} · Share {far_en}",
+        tolerance_deg=tolerance,
+        points=points,
+    )
+    legend_lines.append("คลิกพื้นที่เพื่อดูตัวเลข · Click an area for its figures")
+    legend(
+        m,
+        title,
+        legend_lines,
+        key=_shade_key(COVERAGE_SHADES, counts) + key,
+        warning=warning,
+        position="bottomleft",
+    )
+    return m
+
+
+def demo_data_warning(db: Executor) -> str | None:
+    """What to say on a coverage map of the demo registry: generated points are not real
+    offices, so a gap (or its absence) drawn from them is not a fact. None when every
+    point is real."""
+    generated = db.execute(
+        text("SELECT count(*) FROM service_point WHERE source = 'generated'")
+    ).scalar_one()
+    if not generated:
+        return None
+    return (
+        f"ข้อมูลสาธิต: {generated:,} จุดบริการเป็นจุดสมมุติ ไม่ใช่สำนักงานจริง "
+        f"ช่องว่างที่แสดงจึงไม่ใช่ข้อเท็จจริง · Demo data: {generated:,} of the service points "
+        "are generated, not real offices, so the gaps shown are not facts."
+    )
+
+
+NO_COPY_WARNING = (
+    "สถานะไม่ต้องใช้สำเนาเป็นข้อมูลสมมุติที่สร้างขึ้นเพื่อการสาธิต ไม่ใช่ข้อเท็จจริง · "
+    "The No-Copy statuses are generated (synthetic) data for the demo, not a fact about "
+    "any office: no public source gives them."
+)
+
+
+def no_copy_by_province(db: Executor, f: PointFilter | None = None) -> Any:
+    """Per province: offerings, those that need no photocopies, and their share, with
+    the province polygons (a GeoDataFrame). The offerings are those of the points
+    ``f`` selects (``locator.filters``; by default every offering of every point, as
+    ``/v1/stats`` counts them); with ``f.service`` only that service's."""
+    import geopandas as gpd
+    import pandas as pd
+    import shapely
+
+    f = f or PointFilter(status="any")
+    check_codes(db, f)
+    c = conditions(f)
+    source = c.source if c.offering else f"{c.source} JOIN offering o ON o.point_id = p.id"
+    counts = {
+        str(r.province): (int(r.offerings), int(r.no_copy))
+        for r in db.execute(
+            text(
+                "SELECT left(p.tambon_code, 2) AS province, count(*) AS offerings, "
+                "count(*) FILTER (WHERE cardinality(o.copies_required) = 0) AS no_copy "
+                f"FROM {source} WHERE {c.sql()} GROUP BY 1"
+            ),
+            c.params,
+        )
+    }
+    rows = db.execute(
+        text(
+            "SELECT code, name_th, name_en, population, ST_AsBinary(geom) AS wkb "
+            "FROM admin_area WHERE level = 'province' ORDER BY code"
+        )
+    ).all()
+    frame = pd.DataFrame(
+        {
+            "code": [r.code for r in rows],
+            "name_th": [r.name_th for r in rows],
+            "name_en": [r.name_en for r in rows],
+            "population": [r.population for r in rows],
+            "offerings": [counts.get(r.code, (0, 0))[0] for r in rows],
+            "no_copy_offerings": [counts.get(r.code, (0, 0))[1] for r in rows],
+        }
+    )
+    frame["no_copy_share"] = (frame["no_copy_offerings"] / frame["offerings"]).where(
+        frame["offerings"] > 0
+    )
+    geometry = shapely.from_wkb([bytes(r.wkb) if r.wkb is not None else None for r in rows])
+    return gpd.GeoDataFrame(frame, geometry=geometry, crs=4326)
+
+
+def no_copy_map(db: Executor, f: PointFilter | None = None) -> folium.Map:
+    """No-Copy share by province (``no_copy_by_province``): a choropleth whose legend
+    and popups say that the No-Copy statuses are generated, not facts."""
+    areas = no_copy_by_province(db, f)
+    scope = ""
+    if f is not None and f.service is not None:
+        name = db.execute(
+            text("SELECT name_th, name_en FROM service WHERE code = :c"), {"c": f.service}
+        ).first()
+        scope = f" ({name.name_en if name else f.service})"
+
+    prefixes = [
+        "",
+        "",
+        "บริการ · Offerings: ",
+        "ไม่ต้องใช้สำเนา · Need no photocopies: ",
+        "สัดส่วน · No-Copy share: ",
+        "ข้อมูลสมมุติ ไม่ใช่ข้อเท็จจริง · Generated data, not a fact",
+    ]
+
+    def values_of(row: Any) -> list[str]:
+        return [
+            str(row["name_th"]),
+            str(row["name_en"]),
+            _people(row["offerings"]),
+            _people(row["no_copy_offerings"]),
+            _percent(row["no_copy_share"]),
+            "",
+        ]
+
+    title_th, title_en = "สัดส่วนบริการที่ไม่ต้องใช้สำเนา", "No-Copy share by province"
+    title = f"{title_th} · {title_en}{scope}"
+    m = offline_map(title, prefer_canvas=True)
+    counts = _choropleth(
+        m,
+        areas,
+        NO_COPY_SHADES,
+        lambda row: row["no_copy_share"],
+        prefixes,
+        values_of,
+        [0, 1, 4],
+        areas_label="สัดส่วนที่ไม่ต้องใช้สำเนา · No-Copy share (generated data)",
+        tolerance_deg=SIMPLIFY_DEG["province"],
+        points=[],
+    )
+    offerings = int(areas["offerings"].sum())
+    no_copy = int(areas["no_copy_offerings"].sum())
+    lines = [
+        "สัดส่วนบริการที่ไม่ต้องขอสำเนาเอกสาร แยกตามจังหวัด · Share of offerings that ask "
+        "for no photocopies, by province" + scope,
+    ]
+    if offerings:
+        lines.append(
+            f"ทั้งประเทศ · Nationally: {no_copy:,} of {offerings:,} offerings "
+            f"({no_copy / offerings * 100:.1f}%)"
+        )
+    lines.append("คลิกจังหวัดเพื่อดูตัวเลข · Click a province for its figures")
+    legend(
+        m,
+        title,
+        lines,
+        key=_shade_key(NO_COPY_SHADES, counts),
+        warning=NO_COPY_WARNING,
+        position="bottomleft",
+    )
+    return m
