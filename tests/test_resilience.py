@@ -256,6 +256,7 @@ def _routes(client: httpx.Client) -> dict[str, tuple[str, str, dict[str, object]
         "rating": ("POST", f"/v1/points/{point_id}/ratings", {"score": 3}),
         # with the clients' Authorization and If-Match headers (_signed_in)
         "agency_edit": ("PATCH", f"/v1/points/{point_id}", {"name_en": "Edited in the outage"}),
+        "coverage": ("GET", "/v1/coverage?service=passport_issue&level=province&sites=1", None),
         "agency_export": ("GET", f"/v1/agencies/{agency}/points?format=csv", None),
         # a JSON body is read as GeoJSON; a dry run, so the traffic leaves no trace
         "agency_import": ("POST", f"/v1/agencies/{agency}/points:import?dry_run=true", one_row),
