@@ -165,6 +165,8 @@ def travel_part(server: str, repeat: int) -> None:
             "grid graph of the same size, in memory (no SQL)."
         )
         synthetic_grid(repeat)
+        # sized like the tiled graph's part usable by car: 1.42M vertices, about 2.1M edges
+        synthetic_grid(repeat, side=1190, keep=0.75)
         return
     settings = get_settings()
     engine = create_engine(with_database(server, ROADS_DB))
@@ -216,11 +218,12 @@ def travel_part(server: str, repeat: int) -> None:
     engine.dispose()
 
 
-def synthetic_grid(repeat: int, side: int = 1415) -> None:
+def synthetic_grid(repeat: int, side: int = 1415, keep: float = 1.0) -> None:
     """``coverage.travel_seconds`` (snapping and the multi-source Dijkstra, what a
     travel-time run adds to a distance run) on a ``side`` x ``side`` grid of streets
-    100 m apart (2.0M vertices, 4.0M two-way edges, 10 % one-way, speeds 30-90 km/h):
-    synthetic, labelled so; 200 points and 7,422 places at random."""
+    100 m apart (1415: 2.0M vertices, 4.0M edges), ``keep`` of its edges at random, 10 %
+    one-way, speeds 30-90 km/h: synthetic, labelled so; 200 points and 7,422 places at
+    random."""
     rng = np.random.default_rng(13)
     n = side * side
     ids = np.arange(n, dtype=np.int64)
@@ -233,6 +236,8 @@ def synthetic_grid(repeat: int, side: int = 1415) -> None:
     up = ids[ids < n - side]
     source = np.concatenate([right, up])
     target = np.concatenate([right + 1, up + side])
+    kept = rng.random(len(source)) < keep
+    source, target = source[kept], target[kept]
     edges = np.zeros(len(source), dtype=[("source", "i8"), ("target", "i8"), ("cost", "f8"),
                                           ("reverse_cost", "f8"), ("walk_cost", "f8")])  # fmt: skip
     edges["source"], edges["target"] = source, target
@@ -240,8 +245,9 @@ def synthetic_grid(repeat: int, side: int = 1415) -> None:
     edges["reverse_cost"] = np.where(rng.random(len(source)) < 0.1, -1.0, edges["cost"])
     edges["walk_cost"] = 100.0 / (5 / 3.6)
     started = time.perf_counter()
-    graph = isochrone.build(("synthetic",), vertices, edges)
-    print(f"  synthetic grid: {n:,} vertices, {len(edges):,} edges, built in "
+    graph = isochrone.build(("synthetic", side, keep), vertices, edges)
+    print(f"  synthetic grid: {n:,} vertices, {len(edges):,} edges ({keep:.0%} of the grid's), "
+          f"{graph.modes['drive'].big.sum():,} in its large parts, built in "
           f"{time.perf_counter() - started:.1f} s")  # fmt: skip
     span = side * step
     plon, plat = 100.0 + rng.uniform(0, span, 200), 14.0 + rng.uniform(0, span, 200)

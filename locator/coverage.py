@@ -31,6 +31,7 @@ from __future__ import annotations
 import math
 import threading
 import time
+import weakref
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -364,7 +365,8 @@ class _Snapper:
     """The vertices of a mode's large connected parts, in a KD-tree, and the reversed
     matrix (Dijkstra from the points over it gives each vertex its time *to* a point)."""
 
-    key: tuple[Any, ...]
+    graph: weakref.ref[isochrone.RoadGraph]
+    """The graph it was built from (the same object: keys alone could repeat)."""
     vertices: Ints
     tree: Any
     reverse: Any
@@ -376,7 +378,7 @@ _snap_lock = threading.Lock()
 
 def _snapper(graph: isochrone.RoadGraph, mode: osrm.Mode) -> _Snapper:
     cached = _snappers.get(mode)
-    if cached is not None and cached.key == graph.key:
+    if cached is not None and cached.graph() is graph:
         return cached
     with _snap_lock:
         part = graph.modes[mode]
@@ -384,7 +386,7 @@ def _snapper(graph: isochrone.RoadGraph, mode: osrm.Mode) -> _Snapper:
         core = part.matrix[:n, :n]
         vertices = np.flatnonzero(part.big).astype(np.int64)
         tree = cKDTree(_xyz(graph.lon[vertices], graph.lat[vertices]))
-        snapper = _Snapper(graph.key, vertices, tree, csr_matrix(core.T))
+        snapper = _Snapper(weakref.ref(graph), vertices, tree, csr_matrix(core.T))
         _snappers[mode] = snapper
         return snapper
 
