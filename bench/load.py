@@ -21,12 +21,14 @@ client.
 The mix, like citizens' use plus the agencies' upkeep: nearest 50 % (random origins in
 Thailand's box, a third with a catalogue ``service``, half of those ``no_copy=true``; a
 quarter ranked by ``rank=travel_time``, as the citizen page asks), search 15 % (English
-and Thai place names and words of real point names fetched from the API), detail 13 %
-(random existing ids), OGC items 5 % (small random boxes, limit 10), ratings 5 %, routes
-5 % (between random junctions of a real road network, ``--roads``, Liechtenstein's by
-default, which is imported for the run and routed by OSRM; a fifth on foot), isochrones
-2 % (from random junctions, 5 to 30 minutes, a fifth on foot, on the same network's
-graph), agency writes 5 %.
+and Thai place names and words of real point names fetched from the API), detail 12.5 %
+(random existing ids), coverage 0.5 % (``GET /v1/coverage`` of a random catalogue
+service, by district, province or tambon, half of them no-copy, a fifth with 3 suggested
+sites: an analyst's national question among the citizens' traffic), OGC items 5 % (small
+random boxes, limit 10), ratings 5 %, routes 5 % (between random junctions of a real
+road network, ``--roads``, Liechtenstein's by default, which is imported for the run and
+routed by OSRM; a fifth on foot), isochrones 2 % (from random junctions, 5 to 30
+minutes, a fifth on foot, on the same network's graph), agency writes 5 %.
 
 Agency writes (``Authorization: Bearer <key>``, ``If-Match``): about 400 points of 12
 provinces drawn at set-up (district offices, police stations, land and revenue offices,
@@ -125,7 +127,8 @@ THAILAND = {"lat": (5.6, 20.5), "lon": (97.3, 105.7)}
 MIX = {
     "nearest": 0.50,
     "search": 0.15,
-    "detail": 0.13,
+    "detail": 0.125,
+    "coverage": 0.005,  # an analyst's national question: GET /v1/coverage
     "ogc": 0.05,
     "rating": 0.05,
     "route": 0.05,
@@ -637,6 +640,14 @@ class Mix:
                     path += "&no_copy=true"
             if rng.random() < 1 / 4:
                 path += "&rank=travel_time"
+            return Request(kind, get(self.host, path))
+        if kind == "coverage":
+            path = f"/v1/coverage?service={rng.choice(self.services)}&worst=5"
+            path += rng.choice(("&level=district", "&level=province", "&level=tambon"))
+            if rng.random() < 0.5:
+                path += "&no_copy=true"
+            if rng.random() < 0.2:
+                path += "&sites=3"
             return Request(kind, get(self.host, path))
         if kind == "isochrone":
             if not self.junctions:

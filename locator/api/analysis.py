@@ -52,8 +52,10 @@ def stats(reader: ReaderDep) -> Response:
 
 
 # a coverage run takes a core for a fraction of a second (a travel-time one longer, and
-# its first reads the road graph): two at a time per process, a quick 503 beyond
+# its first reads the road graph): two at a time per process; a third waits up to
+# COVERAGE_WAIT_S for a slot (in its worker thread), then gets a 503
 _coverage_slots = threading.BoundedSemaphore(2)
+COVERAGE_WAIT_S = 1.0
 # polygons simplified for the answer (degrees; ~500 m for districts and provinces)
 SIMPLIFY_DEG = {"tambon": 0.001, "district": 0.005, "province": 0.005}
 
@@ -85,7 +87,7 @@ def coverage_gaps(
 ) -> Response:
     thresholds = q.threshold_values()
     f = PointFilter(**{name: getattr(q, name) for name in PointFilter.model_fields})
-    if not _coverage_slots.acquire(blocking=False):
+    if not _coverage_slots.acquire(timeout=COVERAGE_WAIT_S):
         raise Busy("two coverage runs are in progress; try again in a moment",
                    retry_after_s=settings.retry_after_s)  # fmt: skip
     try:
