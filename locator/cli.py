@@ -606,6 +606,27 @@ def write_areas(areas: Any, path: Path) -> None:
         areas.to_file(path, driver=COVERAGE_FORMATS[suffix], engine="pyogrio")
 
 
+@map_app.command("no-copy")
+@friendly
+def map_no_copy(
+    output: Annotated[Path, typer.Option("-o", "--output", help="The HTML file to write.")],
+    service: Annotated[
+        str | None, typer.Option("--service", help="Only this service's offerings.")
+    ] = None,
+) -> None:
+    """No-Copy share by province: offerings that need no photocopies, as a choropleth
+    that says the statuses are generated; one HTML file that opens with no internet."""
+    from locator import maps
+    from locator.filters import PointFilter
+
+    engine = _engine()
+    _require_schema(engine)
+    with engine.connect() as conn:
+        m = maps.no_copy_map(conn, PointFilter(service=service, status="any"))
+    maps.save(m, output)
+    console.print(f"wrote {output}: {output.stat().st_size / 1e6:.1f} MB", highlight=False)
+
+
 @app.command()
 @friendly
 def coverage(
@@ -641,8 +662,18 @@ def coverage(
         typer.Option("-o", "--output", help="The areas as .gpkg, .geojson, .parquet or .csv."),
     ] = None,
     worst: Annotated[int, typer.Option("--worst", min=0, help="Worst tambons to list.")] = 10,
+    map_file: Annotated[
+        Path | None,
+        typer.Option(
+            "--map",
+            help="Also a choropleth of the largest threshold (.html, opens offline), with "
+            "the worst tambons and the suggested sites as layers.",
+        ),
+    ] = None,
 ) -> None:
     """Coverage gaps: people beyond N km (or N minutes) of a point offering a service."""
+    from sqlalchemy import text
+
     from locator import coverage as cov
     from locator.filters import PointFilter
 
@@ -667,8 +698,30 @@ def coverage(
             result = cov.coverage(conn, get_settings(), f, thresholds=thresholds, mode=mode)
         except ValueError as exc:
             raise LocatorError(str(exc)) from None
-        areas = cov.aggregate(result, level, conn, with_polygons=output is not None)  # type: ignore[arg-type]
+        polygons = output is not None or map_file is not None
+        areas = cov.aggregate(result, level, conn, with_polygons=polygons)  # type: ignore[arg-type]
         siting = cov.suggest_sites(result, sites) if sites else None
+        if map_file is not None:
+            from locator import maps
+
+            if level == "province":
+                raise LocatorError("--map draws districts or tambons: give --level district")
+            largest = max(result.thresholds)
+            unit_word: Literal["km", "min"] = "km" if mode == "distance" else "min"
+            named = conn.execute(
+                text("SELECT name_th, name_en FROM service WHERE code = :c"), {"c": service}
+            ).first()
+            service_th, service_en = (named.name_th, named.name_en) if named else (
+                "ทุกบริการ", "any service")  # fmt: skip
+            m = maps.coverage_map(
+                areas, largest, worst=cov.worst_units(result, worst or 10), sites=siting,
+                title_th=f"ประชากรที่อยู่ห่างเกิน {largest:g} {unit_word}: {service_th}"
+                + (" (ไม่ต้องใช้สำเนา)" if no_copy else ""),
+                title_en=f"People beyond {largest:g} {unit_word}: {service_en}"
+                + (" (no photocopies)" if no_copy else ""),
+                unit=unit_word, level=level, warning=maps.demo_data_warning(conn),
+            )  # fmt: skip
+            maps.save(m, map_file)
     s = cov.summary(result)
     unit = s["unit"]
     what = f"{service or 'any service'}{' (no photocopies)' if no_copy else ''}"
@@ -707,6 +760,8 @@ def coverage(
     if output is not None:
         write_areas(areas, output)
         err.print(f"{len(areas):,} {level}s written to {output}", highlight=False)
+    if map_file is not None:
+        err.print(f"map written to {map_file}", highlight=False)
 
 
 # --- an agency's points in bulk --------------------------------------------------------

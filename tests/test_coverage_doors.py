@@ -109,3 +109,31 @@ def test_the_command_line_writes_every_format(cli_env: dict[str, str], tmp_path:
     bad = subprocess.run([LOCATOR, "coverage", "--service", "nope"], env=cli_env,
                          capture_output=True, text=True)  # fmt: skip
     assert bad.returncode == 2 and "unknown service" in bad.stderr
+
+
+def test_the_maps_from_the_command_line(cli_env: dict[str, str], tmp_path: Path) -> None:
+    from locator.maps import remote_resources
+
+    gaps = tmp_path / "gaps.html"
+    run = subprocess.run(
+        [LOCATOR, "coverage", "--service", "land_title_transfer", "--no-copy",
+         "--threshold-km", "20", "--sites", "2", "--map", str(gaps)],
+        env=cli_env, capture_output=True, text=True,
+    )  # fmt: skip
+    assert run.returncode == 0, run.stderr
+    page = gaps.read_text(encoding="utf-8")
+    assert "People beyond 20 km: Land sale and transfer" in page and "(no photocopies)" in page
+    assert "<title>ประชากรที่อยู่ห่างเกิน 20 km: การจดทะเบียนสิทธิ" in page
+    assert "generated, not real offices, so the gaps shown are not facts" in page
+    assert remote_resources(page) == []
+    no_copy = tmp_path / "no-copy.html"
+    run = subprocess.run([LOCATOR, "map", "no-copy", "-o", str(no_copy)], env=cli_env,
+                         capture_output=True, text=True)  # fmt: skip
+    assert run.returncode == 0, run.stderr
+    page = no_copy.read_text(encoding="utf-8")
+    assert "Generated data, not a fact" in page and remote_resources(page) == []
+    refused = subprocess.run(
+        [LOCATOR, "coverage", "--level", "province", "--map", str(tmp_path / "p.html")],
+        env=cli_env, capture_output=True, text=True,
+    )  # fmt: skip
+    assert refused.returncode == 2 and "districts or tambons" in refused.stderr
