@@ -27,7 +27,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Literal, cast
+from typing import TYPE_CHECKING, Any, Literal, cast
 
 import folium
 from branca.element import Element, Figure, MacroElement
@@ -40,6 +40,9 @@ from locator.errors import ConfigurationError, InvalidInput
 from locator.filters import PointFilter, Status, check_codes, conditions
 from locator.models import POINT_SOURCES, POINT_STATUSES
 from locator.settings import Settings
+
+if TYPE_CHECKING:
+    import geopandas as gpd
 
 STATIC_DIR = Path(__file__).resolve().parent / "api" / "static"
 LEAFLET_DIR = STATIC_DIR / "vendor" / "leaflet"
@@ -1285,7 +1288,7 @@ def _percent(share: Any) -> str:
     return "-" if number is None else f"{number * 100:.1f}%"
 
 
-def level_of(areas: Any) -> str:
+def level_of(areas: gpd.GeoDataFrame) -> str:
     """District, tambon or province, from the length of the DOPA codes."""
     codes = [str(c) for c in areas["code"]] if "code" in areas and len(areas) else []
     lengths = {len(c) for c in codes}
@@ -1317,7 +1320,7 @@ def _point_lat_lon(geometry: Any) -> tuple[float, float]:
 
 def _choropleth(
     m: folium.Map,
-    areas: Any,
+    areas: gpd.GeoDataFrame,
     shades: tuple[Shade, ...],
     share_of: Any,
     prefixes: list[str],
@@ -1410,7 +1413,7 @@ def _shade_key(shades: tuple[Shade, ...], counts: list[int]) -> list[tuple[str, 
     return key
 
 
-def share_column(areas: Any, threshold: float) -> str:
+def share_column(areas: gpd.GeoDataFrame, threshold: float) -> str:
     """The ``share_beyond_<t>`` column of ``threshold`` (10 or 10.0 alike)."""
     for name in (f"share_beyond_{threshold}", f"share_beyond_{threshold:g}"):
         if name in areas.columns:
@@ -1424,10 +1427,10 @@ def share_column(areas: Any, threshold: float) -> str:
 
 
 def coverage_map(
-    areas: Any,
+    areas: gpd.GeoDataFrame,
     threshold: float,
     *,
-    worst: Any = None,
+    worst: gpd.GeoDataFrame | None = None,
     sites: Any = None,
     title_th: str,
     title_en: str,
@@ -1617,7 +1620,7 @@ NO_COPY_WARNING = (
 )
 
 
-def no_copy_by_province(db: Executor, f: PointFilter | None = None) -> Any:
+def no_copy_by_province(db: Executor, f: PointFilter | None = None) -> gpd.GeoDataFrame:
     """Per province: offerings, those that need no photocopies, and their share, with
     the province polygons (a GeoDataFrame). The offerings are those of the points
     ``f`` selects (``locator.filters``; by default every offering of every point, as

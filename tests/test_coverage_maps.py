@@ -353,7 +353,7 @@ def test_no_copy_by_province_is_what_the_stats_say(engine: Engine) -> None:
     with engine.connect() as conn:
         areas = maps.no_copy_by_province(conn)
         stats = registry_stats(conn)["by_province"]
-        passport = maps.no_copy_by_province(conn, PointFilter(service=SERVICE, status="any"))
+        one_service = maps.no_copy_by_province(conn, PointFilter(service=SERVICE, status="any"))
         direct: dict[str, int] = dict(
             conn.execute(
                 text(
@@ -365,14 +365,14 @@ def test_no_copy_by_province_is_what_the_stats_say(engine: Engine) -> None:
             ).all()
         )
     assert len(areas) == 77 and areas.geom_type.isin(["Polygon", "MultiPolygon"]).all()
-    for row in areas.itertuples():
-        entry = stats[row.code]
-        assert row.offerings == entry["offerings"]
-        assert row.no_copy_offerings == entry["no_copy_offerings"]
+    for row in areas.drop(columns="geometry").to_dict("records"):
+        entry = stats[row["code"]]
+        assert row["offerings"] == entry["offerings"]
+        assert row["no_copy_offerings"] == entry["no_copy_offerings"]
         if entry["no_copy_share"] is not None:
-            assert round(row.no_copy_share, 4) == entry["no_copy_share"]
-    assert dict(zip(passport["code"], passport["offerings"], strict=True)) == {
-        code: direct.get(code, 0) for code in passport["code"]
+            assert round(row["no_copy_share"], 4) == entry["no_copy_share"]
+    assert dict(zip(one_service["code"], one_service["offerings"], strict=True)) == {
+        code: direct.get(code, 0) for code in one_service["code"]
     }
 
 
@@ -407,8 +407,8 @@ def test_the_no_copy_map_says_its_statuses_are_generated(
     page.screenshot(path=str(output_dir / "coverage-no-copy.png"))
     # a province's popup: its figures, and that they are generated
     chiang_mai = areas.set_index("code").loc["50"]
-    point = chiang_mai.geometry.representative_point()
-    popup = _click_area(page, point.y, point.x)
+    point = areas.loc[areas["code"] == "50"].geometry.iloc[0].representative_point()
+    popup = _click_area(page, float(point.y), float(point.x))
     assert "เชียงใหม่" in popup and "Chiang Mai" in popup
     assert f"Offerings: {chiang_mai['offerings']:,}" in popup
     assert f"No-Copy share: {chiang_mai['no_copy_share'] * 100:.1f}%" in popup
