@@ -205,6 +205,7 @@ def test_page_is_served_with_a_strict_policy(api: httpx.Client) -> None:
     assert 'max="' in html and "data-max-k=" in html
 
     for asset in (
+        "/static/dom.js",
         "/static/app.js",
         "/static/app.css",
         "/static/vendor/leaflet/leaflet.js",
@@ -215,7 +216,7 @@ def test_page_is_served_with_a_strict_policy(api: httpx.Client) -> None:
         assert api.get(asset).status_code == 200, asset
     # the page names its scripts and styles by content hash, so they can be kept a year
     versioned = re.findall(r'(?:src|href)="(/static/[^"]+\?v=[0-9a-f]{12})"', html)
-    assert len(versioned) == 4, versioned
+    assert len(versioned) == 5, versioned  # Leaflet's two, dom.js, app.js, app.css
     for url in versioned:
         assert "immutable" in api.get(url).headers["cache-control"], url
     stale = api.get("/static/app.js?v=000000000000").headers["cache-control"]
@@ -228,8 +229,9 @@ def test_page_is_served_with_a_strict_policy(api: httpx.Client) -> None:
 
 
 def test_app_js_never_writes_html() -> None:
-    """API text reaches the page only through textContent / DOM nodes."""
-    source = (STATIC / "app.js").read_text(encoding="utf-8")
+    """API text reaches the page only through textContent / DOM nodes (app.js and the
+    DOM helpers it shares with the agency page)."""
+    source = "\n".join((STATIC / name).read_text(encoding="utf-8") for name in ("dom.js", "app.js"))
     code = re.sub(r"/\*.*?\*/|//[^\n]*", "", source, flags=re.S)  # comments may say the words
     for sink in (
         "innerHTML",

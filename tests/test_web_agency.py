@@ -229,6 +229,7 @@ def test_the_page_is_served_as_strictly_as_the_citizen_page(api: httpx.Client) -
         "/static/vendor/leaflet/leaflet.js",
         "/static/app.css",
         "/static/agency.css",
+        "/static/dom.js",
         "/static/agency.js",
     }
     for url in versioned:

@@ -101,54 +101,13 @@
   var labelsReady = null; // names of kinds and documents (never rejects: codes are the fallback)
 
   // ------------------------------------------------------------------ DOM helpers
-  function $(id) {
-    return document.getElementById(id);
-  }
+  // DOM helpers shared with the other page (dom.js, loaded first)
+  var $ = window.locatorDom.$, h = window.locatorDom.h, append = window.locatorDom.append;
+  var clear = window.locatorDom.clear, bi = window.locatorDom.bi, str = window.locatorDom.str;
 
-  /** Create an element; attrs.text sets textContent, children are nodes or strings. */
-  function h(tag, attrs) {
-    var node = document.createElement(tag);
-    if (attrs) {
-      Object.keys(attrs).forEach(function (key) {
-        var value = attrs[key];
-        if (value === null || value === undefined || value === false) return;
-        if (key === "text") node.textContent = String(value);
-        else if (key === "class") node.className = value;
-        else node.setAttribute(key, value === true ? "" : String(value));
-      });
-    }
-    for (var i = 2; i < arguments.length; i++) append(node, arguments[i]);
-    return node;
-  }
 
-  /** Append children (nodes, strings, arrays of them; null is skipped) to node. */
-  function append(node) {
-    for (var i = 1; i < arguments.length; i++) {
-      var child = arguments[i];
-      if (child === null || child === undefined || child === false) continue;
-      if (Array.isArray(child)) {
-        child.forEach(function (c) { append(node, c); });
-      } else if (child instanceof Node) {
-        node.appendChild(child);
-      } else {
-        node.appendChild(document.createTextNode(String(child)));
-      }
-    }
-  }
 
-  function clear(node) {
-    while (node.firstChild) node.removeChild(node.firstChild);
-  }
 
-  /** Thai text with its English beside it. */
-  function bi(th, en, cls) {
-    return h("span", { class: cls || null }, th || "", en ? " " : null,
-      en ? h("span", { class: "en", text: en }) : null);
-  }
-
-  function str(value) {
-    return typeof value === "string" ? value : value === null || value === undefined ? "" : String(value);
-  }
 
   function words(table, key) {
     var w = table[key];
