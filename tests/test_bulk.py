@@ -380,3 +380,17 @@ def test_the_command_line_imports_with_a_report(cli_env: dict[str, str], tmp_pat
     )
     assert refused.returncode == 2
     assert "nothing was written" in refused.stdout and "lat" in refused.stdout
+
+
+def test_a_second_import_at_once_is_a_503_with_retry_after(client, dopa_50) -> None:
+    import threading
+
+    slots = client.app.state.import_slots = threading.BoundedSemaphore(1)  # type: ignore[attr-defined]
+    slots.acquire()  # an import in progress
+    try:
+        r = _import(client, dopa_50, "dopa_50", _csv([NEW]))
+        assert r.status_code == 503 and int(r.headers["retry-after"]) >= 1
+        assert "another import is running" in r.json()["error"]["message"]
+    finally:
+        slots.release()
+    assert _import(client, dopa_50, "dopa_50", _csv([NEW]), dry_run="true").status_code == 200

@@ -179,16 +179,19 @@ def import_points(
     ] = False,
 ) -> Response:
     file_format = fmt or bulk.detect_format(content_type=request.headers.get("content-type"))
-    table = bulk.read_file(data, file_format)
     slots = _import_slots(request, settings)
-    if not slots.acquire(blocking=False):
-        raise Busy("another import is running on this server; try again in a minute",
-                   retry_after_s=settings.retry_after_s)  # fmt: skip
+    if not slots.acquire(blocking=False):  # before the file is parsed: no work to refuse
+        raise Busy(
+            "another import is running on this server; try again in a minute",
+            retry_after_s=settings.retry_after_s,
+        )
     try:
+        table = bulk.read_file(data, file_format)
         with writer() as session:
             _agency_of_caller(session, account, code)
-            session.execute(text(f"SET LOCAL statement_timeout = "
-                                 f"{int(settings.import_statement_timeout_ms)}"))  # fmt: skip
+            session.execute(
+                text(f"SET LOCAL statement_timeout = {int(settings.import_statement_timeout_ms)}")
+            )
             report = bulk.import_points(session, settings, code, table, account_id=account.id,
                                         dry_run=dry_run, override=override,
                                         confirm_duplicates=confirm_duplicates)  # fmt: skip
