@@ -48,7 +48,7 @@ from scipy.spatial import cKDTree  # type: ignore[import-untyped]
 from sqlalchemy import text
 
 from locator import isochrone, osrm
-from locator.db import Executor, run_prepared
+from locator.db import Executor
 from locator.filters import PointFilter, check_codes, conditions
 from locator.settings import Settings
 
@@ -406,9 +406,7 @@ def _snap(snapper: _Snapper, graph: isochrone.RoadGraph, lon: Floats, lat: Float
 def road_graph(db: Executor) -> isochrone.RoadGraph | None:
     """The graph ``locator.isochrone`` keeps in memory (read once per process and
     import), or None when no road network is imported."""
-    stamp = run_prepared(db, isochrone._STAMP, {})[0]
-    key = tuple(stamp.values())
-    graph = isochrone._graph_for(db, key)
+    graph = isochrone.current_graph(db)
     return None if graph.empty or not graph.modes else graph
 
 

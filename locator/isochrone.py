@@ -291,6 +291,14 @@ def _graph_for(db: Executor, key: tuple[Any, ...]) -> RoadGraph:
         _load_lock.release()
 
 
+def current_graph(db: Executor) -> RoadGraph:
+    """The imported road graph, as kept in memory once per process and import (an empty
+    one when none is imported): the isochrones' graph, shared with coverage's travel
+    times so that one process reads it once."""
+    stamp = run_prepared(db, _STAMP, {})[0]
+    return _graph_for(db, tuple(stamp.values()))
+
+
 def forget() -> None:
     """Drop the graph held in memory (the next isochrone reads it again)."""
     global _graph
