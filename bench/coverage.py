@@ -200,7 +200,38 @@ def travel_part(server: str, repeat: int) -> None:
             ),
             crs="EPSG:4326",
         )  # fmt: skip
-        f = PointFilter(agency="BENCH-ROUTING")
+        # the facilities: 200 points of the bench's own at random drivable vertices,
+        # labelled as bench data and removed afterwards (the bench database holds no
+        # registry; its roads are not Thai)
+        sites = rng.choice(big, size=200, replace=False)
+        with engine.begin() as setup:
+            setup.execute(
+                text("DELETE FROM service_point WHERE external_ref LIKE 'bench.coverage:%'")
+            )
+            agency_id = setup.execute(
+                text(
+                    "INSERT INTO agency (code, name_th, name_en, level) "
+                    "VALUES ('bench_coverage', 'bench', 'bench.coverage facilities', 'department') "
+                    "ON CONFLICT (code) DO UPDATE SET name_en = EXCLUDED.name_en RETURNING id"
+                )
+            ).scalar_one()
+            setup.execute(
+                text(
+                    "INSERT INTO service_point (agency_id, kind, name_th, name_en, geog, source, "
+                    "external_ref, opening_hours) "
+                    "SELECT :a, 'district_office', 'bench ' || n, 'bench ' || n, "
+                    "ST_SetSRID(ST_MakePoint(lon, lat), 4326)::geography, 'generated', "
+                    "'bench.coverage:' || n, '{}'::jsonb "
+                    "FROM unnest(CAST(:lon AS float8[]), CAST(:lat AS float8[])) "
+                    "WITH ORDINALITY AS u(lon, lat, n)"
+                ),
+                {
+                    "a": agency_id,
+                    "lon": graph.lon[sites].tolist(),
+                    "lat": graph.lat[sites].tolist(),
+                },
+            )
+        f = PointFilter(agency="bench_coverage")
         started = time.perf_counter()
         first = cv.coverage(conn, settings, f, mode="travel_time", thresholds=[15, 30, 60],
                             units=units)  # fmt: skip
@@ -215,6 +246,10 @@ def travel_part(server: str, repeat: int) -> None:
         label = "travel time, 15/30/60 min, bench points as one service"
         show(label, times(run, repeat), TARGET_TRAVEL_S)
         print(f"  summary: {cv.summary(first)['beyond']}")
+    with engine.begin() as cleanup:
+        cleanup.execute(
+            text("DELETE FROM service_point WHERE external_ref LIKE 'bench.coverage:%'")
+        )
     engine.dispose()
 
 
