@@ -25,6 +25,7 @@ import csv
 import datetime as dt
 import io
 import json
+import re
 import tempfile
 import time
 from collections import defaultdict
@@ -41,9 +42,18 @@ from sqlalchemy.orm import Session
 
 from locator import hours, pincheck
 from locator.errors import InvalidInput, NotFound
-from locator.pinning import BLOCKING_FLAGS, EDITABLE, PIN_FIELDS, PROVIDES, _kind_agencies
+from locator.pinning import (
+    BLOCKING_FLAGS,
+    EDITABLE,
+    PIN_FIELDS,
+    PROVIDES,
+    differs,
+    kind_agencies,
+    record_override,
+)
 from locator.progress import NullReporter, Reporter
 from locator.provenance import synthetic_fields
+from locator.schemas import PHONE_PATTERN
 from locator.settings import Settings
 
 Db = Connection | Session
@@ -196,7 +206,6 @@ def _read_gpkg(data: bytes, name: str) -> Table:
 
 
 # --- checking a row -------------------------------------------------------------------
-_PHONE = r"^\+?[0-9][0-9 -]{5,18}[0-9]$"
 
 
 class ImportRow(BaseModel):
@@ -235,10 +244,8 @@ class ImportRow(BaseModel):
     @field_validator("phones")
     @classmethod
     def _phone_numbers(cls, value: list[str] | None) -> list[str] | None:
-        import re
-
         for phone in value or []:
-            if not re.match(_PHONE, phone):
+            if not re.match(PHONE_PATTERN, phone):
                 raise ValueError(
                     f"{phone!r} is not a phone number (digits, spaces and dashes; "
                     f"several separated by '{LIST_SEPARATOR}')"
@@ -328,7 +335,7 @@ class _Planned:
             self.changed = list(EDITABLE)
             self.provided = sorted({PROVIDES[k] for k in self.stated if k in PROVIDES})
             return
-        self.changed = [k for k in EDITABLE if _differs(self.current[k], self.values[k])]
+        self.changed = [k for k in EDITABLE if differs(self.current[k], self.values[k])]
         self.provided = sorted(
             set(self.current["provided"] or []) | {PROVIDES[k] for k in self.changed
                                                    if k in PROVIDES}
@@ -417,12 +424,6 @@ def _current_points(
     return by_ref, by_id
 
 
-def _differs(old: Any, new: Any) -> bool:
-    if isinstance(old, float) or isinstance(new, float):
-        return old is None or new is None or abs(float(old) - float(new)) > 1e-9
-    return bool(old != new)
-
-
 def _plan_rows(
     db: Db,
     settings: Settings,
@@ -432,7 +433,7 @@ def _plan_rows(
     reporter: Reporter,
 ) -> list[_Planned]:
     """Each row checked on its own: its cells, its agency and kind, the point it names."""
-    kind_owner = _kind_agencies(settings.catalogue_dir)
+    kind_owner = kind_agencies(settings.catalogue_dir)
     unknown_columns = [
         c for c in table.columns if c not in COLUMNS and c not in ("lat", "lon", "geometry")
     ]
@@ -579,7 +580,7 @@ def _plan(i: int, r: ImportRow, current: Mapping[str, Any] | None, agency_id: in
         values.update({k: v for k, v in stated.items() if k in EDITABLE})
         if r.opening_hours is not None and _same_hours(r.opening_hours, current):
             values["opening_hours"] = current["opening_hours"]  # its notes kept
-        moved = any(_differs(current[k], values[k]) for k in ("lat", "lon"))
+        moved = any(differs(current[k], values[k]) for k in ("lat", "lon"))
         if moved and r.tambon_code is None:
             values["tambon_code"] = None  # the tambon the pin now stands in
         values.update(kind=current["kind"], external_ref=current["external_ref"],
@@ -943,25 +944,14 @@ def import_points(
 
 def _store_overrides(db: Db, account_id: int | None, overridden: list[pincheck.Finding],
                      report: ImportReport, checked: list[_Planned]) -> None:  # fmt: skip
-    if not overridden:
-        return
     row_of = {int(p.point_id or 0): p.row for p in checked}
-    flags: dict[int, list[str]] = defaultdict(list)
+    by_point: dict[int, list[pincheck.Finding]] = defaultdict(list)
     for f in overridden:
-        flags[int(f.point_id or 0)].append(f.flag)
-        db.execute(
-            text(
-                "INSERT INTO qa_flag (point_id, flag, detail, measured) "
-                "VALUES (:p, :flag, :detail, CAST(:m AS jsonb))"
-            ),
-            {"p": f.point_id, "flag": f.flag, "detail": f"overridden by its agency: {f.detail}",
-             "m": json.dumps(f.measured, ensure_ascii=False, default=str)},
-        )  # fmt: skip
-    from locator.pinning import record_change
-
-    for point_id, names in flags.items():
-        record_change(db, account_id, point_id, "override", "pin_check", None, names)
-        report.overridden.append({"row": row_of[point_id], "point_id": point_id, "flags": names})
+        by_point[int(f.point_id or 0)].append(f)
+    for point_id, findings in by_point.items():
+        record_override(db, account_id, point_id, findings)
+        report.overridden.append({"row": row_of[point_id], "point_id": point_id,
+                                  "flags": [f.flag for f in findings]})  # fmt: skip
 
 
 # --- export -----------------------------------------------------------------------------

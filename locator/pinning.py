@@ -208,7 +208,13 @@ def record_change(
     )  # fmt: skip
 
 
-def _flag(db: Db, point_id: int, findings: list[pincheck.Finding]) -> None:
+def record_override(
+    db: Db, account_id: int | None, point_id: int, findings: list[pincheck.Finding]
+) -> None:
+    """A save over the pin check's findings: the override in the change log and each
+    finding as an unresolved QA flag, so the point is in the review queue."""
+    record_change(db, account_id, point_id, "override", "pin_check", None,
+                  [f.flag for f in findings])  # fmt: skip
     for f in findings:
         db.execute(
             text(
@@ -230,7 +236,7 @@ def _hours_value(value: Any) -> dict[str, Any]:
 
 
 @lru_cache(maxsize=4)
-def _kind_agencies(catalogue_dir: Path) -> dict[str, str]:
+def kind_agencies(catalogue_dir: Path) -> dict[str, str]:
     """Each kind of point and the department it belongs to (data/point_kinds.yaml)."""
     from locator.ingest.catalogue import read_catalogue
 
@@ -240,9 +246,9 @@ def _kind_agencies(catalogue_dir: Path) -> dict[str, str]:
 def _kind_allowed(db: Db, settings: Settings, account: Account, kind: str) -> None:
     """An agency pins its own kinds of office: the kind's agency is the caller's agency
     or one above it (a DOPA provincial office pins district offices; police cannot)."""
-    owner = _kind_agencies(settings.catalogue_dir).get(kind)
+    owner = kind_agencies(settings.catalogue_dir).get(kind)
     if owner is None:
-        known = ", ".join(sorted(_kind_agencies(settings.catalogue_dir)))
+        known = ", ".join(sorted(kind_agencies(settings.catalogue_dir)))
         raise InvalidInput(f"kind {kind!r}: one of {known}", field="kind")
     ours = db.execute(
         text(
@@ -316,10 +322,7 @@ def create(
         db, account.id, new_id, "create", None, None, {k: row.get(k) for k in (*EDITABLE, "kind")}
     )
     if overridden:
-        record_change(
-            db, account.id, new_id, "override", "pin_check", None, [f.flag for f in overridden]
-        )
-        _flag(db, new_id, overridden)
+        record_override(db, account.id, new_id, overridden)
     return WriteResult(new_id, 1, [f.flag for f in overridden])
 
 
@@ -338,7 +341,7 @@ def update(
     new = dict(current)
     for key, value in changes.items():
         new[key] = _hours_value(value) if key == "opening_hours" else value
-    changed = [k for k in EDITABLE if k in changes and _differs(current[k], new[k])]
+    changed = [k for k in EDITABLE if k in changes and differs(current[k], new[k])]
     overridden: list[pincheck.Finding] = []
     if PIN_FIELDS & set(changed):
         if {"lat", "lon"} & set(changed) and "tambon_code" not in changes:
@@ -371,14 +374,11 @@ def update(
     for key in changed:
         record_change(db, account.id, point_id, "update", key, current[key], new[key])
     if overridden:
-        record_change(
-            db, account.id, point_id, "override", "pin_check", None, [f.flag for f in overridden]
-        )
-        _flag(db, point_id, overridden)
+        record_override(db, account.id, point_id, overridden)
     return WriteResult(point_id, int(version), [f.flag for f in overridden])
 
 
-def _differs(old: Any, new: Any) -> bool:
+def differs(old: Any, new: Any) -> bool:
     if isinstance(old, float) or isinstance(new, float):
         return old is None or new is None or abs(float(old) - float(new)) > 1e-9
     return bool(old != new)

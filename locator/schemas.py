@@ -491,7 +491,7 @@ class IsochroneResponse(_Out):
 # The owner (agency), source, version and audit fields are never in a body: they come
 # from the credential and the server. ``extra="forbid"`` makes a body that names them a
 # 422 naming the field, so a client learns at once that they are not its to set.
-_PHONE = r"^\+?[0-9][0-9 -]{5,18}[0-9]$"
+PHONE_PATTERN = r"^\+?[0-9][0-9 -]{5,18}[0-9]$"
 
 
 class _PointFields(BaseModel):
@@ -508,7 +508,9 @@ class _PointFields(BaseModel):
         "tambon the pin stands in",
     )
     postcode: str | None = Field(default=None, pattern=r"^[1-9][0-9]{4}$")
-    phones: list[Annotated[str, Field(pattern=_PHONE)]] | None = Field(default=None, max_length=5)
+    phones: list[Annotated[str, Field(pattern=PHONE_PATTERN)]] | None = Field(
+        default=None, max_length=5
+    )
     opening_hours: str | None = Field(
         default=None,
         max_length=500,

@@ -19,6 +19,7 @@ from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from pathlib import Path
 
+import httpx
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import Connection, Engine, create_engine, text
@@ -208,6 +209,19 @@ def live_server(db_url: str) -> Iterator[str]:
     """``locator serve`` over the test database."""
     with serving(dict(os.environ, LOCATOR_DATABASE_URL=db_url)) as url:
         yield url
+
+
+@pytest.fixture(scope="module")
+def server(live_server: str) -> str:
+    """The server a module's browser and HTTP tests talk to (a module may override it:
+    test_web_route serves Monaco's roads)."""
+    return live_server
+
+
+@pytest.fixture(scope="module")
+def api(server: str) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=server, timeout=30) as client:
+        yield client
 
 
 # --- real roads: Monaco's, imported and routed by OSRM -----------------------------

@@ -60,18 +60,6 @@ pytestmark = pytest.mark.skipif(
 )
 
 
-# --------------------------------------------------------------------------- the server
-@pytest.fixture(scope="module")
-def server(live_server: str) -> str:
-    return live_server
-
-
-@pytest.fixture(scope="module")
-def api(server: str) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=server, timeout=30) as client:
-        yield client
-
-
 # --------------------------------------------------------------------------- the browser
 @dataclass
 class Tab:

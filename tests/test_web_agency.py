@@ -63,17 +63,6 @@ class Account:
 
 
 @pytest.fixture(scope="module")
-def server(live_server: str) -> str:
-    return live_server
-
-
-@pytest.fixture(scope="module")
-def api(server: str) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=server, timeout=30) as client:
-        yield client
-
-
-@pytest.fixture(scope="module")
 def created(engine: Engine) -> Iterator[list[int]]:
     """Ids of the points the tests commit; deleted with their change log at the end."""
     ids: list[int] = []

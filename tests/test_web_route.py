@@ -53,12 +53,6 @@ def server(db_url: str, monaco_roads: Settings, monaco_point: int) -> Iterator[s
         yield url
 
 
-@pytest.fixture(scope="module")
-def api(server: str) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=server, timeout=30) as client:
-        yield client
-
-
 def _distance_text(m: float) -> str:
     """The page's formatDistance."""
     if m < 100:

@@ -5,8 +5,7 @@ The routes only translate HTTP to the domain and back."""
 
 from __future__ import annotations
 
-import threading
-from typing import Annotated, Any, Literal, cast
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Path, Query, Request, Response
 from sqlalchemy import text
@@ -14,12 +13,11 @@ from sqlalchemy import text
 from locator import agency_progress, bulk
 from locator.accounts import Account
 from locator.api.citizens import json_response
-from locator.api.deps import CurrentAccount, ReaderDep, SettingsDep, WriterDep
+from locator.api.deps import CurrentAccount, ReaderDep, SettingsDep, WriterDep, work_slots
 from locator.api.errors import error_responses
 from locator.errors import Busy, InvalidInput, NotFound
 from locator.hours import BANGKOK
 from locator.schemas import CODE, AgencyProgress, ImportResult, Moment
-from locator.settings import Settings
 
 router = APIRouter(prefix="/v1", tags=["agencies"], responses=error_responses(400, 422, 503))
 
@@ -53,18 +51,6 @@ ExportFormat = Annotated[
     Literal["geojson", "csv", "gpkg"],
     Query(alias="format", description="GeoJSON, CSV (UTF-8, lat/lon columns) or GeoPackage"),
 ]
-_import_slots_lock = threading.Lock()
-
-
-def _import_slots(request: Request, settings: Settings) -> threading.BoundedSemaphore:
-    """The process's import slots (``max_concurrent_imports``), made on first use."""
-    with _import_slots_lock:
-        slots = getattr(request.app.state, "import_slots", None)
-        if slots is None:
-            slots = request.app.state.import_slots = threading.BoundedSemaphore(
-                settings.max_concurrent_imports
-            )
-    return cast(threading.BoundedSemaphore, slots)
 
 
 def _agency_of_caller(db: Any, account: Account, code: str) -> None:
@@ -179,7 +165,7 @@ def import_points(
     ] = False,
 ) -> Response:
     file_format = fmt or bulk.detect_format(content_type=request.headers.get("content-type"))
-    slots = _import_slots(request, settings)
+    slots = work_slots(request, "import_slots", settings.max_concurrent_imports)
     if not slots.acquire(blocking=False):  # before the file is parsed: no work to refuse
         raise Busy(
             "another import is running on this server; try again in a minute",

@@ -6,15 +6,14 @@ registry's counts. The routes translate HTTP to the domain (``locator.isochrone`
 from __future__ import annotations
 
 import json
-import threading
 from typing import Annotated, Any
 
 import shapely
-from fastapi import APIRouter, Query, Response
+from fastapi import APIRouter, Query, Request, Response
 
 from locator import coverage, isochrone
 from locator.api.citizens import json_response
-from locator.api.deps import ReaderDep, SettingsDep
+from locator.api.deps import ReaderDep, SettingsDep, work_slots
 from locator.api.errors import error_responses
 from locator.api.queries import CoverageQuery, IsochroneQuery
 from locator.errors import Busy, InvalidInput
@@ -52,9 +51,9 @@ def stats(reader: ReaderDep) -> Response:
 
 
 # a coverage run takes a core for a fraction of a second (a travel-time one longer, and
-# its first reads the road graph): two at a time per process; a third waits up to
+# its first reads the road graph): COVERAGE_RUNS at a time per app; one more waits up to
 # COVERAGE_WAIT_S for a slot (in its worker thread), then gets a 503
-_coverage_slots = threading.BoundedSemaphore(2)
+COVERAGE_RUNS = 2
 COVERAGE_WAIT_S = 1.0
 # polygons simplified for the answer (degrees; ~500 m for districts and provinces)
 SIMPLIFY_DEG = {"tambon": 0.001, "district": 0.005, "province": 0.005}
@@ -81,13 +80,15 @@ def _with_lat_lon(frame: Any) -> list[dict[str, Any]]:
     responses=error_responses(404),
 )
 def coverage_gaps(
+    request: Request,
     reader: ReaderDep,
     settings: SettingsDep,
     q: Annotated[CoverageQuery, Query()],
 ) -> Response:
     thresholds = q.threshold_values()
     f = PointFilter(**{name: getattr(q, name) for name in PointFilter.model_fields})
-    if not _coverage_slots.acquire(timeout=COVERAGE_WAIT_S):
+    slots = work_slots(request, "coverage_slots", COVERAGE_RUNS)
+    if not slots.acquire(timeout=COVERAGE_WAIT_S):
         raise Busy("two coverage runs are in progress; try again in a moment",
                    retry_after_s=settings.retry_after_s)  # fmt: skip
     try:
@@ -100,7 +101,7 @@ def coverage_gaps(
             areas = coverage.aggregate(result, q.level, db, with_polygons=q.format == "geojson")
         siting = coverage.suggest_sites(result, q.sites) if q.sites else None
     finally:
-        _coverage_slots.release()
+        slots.release()
     summary = coverage.summary(result)
     sites = None
     if siting is not None:

@@ -10,6 +10,7 @@ worker thread waiting on a lock that commit would release, the server froze.)
 from __future__ import annotations
 
 import re
+import threading
 from collections.abc import Callable
 from contextlib import AbstractContextManager
 from typing import Annotated, Any, cast
@@ -156,3 +157,18 @@ def get_current_account(
 
 
 CurrentAccount = Annotated[accounts.Account, Depends(get_current_account)]
+
+
+_slots_lock = threading.Lock()
+
+
+def work_slots(request: Request, name: str, limit: int) -> threading.BoundedSemaphore:
+    """The app's ``limit`` slots for one kind of heavy work (a bulk import, a coverage
+    run), made on first use: such work holds a worker thread and a core for seconds, and
+    a bound per kind keeps it from taking every thread from the citizens' searches."""
+    with _slots_lock:
+        slots = getattr(request.app.state, name, None)
+        if slots is None:
+            slots = threading.BoundedSemaphore(limit)
+            setattr(request.app.state, name, slots)
+    return cast(threading.BoundedSemaphore, slots)
