@@ -16,8 +16,8 @@ from typing import Any
 
 from sqlalchemy import Engine, create_engine, text
 
-from locator import migrate
-from locator.db import database_url, with_database
+from locator.db import migrate
+from locator.db.engine import database_url, with_database
 from locator.ingest.reference import load_reference
 from locator.settings import get_settings
 

@@ -19,11 +19,11 @@ from typing import Any
 import numpy as np
 from sqlalchemy import Connection, create_engine, text
 
-from locator import coverage as cv
-from locator import isochrone
-from locator.db import database_url, with_database
-from locator.filters import PointFilter, conditions
+from locator.analysis import coverage as cv
+from locator.db.engine import database_url, with_database
+from locator.query.filters import PointFilter, conditions
 from locator.settings import get_settings
+from locator.travel import isochrone
 
 RARE = "passport_issue"
 COMMON = "vaccination"

@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.review_map import CHROMIUM, CHROMIUM_ARGS, LOCATOR
-from locator.db import database_url
+from locator.db.engine import database_url
 
 TARGET_S = 2.0
 READY = "() => window.locatorChoropleth && locatorChoropleth.ready !== null"

@@ -40,7 +40,7 @@ from locator.settings import get_settings
 
 # the tests' conftest imports Starlette's TestClient, which warns about httpx on import
 warnings.filterwarnings("ignore", message="Using `httpx` with `starlette.testclient`")
-from tests.test_fuzz import (  # noqa: E402
+from tests.api.test_fuzz import (  # noqa: E402
     SEED,
     AsServed,
     FuzzValues,

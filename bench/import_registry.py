@@ -3,7 +3,7 @@
 Run by hand:  .venv/bin/python -m bench.import_registry [--repeat 3] [--format csv]
 
 Set-up: a scratch database with the demo registry loaded (seed 2021), exported the way
-an agency exports its points (``locator.bulk``): one file per ministry (an import is
+an agency exports its points (``locator.agencies.bulk``): one file per ministry (an import is
 for one agency and those below it; the registry has 14 ministries at the top), each
 generated point given an ``external_ref`` of its own (``gen:<id>``) and no ``id``, so
 that every row is a new point. Then, ``--repeat`` times, the points are deleted and:
@@ -33,8 +33,9 @@ from typing import Any
 from sqlalchemy import Engine, text
 
 from bench.common import median, scratch_database
-from locator import bulk, hours
+from locator.agencies import bulk
 from locator.ingest.registry import load_registry
+from locator.registry import hours
 from locator.settings import get_settings
 
 

@@ -112,12 +112,14 @@ from bench.loadgen import (
     send_json,
 )
 from bench.nearest import CpuMeter
-from locator import accounts, hours, migrate
-from locator.db import database_url, with_database
+from locator.agencies import accounts
+from locator.db import migrate
+from locator.db.cluster import LocalCluster
+from locator.db.engine import database_url, with_database
 from locator.ingest.reference import load_reference
 from locator.ingest.registry import load_registry
-from locator.localdb import LocalCluster
-from locator.search import MIN_TERM, search_terms
+from locator.query.search import MIN_TERM, search_terms
+from locator.registry import hours
 from locator.settings import Settings, get_settings
 
 OUTPUT = Path(__file__).resolve().parent / "output"

@@ -16,7 +16,7 @@ import argparse
 from sqlalchemy import text
 
 from bench.common import median, scratch_database, timed
-from locator.ingest.copy import copy_frame
+from locator.db.copy import copy_frame
 from locator.ingest.registry import build_registry, load_registry, read_areas
 from locator.settings import get_settings
 

@@ -41,11 +41,11 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
 from bench.common import BENCH_KEY, bench_database, free_port, parse_wrk
-from locator.filters import PointFilter
+from locator.db.cluster import find_pg_bin
 from locator.ingest.reference import load_reference
 from locator.ingest.registry import load_registry
-from locator.localdb import find_pg_bin
-from locator.search import nearest_sql
+from locator.query.filters import PointFilter
+from locator.query.search import nearest_sql
 from locator.settings import get_settings
 
 BOX = {"lat": (13.0, 19.5), "lon": (99.0, 104.5)}

@@ -68,7 +68,7 @@ from pyproj import Geod
 from sqlalchemy import create_engine, text
 
 from bench.common import BENCH_KEY, bench_database, free_port, free_port_pair
-from locator.db import database_url, with_database
+from locator.db.engine import database_url, with_database
 from locator.settings import get_settings
 
 OUTPUT = Path(__file__).parent / "output"
@@ -475,7 +475,7 @@ def _ms(fn: Callable[[], Any]) -> tuple[float, Any]:
 
 
 def _osrm_route_params(settings_radius: float) -> dict[str, str]:
-    """What the API sends OSRM for a route (``locator.routing.route``)."""
+    """What the API sends OSRM for a route (``locator.travel.routing.route``)."""
     return {
         "overview": "full",
         "geometries": "geojson",

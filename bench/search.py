@@ -32,7 +32,7 @@ import httpx
 
 from bench.common import BENCH_KEY
 from bench.nearest import free_port
-from locator.db import database_url
+from locator.db.engine import database_url
 
 ROOT = Path(__file__).resolve().parent.parent
 OUTPUT = ROOT / "bench" / "output"

@@ -20,15 +20,15 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from locator import public_holidays
 from locator.errors import ConfigurationError, LocatorError
+from locator.registry import public_holidays
 from locator.settings import get_settings
 
 if TYPE_CHECKING:
     from sqlalchemy import Engine
     from sqlalchemy.engine import URL
 
-    from locator.localdb import LocalCluster
+    from locator.db.cluster import LocalCluster
 
 app = typer.Typer(help="Thai government service-point locator.", no_args_is_help=True)
 db_app = typer.Typer(help="The embedded PostgreSQL + PostGIS cluster.", no_args_is_help=True)
@@ -127,7 +127,7 @@ def explain_database_error(exc: BaseException, url: str | URL | None = None) -> 
 
 
 def _cluster() -> LocalCluster:
-    from locator.localdb import LocalCluster
+    from locator.db.cluster import LocalCluster
 
     settings = get_settings()
     if settings.database_url:
@@ -137,7 +137,7 @@ def _cluster() -> LocalCluster:
 
 
 def _engine() -> Engine:
-    from locator.db import make_engine
+    from locator.db.engine import make_engine
 
     return make_engine()
 
@@ -179,7 +179,7 @@ def db_status() -> None:
 @friendly
 def db_url() -> None:
     """Print the SQLAlchemy URL of the database every command uses (starting it if needed)."""
-    from locator.db import database_url
+    from locator.db.engine import database_url
 
     print(database_url())
 
@@ -190,7 +190,7 @@ def db_dump(
     file: Annotated[Path, typer.Argument(help="The dump to write (pg_dump custom format).")],
 ) -> None:
     """Dump the database to FILE, with FILE.manifest.json: rows and checksums per table."""
-    from locator.backup import dump
+    from locator.db.backup import dump
     from locator.progress import RichReporter
 
     with RichReporter(console) as reporter:
@@ -207,7 +207,7 @@ def db_restore(
     ] = False,
 ) -> None:
     """Restore FILE (its data all or nothing), grant the API roles, verify every table."""
-    from locator.backup import restore
+    from locator.db.backup import restore
     from locator.progress import RichReporter
 
     with RichReporter(console) as reporter:
@@ -222,9 +222,9 @@ def roads_import(
     file: Annotated[Path, typer.Argument(help="An OpenStreetMap extract (.osm.pbf).")],
 ) -> None:
     """Prepare FILE for OSRM (car and foot profiles, MLD); replaces the current network."""
-    from locator import osrm, road_graph
     from locator.progress import RichReporter
-    from locator.routing_engine import RoutingEngine
+    from locator.travel import osrm, road_graph
+    from locator.travel.routing_engine import RoutingEngine
 
     settings = get_settings()
     engine = _engine()
@@ -253,8 +253,8 @@ def roads_import(
 @friendly
 def roads_status() -> None:
     """Which road network is imported, from what and when, and which engines run."""
-    from locator import osrm
-    from locator.routing_engine import RoutingEngine
+    from locator.travel import osrm
+    from locator.travel.routing_engine import RoutingEngine
 
     settings = get_settings()
     made = osrm.read_manifest(settings)
@@ -278,8 +278,8 @@ def roads_status() -> None:
 @friendly
 def roads_start() -> None:
     """Start the routing engines (osrm-routed on loopback) for every mode."""
-    from locator import osrm
-    from locator.routing_engine import RoutingEngine
+    from locator.travel import osrm
+    from locator.travel.routing_engine import RoutingEngine
 
     engine = RoutingEngine(get_settings())
     for mode in osrm.PROFILES:
@@ -293,8 +293,8 @@ def roads_start() -> None:
 @friendly
 def roads_stop() -> None:
     """Stop the routing engines."""
-    from locator import osrm
-    from locator.routing_engine import RoutingEngine
+    from locator.travel import osrm
+    from locator.travel.routing_engine import RoutingEngine
 
     engine = RoutingEngine(get_settings())
     for mode in osrm.PROFILES:
@@ -382,7 +382,7 @@ def migrate(
     downgrade: Annotated[bool, typer.Option(help="Downgrade to the revision instead.")] = False,
 ) -> None:
     """Apply the schema migrations (Alembic)."""
-    from locator import migrate as m
+    from locator.db import migrate as m
 
     engine = _engine()
     if downgrade:
@@ -494,8 +494,8 @@ def qa(
         ),
     ] = False,
 ) -> None:
-    """Run the pin check again (`locator.pincheck`), store its flags, write the report."""
-    from locator import pincheck
+    """Run the pin check again (`locator.registry.pincheck`), store its flags, write the report."""
+    from locator.registry import pincheck
 
     settings = get_settings()
     engine = _engine()
@@ -531,7 +531,7 @@ def hours_export(
     """Every point's hours, and each service's own, as OSM opening_hours text (CSV)."""
     import sys
 
-    from locator import hours_io
+    from locator.agencies import hours_io
 
     engine = _engine()
     _require_schema(engine)
@@ -559,7 +559,7 @@ def hours_import(
     ] = False,
 ) -> None:
     """Set hours from OSM opening_hours text; all rows or none, each problem named."""
-    from locator import hours_io
+    from locator.agencies import hours_io
 
     rows = hours_io.read_csv(file)
     engine = _engine()
@@ -617,7 +617,7 @@ def map_no_copy(
     """No-Copy share by province: offerings that need no photocopies, as a choropleth
     that says the statuses are generated; one HTML file that opens with no internet."""
     from locator import maps
-    from locator.filters import PointFilter
+    from locator.query.filters import PointFilter
 
     engine = _engine()
     _require_schema(engine)
@@ -674,8 +674,8 @@ def coverage(
     """Coverage gaps: people beyond N km (or N minutes) of a point offering a service."""
     from sqlalchemy import text
 
-    from locator import coverage as cov
-    from locator.filters import PointFilter
+    from locator.analysis import coverage as cov
+    from locator.query.filters import PointFilter
 
     if threshold_km and threshold_min:
         raise LocatorError("give --threshold-km or --threshold-min, not both")
@@ -691,7 +691,7 @@ def coverage(
     engine = _engine()
     _require_schema(engine)
     with engine.connect() as conn:
-        from locator.filters import check_codes
+        from locator.query.filters import check_codes
 
         check_codes(conn, f)
         try:
@@ -801,7 +801,7 @@ def import_cmd(
     """Import an agency's points: all rows or none, each bad row named."""
     from sqlalchemy import text
 
-    from locator import bulk
+    from locator.agencies import bulk
     from locator.progress import RichReporter
 
     if not file.is_file():
@@ -859,7 +859,7 @@ def export_cmd(
     """Export an agency's points in the shape `locator import` reads back."""
     import datetime as dt
 
-    from locator import bulk
+    from locator.agencies import bulk
 
     fmt = bulk.detect_format(output.name)
     after = None
@@ -871,7 +871,7 @@ def export_cmd(
                 f"--modified-after {modified_after!r}: not an ISO 8601 time"
             ) from None
         if after.tzinfo is None:
-            from locator.hours import BANGKOK
+            from locator.registry.hours import BANGKOK
 
             after = after.replace(tzinfo=BANGKOK)  # as everywhere: no offset, Bangkok time
     engine = _engine()
@@ -904,7 +904,7 @@ def accounts_create(
     name: Annotated[str | None, typer.Option(help="Display name.")] = None,
 ) -> None:
     """A new account and its first API key (printed once)."""
-    from locator import accounts
+    from locator.agencies import accounts
 
     engine = _engine()
     _require_schema(engine)
@@ -919,7 +919,7 @@ def accounts_list(
     agency: Annotated[str | None, typer.Option(help="Only this agency's accounts.")] = None,
 ) -> None:
     """Every account: agency, role, whether active, live keys, last use."""
-    from locator import accounts
+    from locator.agencies import accounts
 
     engine = _engine()
     _require_schema(engine)
@@ -937,7 +937,7 @@ def accounts_list(
 @friendly
 def accounts_revoke(username: Annotated[str, typer.Argument()]) -> None:
     """The account and all its keys stop working at once (kept for the change log)."""
-    from locator import accounts
+    from locator.agencies import accounts
 
     engine = _engine()
     _require_schema(engine)
@@ -950,7 +950,7 @@ def accounts_revoke(username: Annotated[str, typer.Argument()]) -> None:
 @friendly
 def accounts_rotate(username: Annotated[str, typer.Argument()]) -> None:
     """A new API key for the account (printed once); its old keys stop working."""
-    from locator import accounts
+    from locator.agencies import accounts
 
     engine = _engine()
     _require_schema(engine)
@@ -960,7 +960,7 @@ def accounts_rotate(username: Annotated[str, typer.Argument()]) -> None:
 
 
 def _require_schema(engine: Any) -> None:
-    from locator import migrate as m
+    from locator.db import migrate as m
 
     with engine.connect() as conn:
         if m.current_revision(conn) is None:
@@ -976,7 +976,7 @@ def status(
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
 ) -> None:
     """Database location, migration revision, and what is loaded."""
-    from locator.status import collect_status
+    from locator.db.status import collect_status
 
     data = collect_status(_engine())
     if as_json:
@@ -1069,7 +1069,7 @@ def progress(
 ) -> None:
     """Pinning progress: points to pin, pinned (a real location) and validated (the pin
     check has nothing against them), by province for one agency with its sub-agencies."""
-    from locator import agency_progress
+    from locator.analysis import agency_progress
 
     with _engine().connect() as conn:
         data: Any = (
@@ -1134,7 +1134,7 @@ def serve(
     import uvicorn
     from uvicorn.config import LOGGING_CONFIG
 
-    from locator.db import database_url
+    from locator.db.engine import database_url
     from locator.secrets import client_hash_key
 
     settings = get_settings()
@@ -1171,8 +1171,8 @@ def serve(
 def _start_routing(settings: Any) -> None:
     """The routing engines, on demand like the database, when a road network is
     imported; without one the API answers routes with labelled estimates."""
-    from locator import osrm
-    from locator.routing_engine import RoutingEngine
+    from locator.travel import osrm
+    from locator.travel.routing_engine import RoutingEngine
 
     if osrm.read_manifest(settings) is None:
         return
@@ -1209,7 +1209,7 @@ def demo(
     no_serve: Annotated[bool, typer.Option("--no-serve", help="Set up, do not serve.")] = False,
 ) -> None:
     """Everything from nothing: database, schema, reference data, registry, then serve."""
-    from locator.status import collect_status
+    from locator.db.status import collect_status
 
     db_start_msg = "LOCATOR_DATABASE_URL" if get_settings().database_url else "embedded cluster"
     console.print(f"[bold]1/4[/] database ({db_start_msg})")

@@ -34,12 +34,12 @@ from branca.element import Element, Figure, MacroElement
 from folium.template import Template, tojavascript
 from sqlalchemy import text
 
-from locator import osrm, routing
-from locator.db import Executor
+from locator.db.engine import Executor
 from locator.errors import ConfigurationError, InvalidInput
-from locator.filters import PointFilter, Status, check_codes, conditions
-from locator.models import POINT_SOURCES, POINT_STATUSES
+from locator.query.filters import PointFilter, Status, check_codes, conditions
+from locator.registry.models import POINT_SOURCES, POINT_STATUSES
 from locator.settings import Settings
+from locator.travel import osrm, routing
 
 if TYPE_CHECKING:
     import geopandas as gpd
@@ -400,7 +400,7 @@ def route_map(
     destination: Destination,
     backgrounds: list[tuple[str, dict[str, Any]]] | None = None,
 ) -> folium.Map:
-    """The map of a route answered by ``locator.routing.route``: the line, both ends
+    """The map of a route answered by ``locator.travel.routing.route``: the line, both ends
     with popups, where each end joins the road (a dashed line to it), time and distance
     in the legend and the title; a straight-line estimate is labelled as one."""
     mode: osrm.Mode = route["mode"]
@@ -801,7 +801,7 @@ def find_province(db: Executor, province: str) -> tuple[str, str, str]:
 
 def qa_flags(db: Executor) -> dict[int, list[tuple[str, str]]]:
     """The unresolved findings of the pin check per point, (flag, detail), from the
-    ``qa_flag`` table (``locator.pincheck``: one row per finding, ``resolved_at`` null
+    ``qa_flag`` table (``locator.registry.pincheck``: one row per finding, ``resolved_at`` null
     while it needs review). The map reads whatever flags the data holds, so a flag added
     later gets its layer with no change here; without the table (a schema before it),
     no point is flagged."""
@@ -840,7 +840,7 @@ class ReviewSummary:
 
 
 def _hours_words(hours: dict[str, Any] | None) -> str:
-    from locator.hours import to_osm
+    from locator.registry.hours import to_osm
 
     words = to_osm(hours)
     notes = [n for n in ((hours or {}).get("note_th"), (hours or {}).get("note_en")) if n]
@@ -857,7 +857,7 @@ def review_points(
 ) -> tuple[dict[str, Any], ReviewSummary, Bounds]:
     """The selected points as the review map's columns, what they are, and their extent.
 
-    Points are selected through ``locator.filters`` (the API's ``kind`` and ``status``,
+    Points are selected through ``locator.query.filters`` (the API's ``kind`` and ``status``,
     checked the same way), narrowed to a province (by the tambon code of the point's
     address) and to real (pinned or imported) or generated points."""
     f = PointFilter(kind=kind, status=status)
@@ -1442,7 +1442,7 @@ def coverage_map(
     """A choropleth of the share of people more than ``threshold`` (``unit``: km, or
     minutes by road) from the nearest point, by district or tambon.
 
-    ``areas`` is ``locator.coverage.aggregate``'s GeoDataFrame (code, name_th, name_en,
+    ``areas`` is ``locator.analysis.coverage.aggregate``'s GeoDataFrame (code, name_th, name_en,
     population, population_beyond_<t>, share_beyond_<t>, polygons); ``worst`` the units
     of ``coverage.worst_units`` and ``sites`` the ``.sites`` of ``coverage.suggest_sites``
     (or the SitingResult itself), each a layer of its own that can be switched off.
@@ -1623,7 +1623,7 @@ NO_COPY_WARNING = (
 def no_copy_by_province(db: Executor, f: PointFilter | None = None) -> gpd.GeoDataFrame:
     """Per province: offerings, those that need no photocopies, and their share, with
     the province polygons (a GeoDataFrame). The offerings are those of the points
-    ``f`` selects (``locator.filters``; by default every offering of every point, as
+    ``f`` selects (``locator.query.filters``; by default every offering of every point, as
     ``/v1/stats`` counts them); with ``f.service`` only that service's."""
     import geopandas as gpd
     import pandas as pd

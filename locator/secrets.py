@@ -1,6 +1,6 @@
 """Secrets the service needs and a deployment must not share by accident.
 
-Today one: the key of the hash that stands in for client addresses (``locator.ratings``).
+Today one: the key of the hash that stands in for client addresses (``locator.registry.ratings``).
 A fixed default key would let anyone who reads this code recompute which address made
 which rating; so the embedded set-up makes a random key in its private state folder on
 first use, and a deployment on its own database must set ``LOCATOR_CLIENT_HASH_KEY``.

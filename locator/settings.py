@@ -107,7 +107,7 @@ class Settings(BaseSettings):
         le=24 * 60,
         description="The longest travel time /v1/isochrone draws the reach of, minutes.",
     )
-    # --- the pin check (locator.pincheck) ----------------------------------------------
+    # --- the pin check (locator.registry.pincheck) ----------------------------------------------
     pin_tambon_tolerance_m: float = Field(
         default=10_000.0,
         gt=0,

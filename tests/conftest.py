@@ -26,10 +26,10 @@ from sqlalchemy import Connection, Engine, create_engine, text
 from sqlalchemy.orm import Session
 
 from bench.common import free_port_pair
-from locator import migrate
 from locator.api import create_app
 from locator.api.deps import get_reader, get_settings_dep, get_writer
-from locator.db import database_url, with_database
+from locator.db import migrate
+from locator.db.engine import database_url, with_database
 from locator.ingest.reference import load_reference
 from locator.ingest.registry import load_registry
 from locator.settings import Settings, get_settings

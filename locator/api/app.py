@@ -12,7 +12,6 @@ from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
 from locator import __version__
-from locator.api import agencies, analysis, citizens, health, ogc, pinning, web
 from locator.api.deps import (
     documented_methods,
     query_parameter_names,
@@ -20,14 +19,15 @@ from locator.api.deps import (
 )
 from locator.api.errors import install_error_handlers
 from locator.api.guards import CompressWhenAccepted, install_guards
-from locator.db import (
+from locator.api.routers import agencies, analysis, citizens, health, ogc, pinning, web
+from locator.db.engine import (
     api_urls,
     database_url,
     make_read_engine,
     make_session_factory,
     make_write_engine,
 )
-from locator.gazetteer import get_gazetteer
+from locator.registry.gazetteer import get_gazetteer
 from locator.secrets import client_hash_key
 from locator.settings import Settings, get_settings
 

@@ -20,8 +20,8 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.orm import Session
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from locator import accounts
-from locator.db import Executor
+from locator.agencies import accounts
+from locator.db.engine import Executor
 from locator.errors import InvalidInput
 from locator.settings import Settings
 

@@ -1,5 +1,5 @@
 """The query parameters of each route, declared once as models FastAPI reads
-(``Annotated[NearestQuery, Query()]``): the shared point filters (``locator.filters``)
+(``Annotated[NearestQuery, Query()]``): the shared point filters (``locator.query.filters``)
 plus what each route adds. Their bounds come from the settings, read when this module is
 imported, and so appear in the OpenAPI document.
 """
@@ -10,8 +10,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from locator.features import MAX_FILTER_LENGTH
-from locator.filters import PointFilter
+from locator.ogc.features import MAX_FILTER_LENGTH
+from locator.query.filters import PointFilter
 from locator.settings import get_settings
 
 _settings = get_settings()

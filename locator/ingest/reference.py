@@ -18,10 +18,10 @@ import pandas as pd
 import shapely
 from sqlalchemy import Engine, text
 
-from locator import public_holidays
+from locator.db.copy import copy_frame
 from locator.errors import ConfigurationError
-from locator.ingest.copy import copy_frame
 from locator.progress import NullReporter, Reporter
+from locator.registry import public_holidays
 
 
 @dataclass(frozen=True)

@@ -26,13 +26,13 @@ import shapely
 import yaml
 from sqlalchemy import Connection, Engine, text
 
-from locator import hours as oh
-from locator import pincheck
+from locator.db.copy import bulk_load, copy_frame
 from locator.errors import ConfigurationError, Conflict
 from locator.ingest import generation
 from locator.ingest.catalogue import Catalogue, PointKindIn, load_catalogue, read_catalogue
-from locator.ingest.copy import bulk_load, copy_frame
 from locator.progress import NullReporter, Reporter
+from locator.registry import hours as oh
+from locator.registry import pincheck
 from locator.settings import get_settings
 
 OFFICES_FILE = "th_gov_offices_hoerstemeier.csv"
@@ -111,7 +111,7 @@ class BuildReport:
     real_code_mismatches: list[dict[str, Any]] = field(default_factory=list)
     no_copy_share: float = 0.0
     seconds: dict[str, float] = field(default_factory=dict)
-    # the pin check on the real offices (locator.pincheck): findings per flag, and how
+    # the pin check on the real offices (locator.registry.pincheck): findings per flag, and how
     # many points it leaves needing review
     qa: dict[str, int] = field(default_factory=dict)
     qa_points_flagged: int = 0

@@ -1,4 +1,4 @@
-"""Opening hours in SQL: locator_is_open(hours, at), the twin of locator.hours.is_open.
+"""Opening hours in SQL: locator_is_open(hours, at), the twin of locator.registry.hours.is_open.
 
 "Open now" is a filter of the nearest search, so it has to run inside the query (next to
 the KNN index scan), not after it in Python. A test checks the two agree.

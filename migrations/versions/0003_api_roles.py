@@ -1,4 +1,4 @@
-"""Least privilege: the roles the API reads and writes as (see locator.roles).
+"""Least privilege: the roles the API reads and writes as (see locator.db.roles).
 
 Revision ID: 0003
 Revises: 0002
@@ -9,7 +9,7 @@ from collections.abc import Sequence
 
 from alembic import op
 
-from locator import roles
+from locator.db import roles
 
 revision: str = "0003"
 down_revision: str | None = "0002"

@@ -1,10 +1,10 @@
 """Public holidays: government offices close on them, and "open now" knows it.
 
 ``public_holiday`` holds Thailand's public and government holidays (from the
-``holidays`` package, ``locator.public_holidays``), filled here for 2020 to five years
+``holidays`` package, ``locator.registry.public_holidays``), filled here for 2020 to five years
 ahead and refreshed by ``locator load reference``. ``locator_is_open`` answers false on
 those days for hours marked ``"public_holidays": "closed"`` (OSM's ``PH off``), the
-twin of ``locator.hours.is_open`` again. Points whose hours note said they close on
+twin of ``locator.registry.hours.is_open`` again. Points whose hours note said they close on
 public holidays (what the loader wrote so far) get the mark.
 
 Revision ID: 0007
@@ -17,7 +17,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-from locator import public_holidays, roles
+from locator.db import roles
+from locator.registry import public_holidays
 
 revision: str = "0007"
 down_revision: str | None = "0006"

@@ -3,7 +3,7 @@
 A point needs review while it has an unresolved flag (``resolved_at`` is null). One row
 per finding, not a boolean column, so the review map draws a layer per flag and the
 agencies' review queue (issue 12) lists, resolves and audits each finding on its own.
-``locator load registry`` fills it for the real offices (``locator.pincheck``); the
+``locator load registry`` fills it for the real offices (``locator.registry.pincheck``); the
 public roles may read it (the review map and ``/v1/stats`` show it).
 
 Revision ID: 0008
@@ -17,7 +17,7 @@ import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects import postgresql
 
-from locator import roles
+from locator.db import roles
 
 revision: str = "0008"
 down_revision: str | None = "0007"

@@ -5,7 +5,7 @@ agency's bulk imports), ``platform_admin`` (every agency: moderation and the rev
 queue). No account existed before this revision, so the old names are simply replaced.
 The API role (``locator_api``) may now read accounts and keys (to authenticate a key),
 note a key's last use, and write points, offerings, the change log and QA flags; the
-reader role still sees none of accounts, keys or the log (``locator.roles``).
+reader role still sees none of accounts, keys or the log (``locator.db.roles``).
 
 Revision ID: 0011
 Revises: 0010
@@ -16,7 +16,7 @@ from collections.abc import Sequence
 
 from alembic import op
 
-from locator import roles
+from locator.db import roles
 
 revision: str = "0011"
 down_revision: str | None = "0010"

@@ -1,0 +1,5 @@
+"""Analysis: coverage gaps, siting suggestions, the agencies' progress and registry stats.
+
+The analysts' questions, answered once for every door (API, CLI, notebooks, maps). It
+may import ``locator.travel``, ``locator.query``, ``locator.registry`` and ``locator.db``.
+"""

@@ -1,0 +1,49 @@
+"""Liveness and readiness, for load balancers and `make demo`."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse
+from sqlalchemy import Engine
+from sqlalchemy.exc import SQLAlchemyError
+
+from locator.api.errors import error_body, error_responses
+from locator.db.migrate import current_revision, head_revision
+
+router = APIRouter(tags=["health"], responses=error_responses(400, 422))
+
+
+@router.get("/healthz", summary="The process is up (answers even when all workers are busy)")
+async def healthz() -> dict[str, str]:
+    # async and without the database: it runs on the event loop, outside the admission
+    # limit and the worker threads, so it stays quick under any load
+    return {"status": "ok"}
+
+
+@router.get(
+    "/readyz",
+    summary="The database is reachable and migrated to head",
+    responses=error_responses(503),
+)
+def readyz(request: Request) -> JSONResponse:
+    engine: Engine = request.app.state.read_engine
+    head = head_revision()
+    try:
+        with engine.connect() as conn:
+            revision = current_revision(conn)
+    except SQLAlchemyError as exc:
+        return _not_ready(request, f"database unreachable ({type(exc).__name__})")
+    if revision != head:
+        return _not_ready(
+            request,
+            f"migrations not at head (database {revision}, code {head}); run `locator migrate`",
+        )
+    return JSONResponse({"status": "ok", "revision": revision})
+
+
+def _not_ready(request: Request, reason: str) -> JSONResponse:
+    return JSONResponse(
+        error_body("not_ready", reason),
+        status_code=503,
+        headers={"Retry-After": str(request.app.state.settings.retry_after_s)},
+    )

@@ -1,0 +1,679 @@
+"""Isochrones: the area reachable from a place within so many minutes, by car or on foot,
+on the road graph in PostGIS (``road_vertex``, ``road_edge``: ``locator.travel.road_graph``).
+
+How one is computed (``isochrone``):
+
+1. The origin is snapped to the nearest point of a road usable in the mode (a GiST
+   nearest-neighbour query on ``road_edge``; the same query reads the graph's stamp).
+   Farther than ``settings.route_snap_radius_m`` is a mistake to name (422 saying how
+   far); farther than ``settings.route_coverage_m``, or no graph imported at all, is a
+   place no imported network covers: the answer is then a circle at the straight-line
+   speeds of ``locator.travel.routing``, labelled ``straight_line``, as ``/v1/route`` answers a
+   labelled straight line. As OSRM does, a snap prefers a road of the network's large
+   connected parts over a stray fragment (a private yard's loop) when both are in reach.
+2. A bounded Dijkstra (``scipy.sparse.csgraph.dijkstra`` with ``limit``) runs from the
+   snapped point: a virtual vertex whose two edges lead to the snapped edge's ends at the
+   part of its cost that remains (one way only, where the edge is one-way).
+3. The polygon: the reached vertices, the origin, and points every grid cell along each
+   edge leaving a reached vertex as far as the time left carries (the frontier inside
+   partly reached edges; long edges filled in), marked on a grid sized to the area
+   (``GRID_CELLS`` across). The cells are grown by ``MARGIN_CELLS``, then closed
+   (dilated and eroded by a disk of ``CLOSE_CELLS``): a concave hull whose edges are at
+   most about twice the disk, computed on the grid, so gaps between neighbouring streets
+   are filled while the coast, a harbour and unreached land are not spanned. Pockets the
+   area rings round are filled unless larger than ``HOLE_CELLS`` (then they stay holes),
+   and the outline is traced and simplified within ``SMOOTH_CELLS``. Every reached
+   vertex and frontier point lies inside (the margin is larger than the smoothing); the
+   area exceeds the reach by about ``MARGIN_CELLS`` cells (1-2 % of its width). On the
+   grid this costs the same whatever the number of points (GEOS' concave hull needs
+   milliseconds per thousand points), and the closing is a length, where GEOS' ``ratio``
+   is a share of its triangulation's edge lengths: the same ratio spans a harbour in one
+   place and not in another.
+
+The graph is read from PostGIS once per process (both modes from one pass, ``COPY`` in
+binary) into a CSR matrix per mode and kept; it is read again when the stamp changes.
+The stamp is the tables' ``pg_relation_filenode``: ``road_graph.load`` replaces the graph
+with TRUNCATE, which gives both tables new files in the same transaction, so a new import
+(in this process or any other) is seen by the next request, and never half.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+import queue
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import numpy as np
+import psycopg2
+import psycopg2.extensions
+import shapely
+from numpy.typing import NDArray
+from pyproj import Geod
+from scipy import ndimage  # type: ignore[import-untyped]
+from scipy.sparse import csr_matrix  # type: ignore[import-untyped]
+from scipy.sparse.csgraph import connected_components, dijkstra  # type: ignore[import-untyped]
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.orm import Session
+
+from locator.db.engine import Executor, run_prepared
+from locator.errors import Busy, InvalidInput
+from locator.settings import Settings
+from locator.travel import osrm
+from locator.travel.routing import STRAIGHT_LINE_SPEED_KMH
+
+Method = Literal["road_graph", "straight_line"]
+Floats = NDArray[np.float64]
+Ints = NDArray[np.int64]
+
+EARTH_RADIUS_M = 6_371_008.8
+_GEOD = Geod(ellps="WGS84")
+
+BIG_COMPONENT = 1000
+"""Vertices of a connected part at least this large (or the largest, in a smaller
+network) are preferred when snapping: OSRM's ``--small-component-size``."""
+SLOTS = 32
+"""Virtual origin vertices in each matrix: one per isochrone computed at the same time."""
+GRID_CELLS = 160
+"""The grid the area is drawn on: cells across the reached area's longer side."""
+MIN_CELL_M = 8.0
+CLOSE_CELLS = 4
+"""Gaps narrower than twice this many cells (between neighbouring streets) are closed;
+wider ones (water, unreached land) stay open."""
+MARGIN_CELLS = 2
+"""Cells added around every cell reached: the reached points lie at least this far
+inside the area's cells, so that rounding the outline off leaves them inside."""
+HOLE_CELLS = 200
+"""Unreached pockets enclosed by the area and smaller than this many cells are filled."""
+SMOOTH_CELLS = 1.2
+"""The rounded outline is then simplified within this many cells (its steps of one cell
+become straight lines): with the rounding, less than ``MARGIN_CELLS``."""
+CANDIDATES = 8
+"""Roads the snap considers, nearest first."""
+LOAD_TIMEOUT_MS = 300_000
+"""The longest a graph read may run (a country's graph is millions of rows)."""
+LOAD_WAIT_S = 5.0
+"""How long a request waits for another one reading the graph before answering 503."""
+CIRCLE_POINTS = 72
+
+
+# --- the graph in memory -------------------------------------------------------------
+@dataclass
+class ModeGraph:
+    """One mode's graph: a CSR matrix over the vertices (seconds), plus ``SLOTS`` virtual
+    origin vertices after them, each with two edges set per request."""
+
+    matrix: Any
+    vertices: int
+    edges: int
+    big: NDArray[np.bool_]
+    slots: queue.SimpleQueue[int] = field(default_factory=queue.SimpleQueue)
+
+    def slot_entries(self, slot: int) -> slice:
+        start = int(self.matrix.indptr[slot])
+        return slice(start, start + 2)
+
+
+@dataclass
+class RoadGraph:
+    key: tuple[Any, ...]
+    lon: Floats
+    lat: Floats
+    modes: dict[osrm.Mode, ModeGraph]
+
+    @property
+    def empty(self) -> bool:
+        return all(m.edges == 0 for m in self.modes.values())
+
+
+_graph: RoadGraph | None = None
+_load_lock = threading.Lock()
+
+
+def _raw(db: Executor) -> Any:
+    conn = db.connection() if isinstance(db, Session) else db
+    return conn.connection
+
+
+def _copy(cur: Any, query: str, fields: list[tuple[str, str]]) -> NDArray[Any]:
+    """``COPY (query) TO STDOUT (FORMAT binary)`` of fixed-width, non-null columns, read
+    straight into a numpy record array."""
+    buffer = io.BytesIO()
+    cur.copy_expert(f"COPY ({query}) TO STDOUT (FORMAT binary)", buffer)
+    data = buffer.getbuffer()
+    # header: 11-byte signature, flags (4), extension length (4) and the extension
+    offset = 19 + int.from_bytes(data[15:19], "big")
+    layout: list[tuple[str, str]] = [("_n", ">i2")]
+    for name, kind in fields:
+        layout += [(f"_{name}", ">i4"), (name, kind)]
+    dtype = np.dtype(layout)
+    count = (len(data) - offset - 2) // dtype.itemsize  # the trailer is 2 bytes
+    return np.frombuffer(data, dtype=dtype, count=count, offset=offset)
+
+
+# named columns: read as a dict row, two unnamed pg_relation_filenode columns were one,
+# and a key made from them never matched the graph's (every coverage run read the 2M-
+# vertex graph again, 5 s)
+_STAMP = (
+    "SELECT current_database() AS db, pg_relation_filenode('road_edge') AS edges, "
+    "pg_relation_filenode('road_vertex') AS vertices"
+)
+
+
+def _read(db: Executor) -> RoadGraph:
+    """The whole graph, read in binary; its key is the stamp before and after (equal, or
+    it is read again: an import committed meanwhile)."""
+    raw = _raw(db)
+    try:
+        with raw.cursor() as cur:
+            cur.execute("SET statement_timeout = %s", (LOAD_TIMEOUT_MS,))
+            try:
+                for _ in range(3):
+                    cur.execute(_STAMP)
+                    before = tuple(cur.fetchone())
+                    vertices = _copy(
+                        cur,
+                        "SELECT id, ST_X(geom), ST_Y(geom) FROM road_vertex",
+                        [("id", ">i8"), ("lon", ">f8"), ("lat", ">f8")],
+                    )
+                    edges = _copy(
+                        cur,
+                        "SELECT source, target, cost, reverse_cost, walk_cost FROM road_edge",
+                        [("source", ">i8"), ("target", ">i8"), ("cost", ">f8"),
+                         ("reverse_cost", ">f8"), ("walk_cost", ">f8")],
+                    )  # fmt: skip
+                    cur.execute(_STAMP)
+                    if tuple(cur.fetchone()) == before:
+                        break
+                else:
+                    raise Busy("the road network is being re-imported; try again in a moment")
+            finally:
+                if raw.get_transaction_status() != psycopg2.extensions.TRANSACTION_STATUS_INERROR:
+                    cur.execute("RESET statement_timeout")
+    except psycopg2.Error as exc:
+        raise DBAPIError.instance("reading the road graph", None, exc, psycopg2.Error) from exc
+    return build(before, vertices, edges)
+
+
+def build(key: tuple[Any, ...], vertices: NDArray[Any], edges: NDArray[Any]) -> RoadGraph:
+    """The in-memory graph from the rows of ``road_vertex`` and ``road_edge``."""
+    n = int(vertices["id"].max()) + 1 if len(vertices) else 1
+    lon = np.full(n, np.nan)
+    lat = np.full(n, np.nan)
+    ids = vertices["id"].astype(np.int64)
+    lon[ids] = vertices["lon"]
+    lat[ids] = vertices["lat"]
+    source = edges["source"].astype(np.int64)
+    target = edges["target"].astype(np.int64)
+    if len(edges) and (
+        max(source.max(), target.max()) >= n
+        or np.isnan(lon[source]).any()
+        or np.isnan(lon[target]).any()
+    ):
+        # edges naming vertices this read did not see: read again (a concurrent import)
+        return RoadGraph(("inconsistent", time.monotonic()), lon, lat, {})
+    cost = edges["cost"].astype(np.float64)
+    reverse = edges["reverse_cost"].astype(np.float64)
+    walk = edges["walk_cost"].astype(np.float64)
+    drive = _mode_graph(
+        n,
+        np.concatenate([source[cost >= 0], target[reverse >= 0]]),
+        np.concatenate([target[cost >= 0], source[reverse >= 0]]),
+        np.concatenate([cost[cost >= 0], reverse[reverse >= 0]]),
+        directed=True,
+    )
+    on_foot = walk >= 0
+    foot = _mode_graph(
+        n,
+        np.concatenate([source[on_foot], target[on_foot]]),
+        np.concatenate([target[on_foot], source[on_foot]]),
+        np.concatenate([walk[on_foot], walk[on_foot]]),
+        directed=False,
+    )
+    return RoadGraph(key, lon, lat, {"drive": drive, "walk": foot})
+
+
+def _mode_graph(n: int, rows: Ints, cols: Ints, seconds: Floats, directed: bool) -> ModeGraph:
+    # parallel edges (two ways between the same junctions): the faster one
+    order = np.lexsort((seconds, cols, rows))
+    rows, cols, seconds = rows[order], cols[order], seconds[order]
+    first = np.ones(len(rows), dtype=bool)
+    first[1:] = (rows[1:] != rows[:-1]) | (cols[1:] != cols[:-1])
+    rows, cols, seconds = rows[first], cols[first], seconds[first]
+    # an edge of no length still joins its ends (an explicit zero is no edge to scipy)
+    seconds = np.maximum(seconds, 1e-6)
+    size = n + SLOTS
+    counts = np.bincount(rows, minlength=size)
+    counts[n:] = 2  # each virtual origin: two edges, set per request
+    indptr = np.zeros(size + 1, dtype=np.int64)
+    np.cumsum(counts, out=indptr[1:])
+    slot_ids = np.repeat(np.arange(n, size), 2)
+    indices = np.concatenate([cols, slot_ids]).astype(np.int32)
+    data = np.concatenate([seconds, np.ones(2 * SLOTS)])
+    index_type = np.int32 if len(indices) < 2**31 else np.int64
+    matrix = csr_matrix((data, indices, indptr.astype(index_type)), shape=(size, size))
+    big = np.zeros(n, dtype=bool)
+    if len(rows):
+        core = csr_matrix(
+            (seconds, cols.astype(np.int32), indptr[: n + 1].astype(index_type)), shape=(n, n)
+        )
+        _, labels = connected_components(
+            core, directed=directed, connection="strong" if directed else "weak"
+        )
+        sizes = np.bincount(labels)
+        big = sizes[labels] >= min(BIG_COMPONENT, int(sizes.max()))
+    graph = ModeGraph(matrix, n, len(rows), big)
+    for slot in range(n, size):
+        graph.slots.put(slot)
+    return graph
+
+
+def _graph_for(db: Executor, key: tuple[Any, ...]) -> RoadGraph:
+    """The graph in memory if it is the one ``key`` names, else read again (once per
+    process and import: other requests wait for the read, up to ``LOAD_WAIT_S``)."""
+    global _graph
+    graph = _graph
+    if graph is not None and graph.key == key:
+        return graph
+    if not _load_lock.acquire(timeout=LOAD_WAIT_S):
+        raise Busy("the road graph is being read into memory; try again in a moment")
+    try:
+        graph = _graph
+        if graph is not None and graph.key == key:
+            return graph
+        graph = _read(db)
+        if not graph.empty:
+            # an empty read is not kept: it costs nothing to repeat, and a read racing an
+            # import's commit can see the new, empty-looking tables
+            _graph = graph
+        return graph
+    finally:
+        _load_lock.release()
+
+
+def current_graph(db: Executor) -> RoadGraph:
+    """The imported road graph, as kept in memory once per process and import (an empty
+    one when none is imported): the isochrones' graph, shared with coverage's travel
+    times so that one process reads it once."""
+    stamp = run_prepared(db, _STAMP, {})[0]
+    return _graph_for(db, tuple(stamp.values()))
+
+
+def forget() -> None:
+    """Drop the graph held in memory (the next isochrone reads it again)."""
+    global _graph
+    _graph = None
+
+
+# --- snapping ---------------------------------------------------------------------------
+_USABLE: dict[osrm.Mode, str] = {
+    "drive": "(e.cost >= 0 OR e.reverse_cost >= 0)",
+    "walk": "e.walk_cost >= 0",
+}
+_ROAD_WORD: dict[osrm.Mode, str] = {"drive": "road", "walk": "road or path usable on foot"}
+
+
+def _snap_sql(mode: osrm.Mode) -> str:
+    return f"""
+        SELECT s.db, s.edges, s.vertices, c.*
+        FROM (SELECT current_database() AS db, pg_relation_filenode('road_edge') AS edges,
+                     pg_relation_filenode('road_vertex') AS vertices) AS s
+        LEFT JOIN LATERAL (
+            SELECT e.source, e.target, e.cost, e.reverse_cost, e.walk_cost,
+                   ST_LineLocatePoint(e.geom, o.g) AS fraction,
+                   ST_Distance(e.geom::geography, o.g::geography) AS distance_m,
+                   ST_X(ST_ClosestPoint(e.geom, o.g)) AS snap_lon,
+                   ST_Y(ST_ClosestPoint(e.geom, o.g)) AS snap_lat
+            FROM road_edge AS e,
+                 (SELECT ST_SetSRID(ST_MakePoint(:lon, :lat), 4326) AS g) AS o
+            WHERE {_USABLE[mode]}
+            ORDER BY e.geom <-> ST_SetSRID(ST_MakePoint(:lon, :lat), 4326)
+            LIMIT {CANDIDATES}
+        ) AS c ON true
+    """
+
+
+@dataclass(frozen=True)
+class Snap:
+    source: int
+    target: int
+    to_target_s: float | None
+    """seconds from the snapped point to the edge's target; None: not that way"""
+    to_source_s: float | None
+    distance_m: float
+    lon: float
+    lat: float
+
+
+def _snap(row: dict[str, Any], mode: osrm.Mode) -> Snap:
+    f = min(max(float(row["fraction"]), 0.0), 1.0)
+    if mode == "walk":
+        forward = backward = float(row["walk_cost"])
+    else:
+        forward, backward = float(row["cost"]), float(row["reverse_cost"])
+    return Snap(
+        source=int(row["source"]),
+        target=int(row["target"]),
+        to_target_s=(1 - f) * forward if forward >= 0 else None,
+        to_source_s=f * backward if backward >= 0 else None,
+        distance_m=float(row["distance_m"]),
+        lon=float(row["snap_lon"]),
+        lat=float(row["snap_lat"]),
+    )
+
+
+# --- the answer -------------------------------------------------------------------------
+def isochrone(
+    settings: Settings, db: Executor, lat: float, lon: float, minutes: float, mode: osrm.Mode
+) -> dict[str, Any]:
+    """The area reachable from (``lat``, ``lon``) within ``minutes`` by ``mode``: a GeoJSON
+    Feature (a Polygon) whose properties say how it was computed."""
+    if not (-90 <= lat <= 90 and -180 <= lon <= 180 and math.isfinite(minutes) and minutes > 0):
+        raise InvalidInput("lat, lon: latitude is -90..90 and longitude -180..180; minutes > 0")
+    for _ in range(3):
+        rows = run_prepared(db, _snap_sql(mode), {"lat": lat, "lon": lon})
+        first = rows[0]
+        key = (first["db"], first["edges"], first["vertices"])
+        candidates = sorted(
+            (r for r in rows if r["source"] is not None), key=lambda r: float(r["distance_m"])
+        )
+        if not candidates:
+            return circle(lat, lon, minutes, mode, _why_none(_graph_for(db, key), mode))
+        nearest = float(candidates[0]["distance_m"])
+        if nearest > settings.route_coverage_m:
+            return circle(
+                lat,
+                lon,
+                minutes,
+                mode,
+                f"no imported road network covers this place (the nearest "
+                f"{_ROAD_WORD[mode]} is {nearest / 1000:.1f} km away, more than "
+                f"{settings.route_coverage_m:g} m)",
+            )
+        radius = settings.route_snap_radius_m
+        if nearest > radius:
+            raise InvalidInput(
+                f"lat, lon: the nearest {_ROAD_WORD[mode]} is {nearest:.0f} m away, more "
+                f"than the {radius:g} m allowed; choose a place nearer a road",
+                parameter="lat",
+                snap_distance_m=round(nearest, 1),
+                max_snap_distance_m=radius,
+            )
+        graph = _graph_for(db, key)
+        if graph.key != key:
+            continue  # an import committed between the snap and the read: snap again
+        snaps = [_snap(r, mode) for r in candidates if float(r["distance_m"]) <= radius]
+        part = graph.modes[mode]
+        snap = next((s for s in snaps if part.big[s.source] or part.big[s.target]), snaps[0])
+        return reach(graph, mode, snap, lat, lon, minutes)
+    raise Busy("the road network is being re-imported; try again in a moment")
+
+
+def _why_none(graph: RoadGraph, mode: osrm.Mode) -> str:
+    if not graph.modes or graph.empty:
+        return "no road network is imported"
+    if mode == "walk":
+        return (
+            "the imported road network has no ways usable on foot (it was imported before "
+            "walking was); run `locator roads import` again"
+        )
+    return "the imported road network has no roads usable by car"
+
+
+def reach(
+    graph: RoadGraph, mode: osrm.Mode, snap: Snap, lat: float, lon: float, minutes: float
+) -> dict[str, Any]:
+    """The bounded Dijkstra from ``snap`` and the polygon around what it reached."""
+    part = graph.modes[mode]
+    seconds = minutes * 60.0
+    try:
+        slot = part.slots.get(timeout=LOAD_WAIT_S)
+    except queue.Empty:
+        raise Busy("every isochrone slot is in use; try again in a moment") from None
+    try:
+        entries = part.slot_entries(slot)
+        heads = [snap.target, snap.source]
+        offsets = [snap.to_target_s, snap.to_source_s]
+        part.matrix.indices[entries] = [
+            h if o is not None else slot for h, o in zip(heads, offsets, strict=True)
+        ]
+        part.matrix.data[entries] = [max(o, 1e-6) if o is not None else 1.0 for o in offsets]
+        dist = dijkstra(part.matrix, directed=True, indices=slot, limit=seconds)
+    finally:
+        part.slots.put(slot)
+    dist = dist[: part.vertices]
+    reached = np.flatnonzero(dist <= seconds)
+    polygon = _polygon(graph, part, dist, reached, seconds, snap, lat, lon)
+    return _feature(
+        polygon,
+        method="road_graph",
+        mode=mode,
+        minutes=minutes,
+        origin=(lat, lon),
+        snapped={"lat": round(snap.lat, 7), "lon": round(snap.lon, 7)},
+        snap_distance_m=round(snap.distance_m, 1),
+        reached_vertices=len(reached),
+        estimate=None,
+    )
+
+
+def _polygon(
+    graph: RoadGraph,
+    part: ModeGraph,
+    dist: Floats,
+    reached: Ints,
+    seconds: float,
+    snap: Snap,
+    lat: float,
+    lon: float,
+) -> shapely.Polygon:
+    # a local plane around the origin, in metres (equirectangular: affine in lon/lat, so
+    # what is inside here is inside in degrees too)
+    kx = math.radians(1) * EARTH_RADIUS_M * math.cos(math.radians(lat))
+    ky = math.radians(1) * EARTH_RADIUS_M
+    matrix = part.matrix
+    # every edge out of a reached vertex, and how far along it the time left carries
+    starts, ends = matrix.indptr[reached], matrix.indptr[reached + 1]
+    counts = (ends - starts).astype(np.int64)
+    shift = np.repeat(starts - (np.cumsum(counts) - counts), counts)
+    at = np.arange(int(counts.sum())) + shift
+    tails = np.repeat(reached, counts)
+    heads = matrix.indices[at].astype(np.int64)
+    share = np.minimum((seconds - dist[tails]) / matrix.data[at], 1.0)
+    # and the first steps: from the snapped point along its road (as far as the time
+    # carries) and from the origin to its road; the origin is the last start
+    sx, sy = (snap.lon - lon) * kx, (snap.lat - lat) * ky
+    firsts = [(h, o) for h, o in ((snap.target, snap.to_target_s), (snap.source, snap.to_source_s))
+              if o is not None]  # fmt: skip
+    tx = np.concatenate([(graph.lon[tails] - lon) * kx, [sx] * len(firsts), [0.0]])
+    ty = np.concatenate([(graph.lat[tails] - lat) * ky, [sy] * len(firsts), [0.0]])
+    ends = np.array([h for h, _ in firsts], dtype=np.int64)
+    hx = np.concatenate([(graph.lon[heads] - lon) * kx, (graph.lon[ends] - lon) * kx, [sx]])
+    hy = np.concatenate([(graph.lat[heads] - lat) * ky, (graph.lat[ends] - lat) * ky, [sy]])
+    first_shares = [min(seconds / o, 1.0) if o > 0 else 1.0 for _, o in firsts]
+    share = np.concatenate([share, first_shares, [1.0]])
+    ex, ey = tx + share * (hx - tx), ty + share * (hy - ty)
+    xs, ys = np.concatenate([tx, ex]), np.concatenate([ty, ey])
+    cell = max(MIN_CELL_M, float(max(np.ptp(xs), np.ptp(ys))) / GRID_CELLS)
+    # the segments reached, a point every cell along each: one chain of cells from the
+    # origin to every place reached
+    steps = np.floor(np.hypot(ex - tx, ey - ty) / cell).astype(np.int64)
+    if steps.sum():
+        which = np.repeat(np.arange(len(steps)), steps)
+        k = np.arange(len(which)) - np.repeat(np.cumsum(steps) - steps, steps)
+        t = (k + 1) / (steps[which] + 1)
+        xs = np.concatenate([xs, tx[which] + t * (ex[which] - tx[which])])
+        ys = np.concatenate([ys, ty[which] + t * (ey[which] - ty[which])])
+    margin = CLOSE_CELLS + MARGIN_CELLS + 2
+    x0, y0 = float(xs.min()) - margin * cell, float(ys.min()) - margin * cell
+    gx = ((xs - x0) / cell).astype(np.int64)
+    gy = ((ys - y0) / cell).astype(np.int64)
+    mask = np.zeros((int(gy.max()) + margin + 1, int(gx.max()) + margin + 1), dtype=bool)
+    mask[gy, gx] = True
+    origin = len(tx) - 1  # (0, 0)
+    mask = _area(mask, (int(gy[origin]), int(gx[origin])))
+    shell, *holes = (ring * cell + [x0, y0] for ring in _outline(mask))
+    polygon = shapely.Polygon(shell, holes).simplify(cell * SMOOTH_CELLS)
+    polygon = shapely.transform(polygon, lambda c: c / [kx, ky] + [lon, lat])
+    return _one_polygon(polygon)
+
+
+_SQUARE = np.ones((2 * MARGIN_CELLS + 1, 2 * MARGIN_CELLS + 1), dtype=bool)
+_DISK = np.hypot(*np.mgrid[-CLOSE_CELLS : CLOSE_CELLS + 1, -CLOSE_CELLS : CLOSE_CELLS + 1]) <= (
+    CLOSE_CELLS + 0.5
+)
+
+
+def _area(mask: NDArray[np.bool_], origin: tuple[int, int]) -> NDArray[np.bool_]:
+    """The cells of the area: those reached and their neighbours (``MARGIN_CELLS``, so
+    that smoothing the outline leaves every point inside), gaps narrower than the disk
+    closed, enclosed unreached pockets smaller than ``HOLE_CELLS`` filled (larger ones, a
+    harbour or a lake ringed by roads, stay holes), as the one 4-connected part holding
+    the origin, without pinches."""
+    mask = ndimage.binary_dilation(mask, _SQUARE)
+    mask = ndimage.binary_erosion(ndimage.binary_dilation(mask, _DISK), _DISK)
+    for _ in range(8):
+        # two cells touching at a corner only: fill the other two (no pinched outline)
+        a, b, c, d = mask[:-1, :-1], mask[:-1, 1:], mask[1:, :-1], mask[1:, 1:]
+        first, second = a & d & ~b & ~c, b & c & ~a & ~d
+        if not (first.any() or second.any()):
+            break
+        fill = np.zeros_like(mask)
+        fill[:-1, 1:] |= first
+        fill[1:, :-1] |= first
+        fill[:-1, :-1] |= second
+        fill[1:, 1:] |= second
+        mask |= fill
+    holes, count = ndimage.label(ndimage.binary_fill_holes(mask) & ~mask)
+    if count:
+        small = np.bincount(holes.ravel())[1:] < HOLE_CELLS
+        mask |= np.concatenate([[False], small])[holes]
+    labels, _ = ndimage.label(mask)
+    return np.asarray(labels == labels[origin], dtype=bool)
+
+
+def _outline(mask: NDArray[np.bool_]) -> list[Floats]:
+    """The rings of one 4-connected part without pinches, as grid vertex coordinates
+    (x, y), rounded off: the cells' edges between in and out, oriented with the inside
+    on their left (so the shell runs counter-clockwise, holes clockwise), each leaving
+    the vertex where the one before it ends. The shell first."""
+    width = mask.shape[1]
+    padded = np.pad(mask, 1)
+    inside = padded[1:-1, 1:-1]
+    y, x = np.nonzero(inside & ~padded[:-2, 1:-1])  # bottom: (x, y) -> (x+1, y)
+    edges = [(x, y, x + 1, y)]
+    y, x = np.nonzero(inside & ~padded[1:-1, 2:])  # right: (x+1, y) -> (x+1, y+1)
+    edges.append((x + 1, y, x + 1, y + 1))
+    y, x = np.nonzero(inside & ~padded[2:, 1:-1])  # top: (x+1, y+1) -> (x, y+1)
+    edges.append((x + 1, y + 1, x, y + 1))
+    y, x = np.nonzero(inside & ~padded[1:-1, :-2])  # left: (x, y+1) -> (x, y)
+    edges.append((x, y + 1, x, y))
+    sx, sy, ex, ey = (np.concatenate([e[i] for e in edges]) for i in range(4))
+    start = sy * (width + 1) + sx
+    order = np.argsort(start)
+    following = order[np.searchsorted(start[order], ey * (width + 1) + ex)].tolist()
+    seen = bytearray(len(following))
+    rings: list[Floats] = []
+    for first in range(len(following)):
+        if seen[first]:
+            continue
+        path = []
+        j = first
+        while not seen[j]:
+            seen[j] = 1
+            path.append(j)
+            j = following[j]
+        xy = np.column_stack([sx[path], sy[path]]).astype(np.float64)
+        # only the corners (where the direction changes)
+        before, after = np.roll(xy, 1, axis=0), np.roll(xy, -1, axis=0)
+        corner = ((xy - before) != (after - xy)).any(axis=1)
+        xy = xy[corner]
+        rings.append(np.vstack([xy, xy[:1]]))
+    # the shell is the one ring running counter-clockwise (positive area)
+    areas = [float(np.dot(r[:-1, 0], r[1:, 1]) - np.dot(r[1:, 0], r[:-1, 1])) for r in rings]
+    shell = int(np.argmax(areas))
+    return [rings[shell], *(r for i, r in enumerate(rings) if i != shell)]
+
+
+def _one_polygon(shape: shapely.Geometry) -> shapely.Polygon:
+    shape = shapely.set_precision(shape, 1e-7)
+    if isinstance(shape, shapely.Polygon):
+        return shapely.orient_polygons(shape)
+    parts = [p for p in shapely.get_parts(shape) if isinstance(p, shapely.Polygon)]
+    return shapely.orient_polygons(max(parts, key=lambda p: p.area))
+
+
+def circle(lat: float, lon: float, minutes: float, mode: osrm.Mode, reason: str) -> dict[str, Any]:
+    """The labelled estimate: a circle at the straight-line speed of ``mode``."""
+    speed = STRAIGHT_LINE_SPEED_KMH[mode]
+    radius = speed / 3.6 * minutes * 60
+    azimuths = np.linspace(0, 360, CIRCLE_POINTS, endpoint=False)
+    lons, lats, _ = _GEOD.fwd(
+        np.full(CIRCLE_POINTS, lon), np.full(CIRCLE_POINTS, lat), azimuths,
+        np.full(CIRCLE_POINTS, radius),
+    )  # fmt: skip
+    lons = lon + (np.asarray(lons) - lon + 180) % 360 - 180  # around the origin, unwrapped
+    ring = list(zip(lons.tolist(), np.asarray(lats).tolist(), strict=True))
+    angular = radius / EARTH_RADIUS_M
+    if math.radians(90 - abs(lat)) <= angular:
+        # the circle holds a pole: the ring runs along it
+        pole = math.copysign(90.0, lat)
+        ring = sorted(ring)
+        ring = [(ring[0][0], pole), *ring, (ring[-1][0], pole)]
+    polygon = _one_polygon(shapely.Polygon(ring).buffer(0))
+    return _feature(
+        polygon,
+        method="straight_line",
+        mode=mode,
+        minutes=minutes,
+        origin=(lat, lon),
+        snapped=None,
+        snap_distance_m=0.0,
+        reached_vertices=0,
+        estimate={
+            "reason": reason,
+            "assumed_speed_kmh": speed,
+            "radius_m": round(radius, 1),
+            "note": "a circle at an assumed straight-line speed, not the reach on roads",
+        },
+        area_km2=2 * math.pi * EARTH_RADIUS_M**2 * (1 - math.cos(angular)) / 1e6,
+    )
+
+
+def _feature(
+    polygon: shapely.Polygon,
+    *,
+    method: Method,
+    mode: osrm.Mode,
+    minutes: float,
+    origin: tuple[float, float],
+    snapped: dict[str, float] | None,
+    snap_distance_m: float,
+    reached_vertices: int,
+    estimate: dict[str, Any] | None,
+    area_km2: float | None = None,
+) -> dict[str, Any]:
+    if area_km2 is None:
+        area_km2 = abs(_GEOD.geometry_area_perimeter(polygon)[0]) / 1e6
+    rings = [polygon.exterior, *polygon.interiors]
+    return {
+        "type": "Feature",
+        "geometry": {
+            "type": "Polygon",
+            "coordinates": [np.round(shapely.get_coordinates(r), 7).tolist() for r in rings],
+        },
+        "properties": {
+            "method": method,
+            "mode": mode,
+            "minutes": minutes,
+            "origin": {"lat": origin[0], "lon": origin[1]},
+            "snapped": snapped,
+            "snap_distance_m": snap_distance_m,
+            "area_km2": round(area_km2, 4),
+            "reached_vertices": reached_vertices,
+            "estimate": estimate,
+        },
+    }
