@@ -52,8 +52,8 @@ from locator.agencies.pinning import (
 from locator.errors import InvalidInput, NotFound
 from locator.progress import NullReporter, Reporter
 from locator.registry import hours, pincheck
+from locator.registry.fields import PHONE_PATTERN
 from locator.registry.provenance import synthetic_fields
-from locator.schemas import PHONE_PATTERN
 from locator.settings import Settings
 
 Db = Connection | Session

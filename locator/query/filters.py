@@ -18,8 +18,8 @@ from sqlalchemy import text
 
 from locator.db.engine import Executor
 from locator.errors import InvalidInput
+from locator.registry.fields import CODE, Moment
 from locator.registry.hours import BANGKOK
-from locator.schemas import CODE, Moment
 
 Status = Literal["active", "temporarily_closed", "closed", "any"]
 

@@ -13,7 +13,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-from locator.schemas import AgencyProgress
+from locator.api.schemas import AgencyProgress
 from tests.conftest import LOCATOR
 
 BELOW = (

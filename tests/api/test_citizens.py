@@ -426,7 +426,7 @@ def test_limits_are_in_the_openapi_schema(client: TestClient) -> None:
 
 def test_responses_match_their_documented_models(client: TestClient) -> None:
     """The hot routes answer pre-serialised JSON; it must still be what OpenAPI says."""
-    from locator.schemas import NearestResponse, PointDetail, SearchResponse
+    from locator.api.schemas import NearestResponse, PointDetail, SearchResponse
 
     body = client.get("/v1/points/nearest", params={"service": "vaccination", **BANGKOK}).json()
     NearestResponse.model_validate(body)

@@ -17,7 +17,7 @@ from shapely.geometry import Point, shape
 from sqlalchemy import Engine, text
 from sqlalchemy.orm import Session
 
-from locator.schemas import IsochroneResponse
+from locator.api.schemas import IsochroneResponse
 from locator.settings import Settings, get_settings
 from locator.travel import isochrone, road_graph
 

@@ -11,8 +11,8 @@ from fastapi.testclient import TestClient
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
+from locator.api.schemas import NearestResponse
 from locator.registry.hours import weekly
-from locator.schemas import NearestResponse
 from locator.settings import Settings
 from tests.conftest import free_port_pair, with_settings
 

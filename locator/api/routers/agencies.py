@@ -15,10 +15,11 @@ from locator.agencies.accounts import Account
 from locator.analysis import agency_progress
 from locator.api.deps import CurrentAccount, ReaderDep, SettingsDep, WriterDep, work_slots
 from locator.api.errors import error_responses
-from locator.api.routers.citizens import json_response
+from locator.api.responses import json_response
+from locator.api.schemas import AgencyProgress, ImportResult
 from locator.errors import Busy, InvalidInput, NotFound
+from locator.registry.fields import CODE, Moment
 from locator.registry.hours import BANGKOK
-from locator.schemas import CODE, AgencyProgress, ImportResult, Moment
 
 router = APIRouter(prefix="/v1", tags=["agencies"], responses=error_responses(400, 422, 503))
 

@@ -15,11 +15,11 @@ from locator.analysis import coverage
 from locator.api.deps import ReaderDep, SettingsDep, work_slots
 from locator.api.errors import error_responses
 from locator.api.queries import CoverageQuery, IsochroneQuery
-from locator.api.routers.citizens import json_response
+from locator.api.responses import json_response
+from locator.api.schemas import IsochroneResponse
 from locator.db.status import registry_stats
 from locator.errors import Busy, InvalidInput
 from locator.query.filters import PointFilter, check_codes
-from locator.schemas import IsochroneResponse
 from locator.travel import isochrone
 
 router = APIRouter(prefix="/v1", tags=["analysis"], responses=error_responses(400, 422, 503))

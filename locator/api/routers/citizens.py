@@ -8,8 +8,6 @@ come from the settings and appear in the OpenAPI document.
 
 from __future__ import annotations
 
-import hashlib
-from decimal import Decimal
 from typing import Annotated, Literal
 
 import orjson
@@ -17,16 +15,10 @@ from fastapi import APIRouter, Path, Query, Request, Response
 
 from locator.api.deps import ReaderDep, SettingsDep, WriterDep
 from locator.api.errors import error_responses
+from locator.api.params import PointId
 from locator.api.queries import NearestQuery, RouteQuery, SearchQuery
-from locator.errors import InvalidInput
-from locator.query import search
-from locator.registry import areas, catalogue, ratings
-from locator.registry.gazetteer import PlaceMatch
-from locator.schemas import (
-    CODE,
-    DIGITS_ONLY,
-    MAX_ID,
-    Moment,
+from locator.api.responses import json_response
+from locator.api.schemas import (
     NearestResponse,
     PointDetail,
     RatingCreate,
@@ -36,45 +28,15 @@ from locator.schemas import (
     ServiceDetail,
     ServiceList,
 )
+from locator.errors import InvalidInput
+from locator.query import search
+from locator.registry import areas, catalogue, ratings
+from locator.registry.etags import detail_etag, etag_matches
+from locator.registry.fields import CODE, Moment
+from locator.registry.gazetteer import PlaceMatch
 from locator.travel import routing, travel_time
 
 router = APIRouter(prefix="/v1", tags=["citizens"], responses=error_responses(400, 422, 503))
-
-PointId = Annotated[int, Path(ge=1, le=MAX_ID, description="service point id"), DIGITS_ONLY]
-
-
-def _json_default(value: object) -> object:
-    """What orjson does not know (it writes datetimes itself, as ISO 8601)."""
-    if isinstance(value, Decimal):
-        return float(value)
-    raise TypeError(f"not JSON serialisable: {type(value).__name__}")
-
-
-def json_response(body: object, headers: dict[str, str] | None = None) -> Response:
-    """JSON straight from the domain's dicts.
-
-    The hot read routes skip FastAPI's re-validation against the response model (which
-    costs more than the query); the models still document the shape in OpenAPI, and the
-    tests validate real responses against them. orjson writes UTF-8 bytes directly: a
-    tenth of the API's CPU per nearest request went to the standard json module.
-    """
-    return Response(
-        orjson.dumps(body, default=_json_default),
-        media_type="application/json",
-        headers=headers,
-    )
-
-
-def detail_etag(version: int, body: bytes) -> str:
-    return f'"v{version}.{hashlib.blake2b(body, digest_size=12).hexdigest()}"'
-
-
-def etag_matches(if_none_match: str | None, etag: str) -> bool:
-    """RFC 9110 If-None-Match: ``*`` or a list of tags, compared weakly (``W/`` ignored)."""
-    if not if_none_match:
-        return False
-    tags = {tag.strip().removeprefix("W/") for tag in if_none_match.split(",")}
-    return "*" in tags or etag in tags
 
 
 def _client(request: Request) -> str:

@@ -19,11 +19,9 @@ from sqlalchemy.orm import Session
 from locator.agencies import pinning
 from locator.api.deps import CurrentAccount, SettingsDep, Writer, WriterDep
 from locator.api.errors import error_responses
-from locator.api.routers.citizens import PointId, detail_etag, json_response
-from locator.errors import Forbidden
-from locator.query import search
-from locator.schemas import (
-    CODE,
+from locator.api.params import PointId
+from locator.api.responses import json_response
+from locator.api.schemas import (
     AccountPublic,
     OfferingPut,
     PointCreate,
@@ -31,6 +29,10 @@ from locator.schemas import (
     PointUpdate,
     PointWritten,
 )
+from locator.errors import Forbidden
+from locator.query import search
+from locator.registry.etags import detail_etag
+from locator.registry.fields import CODE
 
 router = APIRouter(
     prefix="/v1", tags=["agencies"], responses=error_responses(400, 401, 403, 422, 503)

@@ -7,77 +7,16 @@ model names (no mass assignment), and outputs never leak internal columns.
 from __future__ import annotations
 
 import datetime as dt
-import re
 from typing import Annotated, Any, Literal
 
 from pydantic import (
-    AfterValidator,
     BaseModel,
-    BeforeValidator,
     ConfigDict,
     Field,
-    WithJsonSchema,
 )
 
+from locator.registry.fields import CODE, PHONE_PATTERN
 from locator.settings import get_settings
-
-CODE = r"^[a-z][a-z0-9_]*$"
-"""Catalogue codes, kinds and agency codes: lower-case ASCII words."""
-
-MAX_ID = 2**63 - 1  # bigint
-
-ISO_MOMENT = (
-    r"^(19\d\d|2[01]\d\d|2200)-\d{2}-\d{2}"
-    r"([T ]\d{2}:\d{2}(:\d{2}(\.\d{1,6})?)?(Z|z|[+-](0\d|1[0-4]):?\d{2})?)?$"
-)
-"""What ``at`` accepts, as the OpenAPI document says it: ISO 8601, years 1900-2200."""
-_ISO_DATETIME = re.compile(ISO_MOMENT)
-_DIGITS = re.compile(r"[1-9][0-9]{0,18}")
-
-
-def _iso_only(value: object) -> object:
-    """Only ISO 8601 text: pydantic alone would also take a number as a Unix time."""
-    if isinstance(value, dt.datetime):
-        return value
-    if not isinstance(value, str) or not _ISO_DATETIME.fullmatch(value):
-        raise ValueError(
-            "give an ISO 8601 date and time, such as 2026-03-30T10:00:00+07:00 "
-            "(no offset: Bangkok time)"
-        )
-    return value
-
-
-def _real_moment(value: dt.datetime) -> dt.datetime:
-    offset = value.utcoffset()
-    if offset is not None and not -dt.timedelta(hours=12) <= offset <= dt.timedelta(hours=14):
-        raise ValueError("the UTC offset must lie between -12:00 and +14:00")
-    if not 1900 <= value.year <= 2200:
-        raise ValueError("give a year from 1900 to 2200")
-    return value
-
-
-Moment = Annotated[
-    dt.datetime,
-    BeforeValidator(_iso_only),
-    AfterValidator(_real_moment),
-    WithJsonSchema({"type": "string", "pattern": ISO_MOMENT, "examples": ["2026-03-30T10:00"]}),
-]
-"""A moment for "open now": ISO 8601 text with a real UTC offset, -12:00 to +14:00 (none:
-Bangkok time)."""
-
-
-def _whole_number(value: object) -> object:
-    """Ids are written as digits only: ``1.0``, ``+1`` or ``1e3`` name no point."""
-    if isinstance(value, int) and not isinstance(value, bool):
-        return value
-    if isinstance(value, str) and _DIGITS.fullmatch(value):
-        return int(value)
-    raise ValueError("give a positive whole number, written with digits only")
-
-
-DIGITS_ONLY = BeforeValidator(_whole_number)
-"""Ids are digits only. Written after FastAPI's ``Path(ge=1, le=MAX_ID)`` in an
-``Annotated``, so that the bounds still reach the OpenAPI document."""
 
 
 class _Out(BaseModel):
@@ -491,7 +430,6 @@ class IsochroneResponse(_Out):
 # The owner (agency), source, version and audit fields are never in a body: they come
 # from the credential and the server. ``extra="forbid"`` makes a body that names them a
 # 422 naming the field, so a client learns at once that they are not its to set.
-PHONE_PATTERN = r"^\+?[0-9][0-9 -]{5,18}[0-9]$"
 
 
 class _PointFields(BaseModel):
