@@ -1,44 +1,32 @@
 """The query parameters of each route, declared once as models FastAPI reads
 (``Annotated[NearestQuery, Query()]``): the shared point filters (``locator.query.filters``)
-plus what each route adds. Their bounds come from the settings, read when this module is
-imported, and so appear in the OpenAPI document.
+plus what each route adds.
+
+Fields whose bounds come from the settings are declared in ``request_models``, which
+builds each app's subclasses from the settings handed to ``create_app``: the bounds then
+hold for that app and appear in its OpenAPI document. The classes here carry the other
+fields and the types the checker reads.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, create_model
 
+from locator.api.schemas import RatingCreate
 from locator.ogc.features import MAX_FILTER_LENGTH
 from locator.query.filters import PointFilter
-from locator.settings import get_settings
-
-_settings = get_settings()
+from locator.settings import Settings
 
 
 class NearestQuery(PointFilter):
     lat: float = Field(ge=-90, le=90, description="latitude, WGS84 degrees")
     lon: float = Field(ge=-180, le=180, description="longitude, WGS84 degrees")
-    k: int | None = Field(
-        default=None,
-        ge=1,
-        le=_settings.max_k,
-        description=f"how many points (default {_settings.default_k}; with `radius_m` and "
-        "no `k`: every point within the radius, a page at a time)",
-    )
-    radius_m: float | None = Field(
-        default=None,
-        gt=0,
-        le=_settings.max_radius_m,
-        description="only points within this radius, metres",
-    )
-    limit: int = Field(
-        default=_settings.default_page_size,
-        ge=1,
-        le=_settings.max_page_size,
-        description="within-radius pages: points per page",
-    )
+    k: int | None
+    radius_m: float | None
+    limit: int
     offset: int = Field(
         default=0, ge=0, description="within-radius pages: points to skip (see next_offset)"
     )
@@ -54,30 +42,15 @@ class NearestQuery(PointFilter):
 
 
 class SearchQuery(PointFilter):
-    q: str = Field(
-        min_length=1,
-        max_length=_settings.max_query_length,
-        description="words of the name, Thai or English; one of them of 3 or more letters "
-        "or digits (punctuation and symbols only separate words)",
-    )
+    q: str
     lat: float | None = Field(default=None, ge=-90, le=90, description="order by distance")
     lon: float | None = Field(default=None, ge=-180, le=180, description="order by distance")
-    limit: int = Field(default=_settings.default_k * 2, ge=1, le=_settings.max_k)
+    limit: int
 
 
 class ItemsQuery(PointFilter):
-    bbox: str | None = Field(
-        default=None,
-        description="minLon,minLat,maxLon,maxLat in degrees (CRS84); at most "
-        f"{_settings.max_bbox_area_deg2:g} square degrees",
-        examples=["100.3,13.5,100.9,14.0"],
-    )
-    limit: int = Field(
-        default=_settings.default_page_size,
-        ge=1,
-        le=_settings.max_page_size,
-        description="features per page",
-    )
+    bbox: str | None
+    limit: int
     offset: int = Field(default=0, ge=0, description="features to skip (the next link has it)")
     f: Literal["json", "geojson"] | None = Field(default=None, description="output format")
     filter: str | None = Field(
@@ -139,12 +112,7 @@ class IsochroneQuery(BaseModel):
 
     lat: float = Field(ge=-90, le=90, description="where the trip starts: latitude, WGS84 degrees")
     lon: float = Field(ge=-180, le=180, description="longitude, WGS84 degrees")
-    minutes: float = Field(
-        gt=0,
-        le=_settings.max_isochrone_minutes,
-        description=f"travel time, minutes (at most {_settings.max_isochrone_minutes:g})",
-        examples=[15],
-    )
+    minutes: float
     mode: Literal["drive", "walk"] = Field(default="drive", description="how the trip is made")
 
 
@@ -184,3 +152,96 @@ class CoverageQuery(PointFilter):
 
             raise InvalidInput("thresholds: each above 0 and at most 1,000", parameter="thresholds")
         return values
+
+
+@dataclass(frozen=True)
+class RequestModels:
+    """One app's request models, bounded by its settings."""
+
+    nearest: type[NearestQuery]
+    search: type[SearchQuery]
+    items: type[ItemsQuery]
+    route: type[RouteQuery]
+    isochrone: type[IsochroneQuery]
+    coverage: type[CoverageQuery]
+    rating: type[RatingCreate]
+
+
+def request_models(settings: Settings) -> RequestModels:
+    """This app's subclasses: each declares the fields whose bounds, defaults or wording
+    come from ``settings``."""
+
+    class Nearest(NearestQuery):
+        k: int | None = Field(
+            default=None,
+            ge=1,
+            le=settings.max_k,
+            description=f"how many points (default {settings.default_k}; with `radius_m` and "
+            "no `k`: every point within the radius, a page at a time)",
+        )
+        radius_m: float | None = Field(
+            default=None,
+            gt=0,
+            le=settings.max_radius_m,
+            description="only points within this radius, metres",
+        )
+        limit: int = Field(
+            default=settings.default_page_size,
+            ge=1,
+            le=settings.max_page_size,
+            description="within-radius pages: points per page",
+        )
+
+    class Search(SearchQuery):
+        q: str = Field(
+            min_length=1,
+            max_length=settings.max_query_length,
+            description="words of the name, Thai or English; one of them of 3 or more letters "
+            "or digits (punctuation and symbols only separate words)",
+        )
+        limit: int = Field(default=settings.default_k * 2, ge=1, le=settings.max_k)
+
+    class Items(ItemsQuery):
+        bbox: str | None = Field(
+            default=None,
+            description="minLon,minLat,maxLon,maxLat in degrees (CRS84); at most "
+            f"{settings.max_bbox_area_deg2:g} square degrees",
+            examples=["100.3,13.5,100.9,14.0"],
+        )
+        limit: int = Field(
+            default=settings.default_page_size,
+            ge=1,
+            le=settings.max_page_size,
+            description="features per page",
+        )
+
+    class Isochrone(IsochroneQuery):
+        minutes: float = Field(
+            gt=0,
+            le=settings.max_isochrone_minutes,
+            description=f"travel time, minutes (at most {settings.max_isochrone_minutes:g})",
+            examples=[15],
+        )
+
+    # made by name: the OpenAPI document calls the rating body RatingCreate
+    rating = create_model(
+        "RatingCreate",
+        __base__=RatingCreate,
+        comment=(
+            str | None,
+            Field(
+                default=None,
+                max_length=settings.max_rating_comment,
+                description="plain text; stored and returned as text, never as HTML",
+            ),
+        ),
+    )
+    return RequestModels(
+        nearest=Nearest,
+        search=Search,
+        items=Items,
+        route=RouteQuery,
+        isochrone=Isochrone,
+        coverage=CoverageQuery,
+        rating=rating,
+    )

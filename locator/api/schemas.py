@@ -16,7 +16,6 @@ from pydantic import (
 )
 
 from locator.registry.fields import CODE, PHONE_PATTERN
-from locator.settings import get_settings
 
 
 class _Out(BaseModel):
@@ -281,11 +280,7 @@ class RatingCreate(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)
 
     score: int = Field(ge=1, le=5, description="1 (poor) to 5 (excellent)")
-    comment: str | None = Field(
-        default=None,
-        max_length=get_settings().max_rating_comment,
-        description="plain text; stored and returned as text, never as HTML",
-    )
+    comment: str | None  # bounded by the settings: locator.api.queries.request_models
     service: str | None = Field(
         default=None, pattern=CODE, max_length=64, description="the service used, a catalogue code"
     )

@@ -3,10 +3,8 @@ minutes), coverage gaps (who lives beyond N km or N minutes of a service) and th
 registry's counts. The routes translate HTTP to the domain (``locator.travel.isochrone``,
 ``locator.analysis.coverage``, ``locator.db.status``) and back."""
 
-from __future__ import annotations
-
 import json
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, TypeAlias
 
 import shapely
 from fastapi import APIRouter, Query, Request, Response
@@ -14,48 +12,24 @@ from fastapi import APIRouter, Query, Request, Response
 from locator.analysis import coverage
 from locator.api.deps import ReaderDep, SettingsDep, work_slots
 from locator.api.errors import error_responses
-from locator.api.queries import CoverageQuery, IsochroneQuery
+from locator.api.queries import CoverageQuery, IsochroneQuery, request_models
 from locator.api.responses import json_response
 from locator.api.schemas import IsochroneResponse
 from locator.db.status import registry_stats
 from locator.errors import Busy, InvalidInput
 from locator.query.filters import PointFilter, check_codes
+from locator.settings import Settings
 from locator.travel import isochrone
-
-router = APIRouter(prefix="/v1", tags=["analysis"], responses=error_responses(400, 422, 503))
-
-
-@router.get(
-    "/isochrone",
-    response_model=IsochroneResponse,
-    summary="The area reachable within so many minutes by road or on foot (GeoJSON), "
-    "or a labelled estimate",
-)
-def isochrone_area(
-    reader: ReaderDep, settings: SettingsDep, p: Annotated[IsochroneQuery, Query()]
-) -> Response:
-    with reader() as db:
-        body = isochrone.isochrone(settings, db, p.lat, p.lon, p.minutes, p.mode)
-    return json_response(body)
-
-
-@router.get(
-    "/stats",
-    response_model=dict[str, Any],
-    summary="What the registry holds: points by kind (real, generated) and province, the "
-    "synthetic share, No-Copy share, and the pin check's counts per QA flag",
-)
-def stats(reader: ReaderDep) -> Response:
-    with reader() as db:
-        body = registry_stats(db)
-    return json_response(body)
-
 
 # a coverage run takes a core for a fraction of a second (a travel-time one longer, and
 # its first reads the road graph): COVERAGE_RUNS at a time per app; one more waits up to
 # COVERAGE_WAIT_S for a slot (in its worker thread), then gets a 503
 COVERAGE_RUNS = 2
+
+
 COVERAGE_WAIT_S = 1.0
+
+
 # polygons simplified for the answer (degrees; ~500 m for districts and provinces)
 SIMPLIFY_DEG = {"tambon": 0.001, "district": 0.005, "province": 0.005}
 
@@ -73,63 +47,98 @@ def _with_lat_lon(frame: Any) -> list[dict[str, Any]]:
     return rows
 
 
-@router.get(
-    "/coverage",
-    response_model=dict[str, Any],
-    summary="Coverage gaps: the people beyond N km (or N minutes) of a point offering a "
-    "service, by tambon, district or province, the worst tambons and suggested new sites",
-    responses=error_responses(404),
-)
-def coverage_gaps(
-    request: Request,
-    reader: ReaderDep,
-    settings: SettingsDep,
-    q: Annotated[CoverageQuery, Query()],
-) -> Response:
-    thresholds = q.threshold_values()
-    f = PointFilter(**{name: getattr(q, name) for name in PointFilter.model_fields})
-    slots = work_slots(request, "coverage_slots", COVERAGE_RUNS)
-    if not slots.acquire(timeout=COVERAGE_WAIT_S):
-        raise Busy("two coverage runs are in progress; try again in a moment",
-                   retry_after_s=settings.retry_after_s)  # fmt: skip
-    try:
+def build_router(settings: Settings) -> APIRouter:
+    """The analysts' routes; the isochrone's bound comes from ``settings``."""
+    models = request_models(settings)
+    if TYPE_CHECKING:  # the checker reads the base models, FastAPI this app's own
+        Isochrone: TypeAlias = IsochroneQuery
+    else:
+        Isochrone = models.isochrone
+    router = APIRouter(prefix="/v1", tags=["analysis"], responses=error_responses(400, 422, 503))
+
+    @router.get(
+        "/isochrone",
+        response_model=IsochroneResponse,
+        summary="The area reachable within so many minutes by road or on foot (GeoJSON), "
+        "or a labelled estimate",
+    )
+    def isochrone_area(
+        reader: ReaderDep, settings: SettingsDep, p: Annotated[Isochrone, Query()]
+    ) -> Response:
         with reader() as db:
-            check_codes(db, f)
-            try:
-                result = coverage.coverage(db, settings, f, thresholds=thresholds, mode=q.mode)
-            except ValueError as exc:
-                raise InvalidInput(str(exc)) from None
-            areas = coverage.aggregate(result, q.level, db, with_polygons=q.format == "geojson")
-        siting = coverage.suggest_sites(result, q.sites) if q.sites else None
-    finally:
-        slots.release()
-    summary = coverage.summary(result)
-    sites = None
-    if siting is not None:
-        sites = {
-            "threshold": siting.threshold, "covered_before": siting.covered_before,
-            "covered_after": siting.covered_after, "population": siting.population,
-            "sites": _with_lat_lon(siting.sites),
+            body = isochrone.isochrone(settings, db, p.lat, p.lon, p.minutes, p.mode)
+        return json_response(body)
+
+    @router.get(
+        "/stats",
+        response_model=dict[str, Any],
+        summary="What the registry holds: points by kind (real, generated) and province, the "
+        "synthetic share, No-Copy share, and the pin check's counts per QA flag",
+    )
+    def stats(reader: ReaderDep) -> Response:
+        with reader() as db:
+            body = registry_stats(db)
+        return json_response(body)
+
+    @router.get(
+        "/coverage",
+        response_model=dict[str, Any],
+        summary="Coverage gaps: the people beyond N km (or N minutes) of a point offering a "
+        "service, by tambon, district or province, the worst tambons and suggested new sites",
+        responses=error_responses(404),
+    )
+    def coverage_gaps(
+        request: Request,
+        reader: ReaderDep,
+        settings: SettingsDep,
+        q: Annotated[CoverageQuery, Query()],
+    ) -> Response:
+        thresholds = q.threshold_values()
+        f = PointFilter(**{name: getattr(q, name) for name in PointFilter.model_fields})
+        slots = work_slots(request, "coverage_slots", COVERAGE_RUNS)
+        if not slots.acquire(timeout=COVERAGE_WAIT_S):
+            raise Busy("two coverage runs are in progress; try again in a moment",
+                       retry_after_s=settings.retry_after_s)  # fmt: skip
+        try:
+            with reader() as db:
+                check_codes(db, f)
+                try:
+                    result = coverage.coverage(db, settings, f, thresholds=thresholds, mode=q.mode)
+                except ValueError as exc:
+                    raise InvalidInput(str(exc)) from None
+                areas = coverage.aggregate(result, q.level, db, with_polygons=q.format == "geojson")
+            siting = coverage.suggest_sites(result, q.sites) if q.sites else None
+        finally:
+            slots.release()
+        summary = coverage.summary(result)
+        sites = None
+        if siting is not None:
+            sites = {
+                "threshold": siting.threshold, "covered_before": siting.covered_before,
+                "covered_after": siting.covered_after, "population": siting.population,
+                "sites": _with_lat_lon(siting.sites),
+            }  # fmt: skip
+        if q.format == "geojson":
+            tolerance = SIMPLIFY_DEG[q.level]
+            shapes = shapely.set_precision(
+                shapely.simplify(areas.geometry.to_numpy(), tolerance, preserve_topology=True), 1e-5
+            )
+            features = [
+                {"type": "Feature", "id": row["code"], "properties": row,
+                 "geometry": shapely.geometry.mapping(shape) if shape is not None else None}
+                for row, shape in zip(_records(areas), shapes, strict=True)
+            ]  # fmt: skip
+            response = json_response(
+                {"type": "FeatureCollection", "summary": summary, "level": q.level,
+                 "sites": sites, "features": features}
+            )  # fmt: skip
+            response.headers["Content-Type"] = "application/geo+json"
+            return response
+        body = {
+            "summary": summary, "level": q.level, "areas": _records(areas),
+            "worst": _with_lat_lon(coverage.worst_units(result, q.worst)) if q.worst else [],
+            "sites": sites,
         }  # fmt: skip
-    if q.format == "geojson":
-        tolerance = SIMPLIFY_DEG[q.level]
-        shapes = shapely.set_precision(
-            shapely.simplify(areas.geometry.to_numpy(), tolerance, preserve_topology=True), 1e-5
-        )
-        features = [
-            {"type": "Feature", "id": row["code"], "properties": row,
-             "geometry": shapely.geometry.mapping(shape) if shape is not None else None}
-            for row, shape in zip(_records(areas), shapes, strict=True)
-        ]  # fmt: skip
-        response = json_response(
-            {"type": "FeatureCollection", "summary": summary, "level": q.level,
-             "sites": sites, "features": features}
-        )  # fmt: skip
-        response.headers["Content-Type"] = "application/geo+json"
-        return response
-    body = {
-        "summary": summary, "level": q.level, "areas": _records(areas),
-        "worst": _with_lat_lon(coverage.worst_units(result, q.worst)) if q.worst else [],
-        "sites": sites,
-    }  # fmt: skip
-    return json_response(body)
+        return json_response(body)
+
+    return router

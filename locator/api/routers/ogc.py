@@ -12,7 +12,7 @@ browsers do; those are redirected to ``/app``.
 """
 
 import time
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal, TypeAlias
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, Path, Query, Request
@@ -20,16 +20,16 @@ from fastapi.responses import JSONResponse, RedirectResponse, Response
 
 from locator.api.deps import Reader, ReaderDep, SettingsDep
 from locator.api.errors import error_responses
-from locator.api.queries import ItemsQuery
+from locator.api.queries import ItemsQuery, request_models
 from locator.errors import NotFound
 from locator.ogc import features
+from locator.settings import Settings
 
 JSON = "application/json"
 GEOJSON = "application/geo+json"
 SCHEMA_JSON = "application/schema+json"
 HTML = "text/html"
 OPENAPI_JSON = "application/vnd.oai.openapi+json;version=3.1"  # what FastAPI writes
-CODE = r"^[a-z][a-z0-9_]*$"  # catalogue codes and kinds
 
 # Exactly what is implemented. Not "oas30": that class requires an OpenAPI 3.0
 # definition, and FastAPI writes 3.1. Parts 6 (property selection) and 8 (sorting) are
@@ -183,121 +183,7 @@ def _schema_response(request: Request, body: dict[str, Any]) -> JSONResponse:
     return JSONResponse(body, media_type=JSON if plain else SCHEMA_JSON)
 
 
-# --- the router ---------------------------------------------------------------------------
-router = APIRouter(tags=["OGC API Features"], responses=error_responses(400, 422, 503))
-
-
-@router.get(
-    "/",
-    summary="Landing page (JSON, unless the client prefers HTML: then the citizen page)",
-    response_class=JSONResponse,
-    responses={
-        200: {"description": "The OGC API landing page", "content": {JSON: {}}},
-        307: {"description": "Redirect to the citizen page /app (HTML clients)"},
-    },
-)
-def landing(
-    request: Request,
-    f: Annotated[
-        Literal["json", "html"] | None,
-        Query(description="Output format; default from the Accept header (HTML: /app)."),
-    ] = None,
-) -> Response:
-    wants_json = f == "json" or (
-        f is None and not _accept_prefers_html(request.headers.get("accept", ""))
-    )
-    base = _base(request)
-    if not wants_json:
-        return RedirectResponse(f"{base}/app", headers={"Vary": "Accept"})
-    body = {
-        "title": TITLE,
-        "description": DESCRIPTION,
-        "links": [
-            _link(f"{base}/", "self", JSON, "This document"),
-            _link(f"{base}/app", "alternate", HTML, "The citizen map page"),
-            _link(f"{base}/openapi.json", "service-desc", OPENAPI_JSON, "The API definition"),
-            _link(f"{base}/docs", "service-doc", HTML, "The API documentation"),
-            _link(f"{base}/conformance", "conformance", JSON, "Conformance classes"),
-            _link(f"{base}/collections", "data", JSON, "The feature collections"),
-        ],
-    }
-    return JSONResponse(body, headers={"Vary": "Accept"})
-
-
-@router.get("/conformance", summary="Conformance classes this API implements")
-def conformance(
-    f: Annotated[Literal["json"] | None, Query(description="Output format.")] = None,
-) -> dict[str, Any]:
-    return {"conformsTo": CONFORMANCE}
-
-
-@router.get("/collections", summary="The feature collections (one: service_points)")
-def collections(
-    request: Request,
-    reader: ReaderDep,
-    f: Annotated[Literal["json"] | None, Query(description="Output format.")] = None,
-) -> dict[str, Any]:
-    base = _base(request)
-    return {
-        "links": [_link(f"{base}/collections", "self", JSON, "The feature collections")],
-        "collections": [_collection(request, reader)],
-    }
-
-
-@router.get(
-    "/collections/{collectionId}",
-    summary="One feature collection",
-    responses=error_responses(404),
-)
-def collection(
-    request: Request,
-    reader: ReaderDep,
-    collection_id: CollectionId,
-    f: Annotated[Literal["json"] | None, Query(description="Output format.")] = None,
-) -> dict[str, Any]:
-    _check_collection(collection_id)
-    return _collection(request, reader)
-
-
 _SCHEMA_CONTENT: dict[str, Any] = {"content": {SCHEMA_JSON: {}, JSON: {}}}
-
-
-@router.get(
-    "/collections/{collectionId}/queryables",
-    summary="The properties a CQL2 filter may name (JSON Schema)",
-    response_class=JSONResponse,
-    responses={
-        200: {"description": "The queryables as JSON Schema", **_SCHEMA_CONTENT},
-        **error_responses(404),
-    },
-)
-def queryables(
-    request: Request,
-    collection_id: CollectionId,
-    f: Annotated[Literal["json"] | None, Query(description="Output format.")] = None,
-) -> JSONResponse:
-    _check_collection(collection_id)
-    url = f"{_base(request)}/collections/{features.COLLECTION_ID}/queryables"
-    return _schema_response(request, features.queryables_schema(url))
-
-
-@router.get(
-    "/collections/{collectionId}/sortables",
-    summary="The properties sortby may name (JSON Schema)",
-    response_class=JSONResponse,
-    responses={
-        200: {"description": "The sortables as JSON Schema", **_SCHEMA_CONTENT},
-        **error_responses(404),
-    },
-)
-def sortables(
-    request: Request,
-    collection_id: CollectionId,
-    f: Annotated[Literal["json"] | None, Query(description="Output format.")] = None,
-) -> JSONResponse:
-    _check_collection(collection_id)
-    url = f"{_base(request)}/collections/{features.COLLECTION_ID}/sortables"
-    return _schema_response(request, features.queryables_schema(url, sortables=True))
 
 
 def _item_query(q: ItemsQuery, max_bbox_area_deg2: float) -> features.ItemQuery:
@@ -314,37 +200,6 @@ def _item_query(q: ItemsQuery, max_bbox_area_deg2: float) -> features.ItemQuery:
         properties=features.parse_properties(q.properties),
         limit=q.limit,
         offset=q.offset,
-    )
-
-
-@router.get(
-    "/collections/{collectionId}/items",
-    summary="Service points, a page at a time: filtered (CQL2 too), sorted, by id by default",
-    responses={
-        200: {"description": "A GeoJSON FeatureCollection", "content": {GEOJSON: {}}},
-        **error_responses(404),
-    },
-)
-def items(
-    request: Request,
-    reader: ReaderDep,
-    settings: SettingsDep,
-    collection_id: CollectionId,
-    q: Annotated[ItemsQuery, Query()],
-) -> GeoJSONResponse:
-    _check_collection(collection_id)
-    query = _item_query(q, settings.max_bbox_area_deg2)
-    with reader() as db:
-        page = features.list_features(db, query, settings.max_page_size)
-    return GeoJSONResponse(
-        {
-            "type": "FeatureCollection",
-            "features": page.features,
-            "numberMatched": page.number_matched,
-            "numberReturned": page.number_returned,
-            "timeStamp": page.time_stamp,
-            "links": _page_links(request, page),
-        }
     )
 
 
@@ -367,34 +222,180 @@ def _page_links(request: Request, page: features.FeaturePage) -> list[dict[str, 
     return links
 
 
-@router.get(
-    "/collections/{collectionId}/items/{featureId}",
-    summary="One service point",
-    responses={
-        200: {"description": "A GeoJSON Feature", "content": {GEOJSON: {}}},
-        **error_responses(404),
-    },
-)
-def item(
-    request: Request,
-    reader: ReaderDep,
-    collection_id: CollectionId,
-    feature_id: Annotated[
-        str, Path(alias="featureId", description="The service point's id (an integer).")
-    ],
-    f: Annotated[Literal["json", "geojson"] | None, Query(description="Output format.")] = None,
-    properties: Annotated[
-        str | None,
-        Query(max_length=300, description="comma-separated properties to return (empty: none)"),
-    ] = None,
-) -> GeoJSONResponse:
-    _check_collection(collection_id)
-    chosen = features.parse_properties(properties)
-    with reader() as db:
-        feature = features.get_feature(db, feature_id, chosen)
-    collection_url = f"{_base(request)}/collections/{features.COLLECTION_ID}"
-    feature["links"] = [
-        _link(f"{collection_url}/items/{feature['id']}", "self", GEOJSON, "This feature"),
-        _link(collection_url, "collection", JSON, "The collection"),
-    ]
-    return GeoJSONResponse(feature)
+def build_router(settings: Settings) -> APIRouter:
+    """The OGC API - Features routes; their query bounds come from ``settings``."""
+    models = request_models(settings)
+    if TYPE_CHECKING:  # the checker reads the base models, FastAPI this app's own
+        Items: TypeAlias = ItemsQuery
+    else:
+        Items = models.items
+    # --- the router ---------------------------------------------------------------------------
+    router = APIRouter(tags=["OGC API Features"], responses=error_responses(400, 422, 503))
+
+    @router.get(
+        "/",
+        summary="Landing page (JSON, unless the client prefers HTML: then the citizen page)",
+        response_class=JSONResponse,
+        responses={
+            200: {"description": "The OGC API landing page", "content": {JSON: {}}},
+            307: {"description": "Redirect to the citizen page /app (HTML clients)"},
+        },
+    )
+    def landing(
+        request: Request,
+        f: Annotated[
+            Literal["json", "html"] | None,
+            Query(description="Output format; default from the Accept header (HTML: /app)."),
+        ] = None,
+    ) -> Response:
+        wants_json = f == "json" or (
+            f is None and not _accept_prefers_html(request.headers.get("accept", ""))
+        )
+        base = _base(request)
+        if not wants_json:
+            return RedirectResponse(f"{base}/app", headers={"Vary": "Accept"})
+        body = {
+            "title": TITLE,
+            "description": DESCRIPTION,
+            "links": [
+                _link(f"{base}/", "self", JSON, "This document"),
+                _link(f"{base}/app", "alternate", HTML, "The citizen map page"),
+                _link(f"{base}/openapi.json", "service-desc", OPENAPI_JSON, "The API definition"),
+                _link(f"{base}/docs", "service-doc", HTML, "The API documentation"),
+                _link(f"{base}/conformance", "conformance", JSON, "Conformance classes"),
+                _link(f"{base}/collections", "data", JSON, "The feature collections"),
+            ],
+        }
+        return JSONResponse(body, headers={"Vary": "Accept"})
+
+    @router.get("/conformance", summary="Conformance classes this API implements")
+    def conformance(
+        f: Annotated[Literal["json"] | None, Query(description="Output format.")] = None,
+    ) -> dict[str, Any]:
+        return {"conformsTo": CONFORMANCE}
+
+    @router.get("/collections", summary="The feature collections (one: service_points)")
+    def collections(
+        request: Request,
+        reader: ReaderDep,
+        f: Annotated[Literal["json"] | None, Query(description="Output format.")] = None,
+    ) -> dict[str, Any]:
+        base = _base(request)
+        return {
+            "links": [_link(f"{base}/collections", "self", JSON, "The feature collections")],
+            "collections": [_collection(request, reader)],
+        }
+
+    @router.get(
+        "/collections/{collectionId}",
+        summary="One feature collection",
+        responses=error_responses(404),
+    )
+    def collection(
+        request: Request,
+        reader: ReaderDep,
+        collection_id: CollectionId,
+        f: Annotated[Literal["json"] | None, Query(description="Output format.")] = None,
+    ) -> dict[str, Any]:
+        _check_collection(collection_id)
+        return _collection(request, reader)
+
+    @router.get(
+        "/collections/{collectionId}/queryables",
+        summary="The properties a CQL2 filter may name (JSON Schema)",
+        response_class=JSONResponse,
+        responses={
+            200: {"description": "The queryables as JSON Schema", **_SCHEMA_CONTENT},
+            **error_responses(404),
+        },
+    )
+    def queryables(
+        request: Request,
+        collection_id: CollectionId,
+        f: Annotated[Literal["json"] | None, Query(description="Output format.")] = None,
+    ) -> JSONResponse:
+        _check_collection(collection_id)
+        url = f"{_base(request)}/collections/{features.COLLECTION_ID}/queryables"
+        return _schema_response(request, features.queryables_schema(url))
+
+    @router.get(
+        "/collections/{collectionId}/sortables",
+        summary="The properties sortby may name (JSON Schema)",
+        response_class=JSONResponse,
+        responses={
+            200: {"description": "The sortables as JSON Schema", **_SCHEMA_CONTENT},
+            **error_responses(404),
+        },
+    )
+    def sortables(
+        request: Request,
+        collection_id: CollectionId,
+        f: Annotated[Literal["json"] | None, Query(description="Output format.")] = None,
+    ) -> JSONResponse:
+        _check_collection(collection_id)
+        url = f"{_base(request)}/collections/{features.COLLECTION_ID}/sortables"
+        return _schema_response(request, features.queryables_schema(url, sortables=True))
+
+    @router.get(
+        "/collections/{collectionId}/items",
+        summary="Service points, a page at a time: filtered (CQL2 too), sorted, by id by default",
+        responses={
+            200: {"description": "A GeoJSON FeatureCollection", "content": {GEOJSON: {}}},
+            **error_responses(404),
+        },
+    )
+    def items(
+        request: Request,
+        reader: ReaderDep,
+        settings: SettingsDep,
+        collection_id: CollectionId,
+        q: Annotated[Items, Query()],
+    ) -> GeoJSONResponse:
+        _check_collection(collection_id)
+        query = _item_query(q, settings.max_bbox_area_deg2)
+        with reader() as db:
+            page = features.list_features(db, query, settings.max_page_size)
+        return GeoJSONResponse(
+            {
+                "type": "FeatureCollection",
+                "features": page.features,
+                "numberMatched": page.number_matched,
+                "numberReturned": page.number_returned,
+                "timeStamp": page.time_stamp,
+                "links": _page_links(request, page),
+            }
+        )
+
+    @router.get(
+        "/collections/{collectionId}/items/{featureId}",
+        summary="One service point",
+        responses={
+            200: {"description": "A GeoJSON Feature", "content": {GEOJSON: {}}},
+            **error_responses(404),
+        },
+    )
+    def item(
+        request: Request,
+        reader: ReaderDep,
+        collection_id: CollectionId,
+        feature_id: Annotated[
+            str, Path(alias="featureId", description="The service point's id (an integer).")
+        ],
+        f: Annotated[Literal["json", "geojson"] | None, Query(description="Output format.")] = None,
+        properties: Annotated[
+            str | None,
+            Query(max_length=300, description="comma-separated properties to return (empty: none)"),
+        ] = None,
+    ) -> GeoJSONResponse:
+        _check_collection(collection_id)
+        chosen = features.parse_properties(properties)
+        with reader() as db:
+            feature = features.get_feature(db, feature_id, chosen)
+        collection_url = f"{_base(request)}/collections/{features.COLLECTION_ID}"
+        feature["links"] = [
+            _link(f"{collection_url}/items/{feature['id']}", "self", GEOJSON, "This feature"),
+            _link(collection_url, "collection", JSON, "The collection"),
+        ]
+        return GeoJSONResponse(feature)
+
+    return router
