@@ -314,22 +314,23 @@ def map_route(
     """A map of the route (the line, both ends, where they join the road, time and
     distance), or of the labelled straight-line estimate where no imported road network
     covers the place."""
-    from locator import maps
+    from locator.maps.base import distance_words, duration_words, save
+    from locator.maps.route import make_route_map
 
     settings = get_settings()
     engine = _engine()
     _require_schema(engine)
     with engine.connect() as conn:
-        m, route = maps.make_route_map(conn, settings, from_, to, mode)
-    maps.save(m, output)
+        m, route = make_route_map(conn, settings, from_, to, mode)
+    save(m, output)
     how = (
         f"a straight-line estimate ({route['estimate']['reason']})"
         if route["method"] == "straight_line"
         else f"on the roads (OSRM, {route['mode']})"
     )
     console.print(
-        f"wrote {output}: {maps.distance_words(route['distance_m'])}, "
-        f"{maps.duration_words(route['duration_s'])}, {how}",
+        f"wrote {output}: {distance_words(route['distance_m'])}, "
+        f"{duration_words(route['duration_s'])}, {how}",
         highlight=False,
     )
 
@@ -357,15 +358,14 @@ def map_review(
     """Every selected point (by default the whole registry) on one map for review: real
     and generated points and each QA flag as layers, a popup with the point's facts and
     provenance; one HTML file that opens with no internet."""
-    from locator import maps
+    from locator.maps.base import save
+    from locator.maps.review import review_map
 
     engine = _engine()
     _require_schema(engine)
     with engine.connect() as conn:
-        m, summary = maps.review_map(
-            conn, province=province, kind=kind, source=source, status=status
-        )
-    maps.save(m, output)
+        m, summary = review_map(conn, province=province, kind=kind, source=source, status=status)
+    save(m, output)
     size = output.stat().st_size / 1e6
     flags = f", {summary.flagged:,} flagged ({', '.join(summary.flags)})" if summary.flags else ""
     console.print(
@@ -616,14 +616,15 @@ def map_no_copy(
 ) -> None:
     """No-Copy share by province: offerings that need no photocopies, as a choropleth
     that says the statuses are generated; one HTML file that opens with no internet."""
-    from locator import maps
+    from locator.maps.base import save
+    from locator.maps.no_copy import no_copy_map
     from locator.query.filters import PointFilter
 
     engine = _engine()
     _require_schema(engine)
     with engine.connect() as conn:
-        m = maps.no_copy_map(conn, PointFilter(service=service, status="any"))
-    maps.save(m, output)
+        m = no_copy_map(conn, PointFilter(service=service, status="any"))
+    save(m, output)
     console.print(f"wrote {output}: {output.stat().st_size / 1e6:.1f} MB", highlight=False)
 
 
@@ -702,7 +703,8 @@ def coverage(
         areas = cov.aggregate(result, level, conn, with_polygons=polygons)  # type: ignore[arg-type]
         siting = cov.suggest_sites(result, sites) if sites else None
         if map_file is not None:
-            from locator import maps
+            from locator.maps.base import save
+            from locator.maps.coverage import coverage_map, demo_data_warning
 
             if level == "province":
                 raise LocatorError("--map draws districts or tambons: give --level district")
@@ -713,15 +715,15 @@ def coverage(
             ).first()
             service_th, service_en = (named.name_th, named.name_en) if named else (
                 "ทุกบริการ", "any service")  # fmt: skip
-            m = maps.coverage_map(
+            m = coverage_map(
                 areas, largest, worst=cov.worst_units(result, worst or 10), sites=siting,
                 title_th=f"ประชากรที่อยู่ห่างเกิน {largest:g} {unit_word}: {service_th}"
                 + (" (ไม่ต้องใช้สำเนา)" if no_copy else ""),
                 title_en=f"People beyond {largest:g} {unit_word}: {service_en}"
                 + (" (no photocopies)" if no_copy else ""),
-                unit=unit_word, level=level, warning=maps.demo_data_warning(conn),
+                unit=unit_word, level=level, warning=demo_data_warning(conn),
             )  # fmt: skip
-            maps.save(m, map_file)
+            save(m, map_file)
     s = cov.summary(result)
     unit = s["unit"]
     what = f"{service or 'any service'}{' (no photocopies)' if no_copy else ''}"

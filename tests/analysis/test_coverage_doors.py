@@ -112,7 +112,7 @@ def test_the_command_line_writes_every_format(cli_env: dict[str, str], tmp_path:
 
 
 def test_the_maps_from_the_command_line(cli_env: dict[str, str], tmp_path: Path) -> None:
-    from locator.maps import remote_resources
+    from locator.maps.base import remote_resources
 
     gaps = tmp_path / "gaps.html"
     run = subprocess.run(

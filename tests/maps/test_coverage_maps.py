@@ -17,10 +17,13 @@ import pytest
 import shapely
 from sqlalchemy import Engine, text
 
-from locator import maps
 from locator.analysis import coverage
 from locator.db.status import registry_stats
 from locator.errors import InvalidInput
+from locator.maps.base import distance_words, remote_resources, render, save
+from locator.maps.choropleth import SIMPLIFY_DEG, light_polygons
+from locator.maps.coverage import COVERAGE_SHADES, coverage_map, demo_data_warning
+from locator.maps.no_copy import NO_COPY_SHADES, no_copy_by_province, no_copy_map
 from locator.query.filters import PointFilter
 from locator.settings import get_settings
 from tests.maps import test_maps
@@ -46,7 +49,7 @@ def run(engine: Engine) -> Iterator[dict[str, Any]]:
             "tambons": coverage.aggregate(result, "tambon", conn, with_polygons=True),
             "worst": coverage.worst_units(result, 20),
             "siting": coverage.suggest_sites(result, 5, 10),
-            "warning": maps.demo_data_warning(conn),
+            "warning": demo_data_warning(conn),
         }
 
 
@@ -78,7 +81,7 @@ def _painted(page: Any) -> dict[str, int]:
                 }
                 return out;
             }""",
-            [s.color for s in maps.COVERAGE_SHADES + maps.NO_COPY_SHADES],
+            [s.color for s in COVERAGE_SHADES + NO_COPY_SHADES],
         )
     )
 
@@ -130,7 +133,7 @@ def test_a_national_district_coverage_map(
     districts: gpd.GeoDataFrame = run["districts"]
     worst, siting = run["worst"], run["siting"]
     assert len(districts) > 900 and districts["share_beyond_10"].max() > 0.5
-    m = maps.coverage_map(
+    m = coverage_map(
         districts,
         10,
         worst=worst,
@@ -139,9 +142,9 @@ def test_a_national_district_coverage_map(
         title_en="Land title transfer: coverage gaps",
         warning=run["warning"],
     )
-    out = maps.save(m, tmp_path / "districts.html")
+    out = save(m, tmp_path / "districts.html")
     html = out.read_text(encoding="utf-8")
-    assert maps.remote_resources(html) == []
+    assert remote_resources(html) == []
     assert out.stat().st_size < 1_500_000  # simplified, coordinates rounded
 
     times = []
@@ -158,7 +161,7 @@ def test_a_national_district_coverage_map(
     assert page.evaluate("locatorChoropleth.error") is None
     painted = _painted(page)
     assert painted["painted"] > 50_000
-    seen = [s for s in maps.COVERAGE_SHADES if painted[s.color] > 50]
+    seen = [s for s in COVERAGE_SHADES if painted[s.color] > 50]
     assert len(seen) >= 4, painted
     # the worst units and the suggested sites, each a layer of its own
     assert test_maps._count(page, "path.locator-worst") == len(worst) == 20
@@ -170,13 +173,13 @@ def test_a_national_district_coverage_map(
     # the legend: title, classes in both languages with their counts, the warning
     legend = page.inner_text(".locator-legend")
     assert "ช่องว่างการเข้าถึงบริการโอนที่ดิน · Land title transfer: coverage gaps" in legend
-    for shade in maps.COVERAGE_SHADES:
+    for shade in COVERAGE_SHADES:
         assert f"{shade.label_th} · {shade.label_en} (" in legend, shade
     assert "by district" in legend and "suggested sites: +" in legend
     gained = int(siting.sites["people_gained"].sum())
     assert f"+{gained:,} people within 10 km" in legend
     assert "not facts" in page.inner_text(".locator-legend .locator-warning")
-    assert test_maps._count(page, ".locator-legend .choro-swatch") >= len(maps.COVERAGE_SHADES)
+    assert test_maps._count(page, ".locator-legend .choro-swatch") >= len(COVERAGE_SHADES)
     page.wait_for_timeout(300)
     page.screenshot(path=str(output_dir / "coverage-district.png"))
 
@@ -199,7 +202,7 @@ def test_a_national_district_coverage_map(
     first = worst.iloc[0]
     text_ = _popup_of(page, "path.locator-worst")
     assert first["name_en"] in text_ and "To the nearest point:" in text_
-    assert maps.distance_words(first["distance_m"]) in text_
+    assert distance_words(first["distance_m"]) in text_
     site = _popup_of(page, ".locator-site")
     top = siting.sites.iloc[0]
     assert "Suggested site #1" in site and f"{int(top['people_gained']):,}" in site
@@ -224,7 +227,7 @@ def test_a_national_tambon_coverage_map_stays_usable(
 ) -> None:
     tambons: gpd.GeoDataFrame = run["tambons"]
     assert len(tambons) > 7000
-    m = maps.coverage_map(
+    m = coverage_map(
         tambons,
         20,
         worst=run["worst"],
@@ -232,7 +235,7 @@ def test_a_national_tambon_coverage_map_stays_usable(
         title_en="Land title transfer: gaps by tambon",
         warning=run["warning"],
     )
-    out = maps.save(m, tmp_path / "tambons.html")
+    out = save(m, tmp_path / "tambons.html")
     assert out.stat().st_size < 4_000_000
     opened = open_map(out, READY)
     page = opened.page
@@ -298,10 +301,10 @@ def test_names_in_a_coverage_map_are_text(
         geometry=[beside],
         crs=4326,
     )
-    m = maps.coverage_map(
+    m = coverage_map(
         areas, 10, worst=worst, sites=sites, title_th=XSS, title_en="hostile", level="district"
     )
-    out = maps.save(m, tmp_path / "hostile.html")
+    out = save(m, tmp_path / "hostile.html")
     opened = open_map(out, READY)
     page = opened.page
     assert page.evaluate("locatorChoropleth.areas") == len(areas)
@@ -324,11 +327,11 @@ def test_a_coverage_map_needs_polygons_and_a_threshold_it_has(run: dict[str, Any
     result = run["result"]
     points = coverage.aggregate(result, "district")  # representative points only
     with pytest.raises(InvalidInput, match="with_polygons=True"):
-        maps.coverage_map(points, 10, title_th="x", title_en="x")
+        coverage_map(points, 10, title_th="x", title_en="x")
     with pytest.raises(InvalidInput, match=r"no share_beyond_15 column.*share_beyond_5"):
-        maps.coverage_map(run["districts"], 15, title_th="x", title_en="x")
+        coverage_map(run["districts"], 15, title_th="x", title_en="x")
     # 10 and 10.0 are the same threshold
-    maps.render(maps.coverage_map(run["districts"], 10.0, title_th="x", title_en="x"))
+    render(coverage_map(run["districts"], 10.0, title_th="x", title_en="x"))
 
 
 def test_light_polygons_keep_shared_borders(engine: Engine) -> None:
@@ -338,7 +341,7 @@ def test_light_polygons_keep_shared_borders(engine: Engine) -> None:
             text("SELECT ST_AsBinary(geom) FROM admin_area WHERE level = 'district' ORDER BY code")
         ).scalars()
         geoms = shapely.from_wkb([bytes(w) for w in wkb])
-    light = maps.light_polygons(geoms, maps.SIMPLIFY_DEG["district"])
+    light = light_polygons(geoms, SIMPLIFY_DEG["district"])
     assert shapely.get_num_coordinates(light).sum() < shapely.get_num_coordinates(geoms).sum()
     assert shapely.is_valid(light).all()
     union_before = shapely.union_all(geoms).area
@@ -350,9 +353,9 @@ def test_light_polygons_keep_shared_borders(engine: Engine) -> None:
 # --------------------------------------------------------------------------- no-copy
 def test_no_copy_by_province_is_what_the_stats_say(engine: Engine) -> None:
     with engine.connect() as conn:
-        areas = maps.no_copy_by_province(conn)
+        areas = no_copy_by_province(conn)
         stats = registry_stats(conn)["by_province"]
-        one_service = maps.no_copy_by_province(conn, PointFilter(service=SERVICE, status="any"))
+        one_service = no_copy_by_province(conn, PointFilter(service=SERVICE, status="any"))
         direct: dict[str, int] = dict(
             conn.execute(
                 text(
@@ -383,18 +386,18 @@ def test_the_no_copy_map_says_its_statuses_are_generated(
     output_dir: Path,
 ) -> None:
     with engine.connect() as conn:
-        areas = maps.no_copy_by_province(conn)
-        out = maps.save(maps.no_copy_map(conn), tmp_path / "no-copy.html")
-    assert maps.remote_resources(out.read_text(encoding="utf-8")) == []
+        areas = no_copy_by_province(conn)
+        out = save(no_copy_map(conn), tmp_path / "no-copy.html")
+    assert remote_resources(out.read_text(encoding="utf-8")) == []
     opened = open_map(out, READY)
     page = opened.page
     assert page.evaluate("locatorChoropleth.areas") == 77
     painted = _painted(page)
     assert painted["painted"] > 50_000
-    assert len([s for s in maps.NO_COPY_SHADES if painted[s.color] > 50]) >= 3, painted
+    assert len([s for s in NO_COPY_SHADES if painted[s.color] > 50]) >= 3, painted
     legend = page.inner_text(".locator-legend")
     assert "สัดส่วนบริการที่ไม่ต้องใช้สำเนา · No-Copy share by province" in legend
-    for shade in maps.NO_COPY_SHADES:
+    for shade in NO_COPY_SHADES:
         assert f"{shade.label_th} · {shade.label_en} (" in legend
     offerings, no_copy = int(areas["offerings"].sum()), int(areas["no_copy_offerings"].sum())
     assert f"Nationally: {no_copy:,} of {offerings:,} offerings" in legend

@@ -26,8 +26,17 @@ import folium.plugins
 import pytest
 from sqlalchemy import text
 
-from locator import maps
 from locator.errors import ConfigurationError
+from locator.maps.base import (
+    distance_words,
+    duration_words,
+    offline_map,
+    remote_resources,
+    render,
+    save,
+)
+from locator.maps.review import review_map
+from locator.maps.route import Destination, route_map
 from locator.settings import Settings
 from locator.travel import routing
 from tests.conftest import LOCATOR, MONACO_OFFICE, free_port_pair
@@ -152,13 +161,13 @@ def test_a_route_on_real_roads_to_a_point(
         "drive",
     )
     assert expected["method"] == "osrm"
-    distance = maps.distance_words(expected["distance_m"])
-    duration = maps.duration_words(expected["duration_s"])
+    distance = distance_words(expected["distance_m"])
+    duration = duration_words(expected["duration_s"])
     assert distance in done.stdout and duration in done.stdout
 
     html = out.read_text(encoding="utf-8")
     # folium's default CDN resources are gone; Leaflet is inlined
-    assert maps.remote_resources(html) == []
+    assert remote_resources(html) == []
     for cdn in ("cdn.jsdelivr.net", "cdnjs.cloudflare.com", "code.jquery.com", "bootstrapcdn"):
         assert cdn not in html, cdn
     assert 't.version="1.9.4"' in html
@@ -268,22 +277,22 @@ def test_an_engine_that_is_down_is_one_line(roads_env: dict[str, str], tmp_path:
 # --------------------------------------------------------------------------- the base
 def test_the_base_map_needs_no_internet_and_save_refuses_one_that_would() -> None:
     # folium as it comes loads Leaflet, jQuery, Bootstrap, Font Awesome from CDNs
-    assert len(maps.remote_resources(folium.Map().get_root().render())) >= 8
-    m = maps.offline_map("empty", location=[13.75, 100.5], zoom_start=10)
-    html = maps.render(m)
-    assert maps.remote_resources(html) == [] and "<title>empty</title>" in html
+    assert len(remote_resources(folium.Map().get_root().render())) >= 8
+    m = offline_map("empty", location=[13.75, 100.5], zoom_start=10)
+    html = render(m)
+    assert remote_resources(html) == [] and "<title>empty</title>" in html
     # an element that brings its own CDN script is refused, not silently written
     folium.plugins.MarkerCluster().add_to(m)
     with pytest.raises(ConfigurationError, match="from the internet"):
-        maps.render(m)
+        render(m)
 
 
 @needs_chromium
 def test_text_in_a_map_is_never_html(open_map: Callable[[Path], Opened], tmp_path: Path) -> None:
     origin, dest = routing.Place(13.7466, 100.5347), routing.Place(13.7563, 100.5018)
     route = routing.straight_line(origin, dest, "drive", f"because {XSS}")
-    hostile = maps.Destination([XSS, f"`${{window.__pwned=2}}` </script>{XSS}"], XSS)
-    out = maps.save(maps.route_map(route, origin, dest, hostile), tmp_path / "hostile.html")
+    hostile = Destination([XSS, f"`${{window.__pwned=2}}` </script>{XSS}"], XSS)
+    out = save(route_map(route, origin, dest, hostile), tmp_path / "hostile.html")
     opened = open_map(out)
     page = opened.page
     assert XSS in page.inner_text(".locator-legend .locator-warning")
@@ -380,7 +389,7 @@ def test_the_review_map_of_the_whole_registry(
         f"wrote {out}: {total:,} points ({total - generated:,} real, {generated:,} generated"
     ), done.stdout
     html = out.read_text(encoding="utf-8")
-    assert maps.remote_resources(html) == []
+    assert remote_resources(html) == []
     assert out.stat().st_size <= 15_000_000
     data = review_data(html)
     assert len(data["columns"]["id"]) == total
@@ -546,9 +555,9 @@ def test_each_qa_flag_is_a_layer_and_text_stays_text(
     connection.execute(
         text("UPDATE service_point SET name_th = :xss WHERE id = :a"), {"xss": XSS, "a": ids[0]}
     )
-    m, summary = maps.review_map(connection, province="Phuket")
+    m, summary = review_map(connection, province="Phuket")
     assert summary.flags == ["duplicate", "wrong_province"] and summary.flagged == 2
-    out = maps.save(m, tmp_path / "flags.html")
+    out = save(m, tmp_path / "flags.html")
     opened = open_map(out, REVIEW_DRAWN)
     page = opened.page
     control = page.inner_text(".leaflet-control-layers-overlays")
