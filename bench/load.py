@@ -99,7 +99,7 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.pool import NullPool
 
-from bench.common import BENCH_KEY, free_port, free_port_pair
+from bench.common import bench_env
 from bench.loadgen import (
     Pool,
     Record,
@@ -121,9 +121,11 @@ from locator.ingest.registry import load_registry
 from locator.query.search import MIN_TERM, search_terms
 from locator.registry import hours
 from locator.settings import Settings, get_settings
+from tests.support.cli import LOCATOR
+from tests.support.ports import free_port, free_port_pair
+from tests.support.servers import serving
 
 OUTPUT = Path(__file__).resolve().parent / "output"
-LOCATOR = str(Path(sys.executable).parent / "locator")
 HOST = "127.0.0.1"
 THAILAND = {"lat": (5.6, 20.5), "lon": (97.3, 105.7)}
 MIX = {
@@ -247,48 +249,6 @@ def imported_roads(url: str, pbf: Path) -> Iterator[dict[str, str]]:
     finally:
         subprocess.run([LOCATOR, "roads", "stop"], env=full, capture_output=True)
         shutil.rmtree(state, ignore_errors=True)
-
-
-def start_server(
-    url: str, port: int, workers: int, log: Path, extra_env: dict[str, str]
-) -> subprocess.Popen[bytes]:
-    """``locator serve`` on loopback against ``url``; its output goes to ``log``."""
-    env = {
-        **os.environ,
-        "LOCATOR_DATABASE_URL": url,
-        "LOCATOR_TRUSTED_PROXIES": HOST,
-        "LOCATOR_CLIENT_HASH_KEY": BENCH_KEY,
-        **extra_env,
-    }
-    with log.open("wb") as out:
-        proc = subprocess.Popen(
-            [
-                LOCATOR,
-                "serve",
-                "--host",
-                HOST,
-                "--port",
-                str(port),
-                "--workers",
-                str(workers),
-                "--no-access-log",
-            ],
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"http://{HOST}:{port}/readyz", timeout=1).status_code == 200:
-                return proc
-        except httpx.HTTPError:
-            pass
-        if proc.poll() is not None:
-            break
-        time.sleep(0.3)
-    proc.terminate()
-    raise RuntimeError(f"the server did not become ready; see {log}")
 
 
 # --- agency writes -------------------------------------------------------------------------
@@ -1761,9 +1721,9 @@ def main() -> None:
         args.roads_env = {}
         if not args.no_roads:
             args.roads_env = stack.enter_context(imported_roads(url, args.roads))
-        port = free_port()
-        server = start_server(url, port, args.workers, log, args.roads_env)
-        try:
+        server_env = bench_env(url, LOCATOR_TRUSTED_PROXIES=HOST, **args.roads_env)
+        with serving(server_env, workers=args.workers, log=log) as server:
+            port = server.port
             mix = fetch_mix(f"http://{HOST}:{port}", url)
             print(
                 f"server ({code_version()}): {args.workers} worker(s) on port {port}; mix "
@@ -1771,14 +1731,8 @@ def main() -> None:
                 f"{len(mix.ids):,} ids, {len(mix.junctions):,} road junctions",
                 flush=True,
             )
-            meter = Meter(server.pid, make_url(url).database or "")
+            meter = Meter(server.process.pid, make_url(url).database or "")
             result = uvloop.run(run_all(args, port, url, mix, meter))
-        finally:
-            server.terminate()
-            try:
-                server.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                server.kill()
         phases: list[Phase] = result["phases"]
         rate = next((p.rate for p in phases if p.name == "b"), args.rate or math.nan)
         ratings = check_ratings(url, [p for p in phases if p.name != "a"])
