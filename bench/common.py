@@ -1,17 +1,19 @@
-"""Shared set-up for the benchmarks: a scratch database on the same server."""
+"""Shared set-up for the benchmarks: their databases on the same server, the environment
+of the servers they start, and the figures they compute.
+
+Servers, ports and the ``locator`` command come from tests/support (servers.py,
+ports.py, cli.py), the one home they share with the tests.
+"""
 
 from __future__ import annotations
 
-import contextlib
-import random
+import os
 import re
-import socket
 import statistics
 import time
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine, create_engine, text
@@ -20,29 +22,34 @@ from locator.db import migrate
 from locator.db.engine import database_url, with_database
 from locator.ingest.reference import load_reference
 from locator.settings import get_settings
+from tests.support.database import create_database, drop_database
 
 BENCH_KEY = uuid.uuid4().hex
 """The ratings' client-hash key of the servers a benchmark starts on its own database."""
 
 
+def bench_env(url: str, **extra: str) -> dict[str, str]:
+    """The environment of a ``locator`` server or command a benchmark starts on ``url``."""
+    return {
+        **os.environ,
+        "LOCATOR_DATABASE_URL": url,
+        "LOCATOR_CLIENT_HASH_KEY": BENCH_KEY,
+        **extra,
+    }
+
+
 @contextmanager
 def scratch_database(prefix: str = "locator_bench") -> Iterator[Engine]:
     """A fresh, migrated database with the reference data, dropped afterwards."""
-    server = database_url()
-    name = f"{prefix}_{uuid.uuid4().hex[:8]}"
-    admin = create_engine(with_database(server, "postgres"), isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    engine = create_engine(with_database(server, name))
+    url = create_database(database_url(), prefix)
+    engine = create_engine(url)
     try:
         migrate.upgrade(engine)
         load_reference(engine, get_settings().data_dir)
         yield engine
     finally:
         engine.dispose()
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
+        drop_database(url)
 
 
 def timed(fn: Callable[[], Any], repeat: int) -> tuple[list[float], Any]:
@@ -76,34 +83,6 @@ def parse_wrk(out: str) -> dict[str, float]:
         "p99": ms("99"),
         "errors": float(errors.group(1)) if errors else 0.0,
     }
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def free_port_pair() -> int:
-    """A free port whose next one is free too (the drive and walk routing engines).
-
-    Drawn below the kernel's ephemeral range: a port in it that is free when checked can
-    be taken a moment later by any outgoing connection (a CI run once lost the walk
-    engine's port that way, between this check and osrm-routed binding it)."""
-    low = 32768
-    with contextlib.suppress(OSError, ValueError):
-        low = int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
-    rng = random.Random()
-    for _ in range(200):
-        port = rng.randrange(max(1025, low // 2), low - 2)
-        try:
-            with socket.socket() as a, socket.socket() as b:
-                a.bind(("127.0.0.1", port))
-                b.bind(("127.0.0.1", port + 1))
-        except OSError:
-            continue
-        return port
-    raise RuntimeError("no two free ports side by side")
 
 
 def bench_database(name: str) -> str:

@@ -24,8 +24,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench.review_map import CHROMIUM, CHROMIUM_ARGS, LOCATOR
 from locator.db.engine import database_url
+from tests.support.chromium import CHROMIUM, CHROMIUM_ARGS
+from tests.support.cli import LOCATOR
 
 TARGET_S = 2.0
 READY = "() => window.locatorChoropleth && locatorChoropleth.ready !== null"

@@ -3,11 +3,11 @@ OpenAPI document, against the real app over a scratch copy of the registry.
 
     .venv/bin/python -m bench.fuzz --examples 1000
 
-The same configuration and checks as ``tests/test_fuzz.py`` (30 cases per operation in
-the normal suite), here at ``--examples`` fuzzed cases per operation, after schemathesis'
-explicit-example and coverage phases. Unlike the test, nothing is rolled back: ratings
-are committed to the scratch database, so the abuse limit's 429 is reached too. The
-database is dropped at the end.
+The same configuration and checks as ``tests/api/test_fuzz.py`` (both take them from
+``tests/support/fuzz.py``; the test runs 30 cases per operation), here at ``--examples``
+fuzzed cases per operation, after schemathesis' explicit-example and coverage phases.
+Unlike the test, nothing is rolled back: ratings are committed to the scratch database,
+so the abuse limit's 429 is reached too. The database is dropped at the end.
 
 Prints, per operation, the cases run, how many were answered below 400 (proof that the
 dictionaries get past the lookups), how many 503s (allowed with Retry-After, but on an
@@ -38,9 +38,9 @@ from locator.api import create_app
 from locator.ingest.registry import load_registry
 from locator.settings import get_settings
 
-# the tests' conftest imports Starlette's TestClient, which warns about httpx on import
+# the tests' API helpers import Starlette's TestClient, which warns about httpx on import
 warnings.filterwarnings("ignore", message="Using `httpx` with `starlette.testclient`")
-from tests.api.test_fuzz import (  # noqa: E402
+from tests.support.fuzz import (  # noqa: E402
     SEED,
     AsServed,
     FuzzValues,

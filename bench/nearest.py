@@ -26,6 +26,7 @@ second run skips the load.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import re
 import shutil
@@ -36,17 +37,17 @@ import tempfile
 import time
 from pathlib import Path
 
-import httpx
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
-from bench.common import BENCH_KEY, bench_database, free_port, parse_wrk
+from bench.common import bench_database, bench_env, parse_wrk
 from locator.db.cluster import find_pg_bin
 from locator.ingest.reference import load_reference
 from locator.ingest.registry import load_registry
 from locator.query.filters import PointFilter
 from locator.query.search import nearest_sql
 from locator.settings import get_settings
+from tests.support.servers import serving
 
 BOX = {"lat": (13.0, 19.5), "lon": (99.0, 104.5)}
 REAL_POINTS = 5_266
@@ -85,37 +86,6 @@ def prepare(size: int) -> str:
               f"{time.perf_counter() - started:.0f} s", flush=True)  # fmt: skip
     engine.dispose()
     return url
-
-
-def start_server(url: str, port: int) -> subprocess.Popen[bytes]:
-    env = {**os.environ, "LOCATOR_DATABASE_URL": url, "LOCATOR_CLIENT_HASH_KEY": BENCH_KEY}
-    locator = str(Path(sys.executable).parent / "locator")
-    proc = subprocess.Popen(
-        [
-            locator,
-            "serve",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--workers",
-            "2",
-            "--no-access-log",
-        ],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=1).status_code == 200:
-                return proc
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.3)
-    proc.terminate()
-    raise RuntimeError("the server did not become ready")
 
 
 def run_wrk(port: int, service: str | None, seconds: int, connections: int) -> dict[str, float]:
@@ -282,16 +252,18 @@ def main() -> None:
     # one server per registry, all up at once: an idle one costs nothing, and the sizes
     # can then alternate within each round like API and SQL do, so a slow spell on this
     # shared box hits both sides of every ratio alike
-    ports = {size: free_port() for size in sizes}
-    servers = {size: start_server(urls[size], ports[size]) for size in sizes}
     runs: dict[tuple[int, str, int, str], list[dict[str, float]]] = {}
-    try:
+    with contextlib.ExitStack() as stack:
+        servers = {
+            size: stack.enter_context(serving(bench_env(urls[size]), workers=2)) for size in sizes
+        }
+        ports = {size: server.port for size, server in servers.items()}
         for size in sizes:
             for _, service in cases:
                 run_wrk(ports[size], service, 3, saturated)  # warm-up
         for round_ in range(1, args.rounds + 1):
             for size in sizes:
-                meter = CpuMeter(servers[size].pid)
+                meter = CpuMeter(servers[size].process.pid)
                 for label, service in cases:
                     line = [f"round {round_} {size:>7,} {label:12s}"]
                     for load in loads:
@@ -313,10 +285,6 @@ def main() -> None:
                             f"{api['pg_cpu_ms']:.2f} ms"
                         )
                     print("\n".join(line), flush=True)
-    finally:
-        for server in servers.values():
-            server.terminate()
-            server.wait(timeout=30)
 
     def p50_ratio(a: tuple[int, str], b: tuple[int, str]) -> str:
         """Median over the rounds of the unloaded API p50 ratio a / b, and each round's."""

@@ -32,6 +32,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from contextlib import AbstractContextManager
 from pathlib import Path
 from urllib.parse import quote
 
@@ -39,8 +40,10 @@ import httpx
 import pyogrio
 from sqlalchemy.engine import make_url
 
-from bench.common import free_port, parse_wrk
-from bench.nearest import prepare, start_server
+from bench.common import bench_env, parse_wrk
+from bench.nearest import prepare
+from tests.support.ports import free_port
+from tests.support.servers import Server, running, serving
 
 OUTPUT = Path(__file__).resolve().parent / "output"
 TIPG_VENV = OUTPUT / "tipg-venv"
@@ -87,7 +90,8 @@ def asyncpg_url(url: str) -> str:
     return f"postgresql://{u.username}@{u.host}:{port}/{u.database}"
 
 
-def start_tipg(url: str, port: int, log: Path) -> subprocess.Popen[bytes]:
+def serving_tipg(url: str, log: Path) -> AbstractContextManager[Server]:
+    """tipg with uvicorn, two workers, on a free loopback port over ``url``'s database."""
     python = ensure_tipg()
     env = {
         **os.environ,
@@ -97,25 +101,10 @@ def start_tipg(url: str, port: int, log: Path) -> subprocess.Popen[bytes]:
         "TIPG_MAX_FEATURES_PER_QUERY": "10000",
         "TIPG_CATALOG_TTL": "3600",
     }
-    with log.open("wb") as out:
-        proc = subprocess.Popen(
-            [str(python), "-m", "uvicorn", "tipg.main:app", "--host", "127.0.0.1",
-             "--port", str(port), "--workers", "2", "--no-access-log"],
-            env=env, stdout=out, stderr=subprocess.STDOUT,
-        )  # fmt: skip
-    deadline = time.monotonic() + 90
-    while time.monotonic() < deadline:
-        try:
-            r = httpx.get(f"http://127.0.0.1:{port}{TIPG}?limit=1", timeout=5)
-            if r.status_code == 200:
-                return proc
-        except httpx.HTTPError:
-            pass
-        if proc.poll() is not None:
-            break
-        time.sleep(0.5)
-    proc.terminate()
-    raise RuntimeError(f"tipg did not start; its log: {log}")
+    port = free_port()
+    command = [str(python), "-m", "uvicorn", "tipg.main:app", "--host", "127.0.0.1",
+               "--port", str(port), "--workers", "2", "--no-access-log"]  # fmt: skip
+    return running(command, port, env, log=log, ready_path=f"{TIPG}?limit=1", timeout_s=90)
 
 
 def wrk(port: int, path: str, extra: str, seconds: int, connections: int) -> dict[str, float]:
@@ -188,45 +177,42 @@ def main() -> None:
             sys.exit(f"{tool} is missing: apt-get install {'wrk' if tool == 'wrk' else 'gdal-bin'}")
     OUTPUT.mkdir(exist_ok=True)
     url = prepare(60_000)
-    ours_port, tipg_port = free_port(), free_port()
-    ours = start_server(url, ours_port)
-    tipg = start_tipg(url, tipg_port, OUTPUT / "tipg.log")
+    with serving(bench_env(url), workers=2) as ours, serving_tipg(url, OUTPUT / "tipg.log") as tipg:
+        measure(args, ours.port, tipg.port)
+
+
+def measure(args: argparse.Namespace, ours_port: int, tipg_port: int) -> None:
     loads = [int(c) for c in args.loads.split(",")]
     cases = (("bbox", ""), ("bbox + CQL2 filter", f"&filter={FILTER}"))
     servers = (("locator", ours_port, OURS), ("tipg", tipg_port, TIPG))
     runs: dict[tuple[str, str, int], list[dict[str, float]]] = {}
     exports: dict[str, list[float]] = {"locator": [], "tipg": []}
-    try:
-        check_same_answer(ours_port, tipg_port)
-        for _, port, path in servers:
-            for _, extra in cases:
-                wrk(port, path, extra, 3, loads[0])  # warm-up
-        for round_ in range(1, args.rounds + 1):
-            for label, extra in cases:
-                for load in loads:
-                    line = f"round {round_} {label:18s} {load:2d} conn.:"
-                    for name, port, path in servers:
-                        r = wrk(port, path, extra, args.seconds, load)
-                        runs.setdefault((label, load, name), []).append(r)
-                        line += (
-                            f"  {name} {r['rps']:6.0f}/s p50 {r['p50']:6.2f} "
-                            f"p99 {r['p99']:7.2f} ms ({r['errors']:.0f} non-2xx)"
-                        )
-                    print(line, flush=True)
-        for round_ in range(1, args.export_rounds + 1):
-            for name, port, path in servers:
-                collection = path.split("/")[2]
-                seconds, count = export(
-                    f"http://127.0.0.1:{port}", collection, args.page_size,
-                    OUTPUT / f"export-{name}.gpkg",
-                )  # fmt: skip
-                exports[name].append(seconds)
-                print(f"export round {round_}: {name} {count:,} features in {seconds:.1f} s",
-                      flush=True)  # fmt: skip
-    finally:
-        for proc in (ours, tipg):
-            proc.terminate()
-            proc.wait(timeout=30)
+    check_same_answer(ours_port, tipg_port)
+    for _, port, path in servers:
+        for _, extra in cases:
+            wrk(port, path, extra, 3, loads[0])  # warm-up
+    for round_ in range(1, args.rounds + 1):
+        for label, extra in cases:
+            for load in loads:
+                line = f"round {round_} {label:18s} {load:2d} conn.:"
+                for name, port, path in servers:
+                    r = wrk(port, path, extra, args.seconds, load)
+                    runs.setdefault((label, load, name), []).append(r)
+                    line += (
+                        f"  {name} {r['rps']:6.0f}/s p50 {r['p50']:6.2f} "
+                        f"p99 {r['p99']:7.2f} ms ({r['errors']:.0f} non-2xx)"
+                    )
+                print(line, flush=True)
+    for round_ in range(1, args.export_rounds + 1):
+        for name, port, path in servers:
+            collection = path.split("/")[2]
+            seconds, count = export(
+                f"http://127.0.0.1:{port}", collection, args.page_size,
+                OUTPUT / f"export-{name}.gpkg",
+            )  # fmt: skip
+            exports[name].append(seconds)
+            print(f"export round {round_}: {name} {count:,} features in {seconds:.1f} s",
+                  flush=True)  # fmt: skip
 
     print(f"\nmedians over {args.rounds} rounds; ratio = locator / tipg (median of rounds')")
     print("case                conn. | locator req/s  p50 ms  p99 ms | tipg req/s  p50 ms  "

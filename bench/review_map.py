@@ -19,7 +19,6 @@ import argparse
 import os
 import statistics
 import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -29,10 +28,9 @@ from urllib.parse import urlparse
 from bench.common import scratch_database
 from locator.ingest.registry import load_registry
 from locator.settings import get_settings
+from tests.support.chromium import CHROMIUM, CHROMIUM_ARGS
+from tests.support.cli import LOCATOR
 
-CHROMIUM = os.environ.get("LOCATOR_TEST_CHROMIUM", "/usr/bin/chromium")
-CHROMIUM_ARGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--no-first-run"]
-LOCATOR = str(Path(sys.executable).parent / "locator")
 TARGET_MB, TARGET_S = 15.0, 5.0
 
 

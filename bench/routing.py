@@ -54,7 +54,6 @@ import resource
 import shutil
 import statistics
 import subprocess
-import sys
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -67,13 +66,15 @@ import osmium
 from pyproj import Geod
 from sqlalchemy import create_engine, text
 
-from bench.common import BENCH_KEY, bench_database, free_port, free_port_pair
-from locator.db.engine import database_url, with_database
+from bench.common import bench_database, bench_env
 from locator.settings import get_settings
+from tests.support.cli import LOCATOR
+from tests.support.database import drop_database
+from tests.support.ports import free_port_pair
+from tests.support.servers import serving as serving_api
 
 OUTPUT = Path(__file__).parent / "output"
 SOURCE = get_settings().osm_dir / "liechtenstein-2013-08-03.osm.pbf"
-LOCATOR = str(Path(sys.executable).parent / "locator")
 GEOD = Geod(ellps="WGS84")
 
 # per-copy id strides, above Liechtenstein's largest ids (its extract is renumbered:
@@ -286,20 +287,9 @@ class Network:
     edges: int
 
     def env(self, osrm_port: int) -> dict[str, str]:
-        return {
-            **os.environ,
-            "LOCATOR_DATABASE_URL": self.url,
-            "LOCATOR_STATE_DIR": str(self.state),
-            "LOCATOR_OSRM_PORT": str(osrm_port),
-            "LOCATOR_CLIENT_HASH_KEY": BENCH_KEY,
-        }
-
-
-def drop_database(name: str) -> None:
-    admin = create_engine(with_database(database_url(), "postgres"), isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    admin.dispose()
+        return bench_env(
+            self.url, LOCATOR_STATE_DIR=str(self.state), LOCATOR_OSRM_PORT=str(osrm_port)
+        )
 
 
 def _sha256(path: Path) -> str:
@@ -734,28 +724,6 @@ def measure_isochrone(
 
 
 # --- running a graph's servers -------------------------------------------------------
-def _start_server(env: dict[str, str], log: Path) -> tuple[subprocess.Popen[bytes], str]:
-    port = free_port()
-    with log.open("wb") as out:
-        proc = subprocess.Popen(
-            [LOCATOR, "serve", "--host", "127.0.0.1", "--port", str(port), "--workers", "2",
-             "--no-access-log"],
-            env=env, stdout=out, stderr=subprocess.STDOUT,
-        )  # fmt: skip
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 300
-    while True:
-        if proc.poll() is not None or time.monotonic() > deadline:
-            proc.terminate()
-            raise SystemExit(f"the server did not start: see {log}")
-        try:
-            if httpx.get(f"{url}/readyz", timeout=1).status_code == 200:
-                return proc, url
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.3)
-
-
 @contextmanager
 def serving(network: Network) -> Iterator[tuple[str, str]]:
     """``locator serve`` (2 workers) over the network's database and state folder, which
@@ -764,15 +732,11 @@ def serving(network: Network) -> Iterator[tuple[str, str]]:
     osrm_port = free_port_pair()
     env = network.env(osrm_port)
     started = time.perf_counter()
-    proc = None
     try:
-        proc, api_url = _start_server(env, network.state / "serve.log")
-        print(f"  server and engines up in {time.perf_counter() - started:.1f} s", flush=True)
-        yield api_url, f"http://127.0.0.1:{osrm_port}"
+        with serving_api(env, workers=2, log=network.state / "serve.log", timeout_s=300) as api:
+            print(f"  server and engines up in {time.perf_counter() - started:.1f} s", flush=True)
+            yield api.url, f"http://127.0.0.1:{osrm_port}"
     finally:
-        if proc is not None:
-            proc.terminate()
-            proc.wait(timeout=30)
         subprocess.run([LOCATOR, "roads", "stop"], env=env, capture_output=True, check=False)
 
 
@@ -958,7 +922,7 @@ def main() -> None:
     finally:
         if args.drop:
             for network, _ in networks:
-                drop_database(network.url.rsplit("/", 1)[1].split("?")[0])
+                drop_database(network.url)
                 shutil.rmtree(network.state, ignore_errors=True)
     for r, (_, big) in zip(reports, networks, strict=False):
         print_report(r, big)

@@ -17,7 +17,6 @@ loads it). Figures: p50 and p99 per category and overall, and the ratios.
 from __future__ import annotations
 
 import argparse
-import os
 import random
 import statistics
 import string
@@ -30,9 +29,10 @@ from pathlib import Path
 
 import httpx
 
-from bench.common import BENCH_KEY
-from bench.nearest import free_port
+from bench.common import bench_env
 from locator.db.engine import database_url
+from tests.support.ports import free_port
+from tests.support.servers import running
 
 ROOT = Path(__file__).resolve().parent.parent
 OUTPUT = ROOT / "bench" / "output"
@@ -72,36 +72,18 @@ NEAREST = "/v1/points/nearest?lat=13.75&lon=100.5&k=10"
 
 @contextmanager
 def serve(tree: Path, url: str) -> Iterator[str]:
-    """``locator serve`` from ``tree`` (its own package first on the path)."""
+    """The API served from ``tree`` (its own package first on the path; the baseline may
+    predate ``/readyz`` and ``locator serve``'s options, hence uvicorn and ``/healthz``)."""
     port = free_port()
-    env = dict(
-        os.environ,
-        LOCATOR_DATABASE_URL=url,
-        PYTHONPATH=str(tree),
-        LOCATOR_CLIENT_HASH_KEY=BENCH_KEY,
-    )
     code = (
         "import sys, uvicorn, locator; assert locator.__file__.startswith(sys.argv[1]); "
         "uvicorn.run('locator.api.app:create_app', factory=True, host='127.0.0.1', "
         "port=int(sys.argv[2]), access_log=False, log_level='warning')"
     )
-    proc = subprocess.Popen([sys.executable, "-c", code, str(tree), str(port)], env=env, cwd=tree)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.get(f"{base}/healthz", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"server from {tree} did not start")
-            time.sleep(0.3)
-        yield base
-    finally:
-        proc.terminate()
-        proc.wait(timeout=30)
+    command = [sys.executable, "-c", code, str(tree), str(port)]
+    env = bench_env(url, PYTHONPATH=str(tree))
+    with running(command, port, env, ready_path="/healthz", cwd=tree) as server:
+        yield server.url
 
 
 def worktree(ref: str) -> Path:

@@ -8,15 +8,9 @@ reference geodata once, and drops the database at the end.
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
-import sys
-import tempfile
-import time
-import urllib.request
 import uuid
 from collections.abc import Iterator
-from contextlib import AbstractContextManager, contextmanager, nullcontext
 from pathlib import Path
 
 import httpx
@@ -25,45 +19,23 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Connection, Engine, create_engine, text
 from sqlalchemy.orm import Session
 
-from bench.common import free_port_pair
 from locator.api import create_app
-from locator.api.deps import get_reader, get_settings_dep, get_writer
 from locator.db import migrate
-from locator.db.engine import database_url, with_database
+from locator.db.engine import database_url
 from locator.ingest.reference import load_reference
 from locator.ingest.registry import load_registry
 from locator.settings import Settings, get_settings
+from tests.support.api import in_transaction, with_settings
+from tests.support.cli import LOCATOR
+from tests.support.database import REGISTRY_SEED, create_database, drop_database
+from tests.support.places import MONACO, MONACO_OFFICE
+from tests.support.ports import free_port_pair
+from tests.support.servers import serving
+
+pytest_plugins = ["tests.support.browser"]
 
 # the servers the tests start run on LOCATOR_DATABASE_URL, which needs a key of its own
 os.environ.setdefault("LOCATOR_CLIENT_HASH_KEY", "test-" + uuid.uuid4().hex)
-
-OUTPUT_DIR = Path(__file__).parent / "output"
-# the console script installed beside the interpreter running the tests
-LOCATOR = str(Path(sys.executable).parent / "locator")
-REGISTRY_SEED = 2021
-
-
-def _admin_engine(server_url: str) -> Engine:
-    return create_engine(with_database(server_url, "postgres"), isolation_level="AUTOCOMMIT")
-
-
-def create_database(server_url: str, prefix: str = "locator_test") -> str:
-    name = f"{prefix}_{uuid.uuid4().hex[:10]}"
-    admin = _admin_engine(server_url)
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    admin.dispose()
-    return with_database(server_url, name)
-
-
-def drop_database(url: str) -> None:
-    from sqlalchemy.engine import make_url
-
-    name = make_url(url).database
-    admin = _admin_engine(url)
-    with admin.connect() as conn:
-        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    admin.dispose()
 
 
 @pytest.fixture(scope="session")
@@ -122,27 +94,19 @@ def session(connection: Connection) -> Iterator[Session]:
         yield sess
 
 
-BASE_URL = "http://localhost"  # a host the API answers to (LOCATOR_ALLOWED_HOSTS)
-
-
 @pytest.fixture
 def client(db_url: str, session: Session) -> Iterator[TestClient]:
     """The API over the test's transaction: its writes vanish when the test ends."""
-    app = create_app(owner_url=db_url)
-
-    def _in_test_transaction() -> AbstractContextManager[Session]:
-        return nullcontext(session)
-
-    app.dependency_overrides[get_reader] = lambda: _in_test_transaction
-    app.dependency_overrides[get_writer] = lambda: _in_test_transaction
-    with TestClient(app, base_url=BASE_URL) as test_client:
+    with in_transaction(create_app(owner_url=db_url), session) as test_client:
         yield test_client
 
 
 @pytest.fixture(scope="session")
 def output_dir() -> Path:
-    OUTPUT_DIR.mkdir(exist_ok=True)
-    return OUTPUT_DIR
+    """tests/output (git-ignored): screenshots and reports for a human to look at."""
+    path = Path(__file__).parent / "output"
+    path.mkdir(exist_ok=True)
+    return path
 
 
 @pytest.fixture
@@ -154,61 +118,11 @@ def cli_env(db_url: str) -> dict[str, str]:
 
 
 # --- a real server, for clients that need one (GDAL, a browser) ---------------------
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _wait_ready(url: str, proc: subprocess.Popen[bytes], timeout_s: float = 60) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"the server exited with status {proc.returncode}")
-        try:
-            with urllib.request.urlopen(f"{url}/readyz", timeout=2) as response:
-                if response.status == 200:
-                    return
-        except OSError:
-            pass
-        time.sleep(0.3)
-    raise TimeoutError(f"{url}/readyz did not answer 200 within {timeout_s:g} s")
-
-
-@contextmanager
-def serving(env: dict[str, str]) -> Iterator[str]:
-    """``locator serve`` in a subprocess on a free loopback port, with ``env``; yields its
-    URL once it is ready, and stops it afterwards."""
-    port = _free_port()
-    with tempfile.TemporaryFile() as log:
-        proc = subprocess.Popen(
-            [LOCATOR, "serve", "--host", "127.0.0.1", "--port", str(port), "--no-access-log"],
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-        try:
-            url = f"http://127.0.0.1:{port}"
-            try:
-                _wait_ready(url, proc)
-            except (RuntimeError, TimeoutError) as exc:
-                log.seek(0)
-                pytest.fail(f"{exc}; server log:\n{log.read().decode(errors='replace')}")
-            yield url
-        finally:
-            proc.terminate()
-            try:
-                proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(timeout=15)
-
-
 @pytest.fixture(scope="session")
 def live_server(db_url: str) -> Iterator[str]:
     """``locator serve`` over the test database."""
-    with serving(dict(os.environ, LOCATOR_DATABASE_URL=db_url)) as url:
-        yield url
+    with serving(dict(os.environ, LOCATOR_DATABASE_URL=db_url)) as served:
+        yield served.url
 
 
 @pytest.fixture(scope="module")
@@ -225,9 +139,6 @@ def api(server: str) -> Iterator[httpx.Client]:
 
 
 # --- real roads: Monaco's, imported and routed by OSRM -----------------------------
-MONACO = get_settings().osm_dir / "monaco.osm.pbf"
-
-
 @pytest.fixture(scope="module")
 def monaco_roads(tmp_path_factory: pytest.TempPathFactory, db_url: str) -> Iterator[Settings]:
     """Monaco's roads imported and both engines running, in a state folder of their own
@@ -247,13 +158,6 @@ def monaco_roads(tmp_path_factory: pytest.TempPathFactory, db_url: str) -> Itera
     subprocess.run([LOCATOR, "roads", "stop"], env=env, capture_output=True)
 
 
-def with_settings(client: TestClient, settings: Settings) -> TestClient:
-    """The API client answering with ``settings`` (another state folder, engine port)."""
-    app = client.app
-    app.dependency_overrides[get_settings_dep] = lambda: settings  # type: ignore[attr-defined]
-    return client
-
-
 @pytest.fixture
 def on_monaco(client: TestClient, monaco_roads: Settings) -> TestClient:
     return with_settings(client, monaco_roads)
@@ -263,9 +167,6 @@ def on_monaco(client: TestClient, monaco_roads: Settings) -> TestClient:
 def no_roads(client: TestClient, tmp_path: Path) -> TestClient:
     """The API with no road network imported (a state folder of its own)."""
     return with_settings(client, get_settings().model_copy(update={"state_dir": tmp_path}))
-
-
-MONACO_OFFICE = (43.7315, 7.4206)  # lat, lon: by the Prince's Palace, metres from a road
 
 
 @pytest.fixture(scope="module")

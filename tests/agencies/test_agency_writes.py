@@ -14,7 +14,7 @@ from sqlalchemy import text
 from locator.agencies import accounts, pinning
 from locator.errors import PreconditionFailed
 from locator.settings import get_settings
-from tests.conftest import LOCATOR
+from tests.support.cli import LOCATOR
 
 # inside tambon Chang Khlan, Mueang Chiang Mai (500105), postcode 50100
 CHANG_KHLAN = {"lat": 18.77504, "lon": 98.99428}

@@ -23,7 +23,8 @@ from locator.api import create_app
 from locator.api.deps import get_reader, get_writer
 from locator.registry.hours import BANGKOK
 from locator.settings import get_settings
-from tests.conftest import BASE_URL, LOCATOR
+from tests.support.api import BASE_URL
+from tests.support.cli import LOCATOR
 
 CSV = {"Content-Type": "text/csv"}
 

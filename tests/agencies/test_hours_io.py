@@ -10,7 +10,7 @@ from sqlalchemy import text
 
 from locator.agencies.hours_io import import_rows
 from locator.registry import hours
-from tests.conftest import LOCATOR
+from tests.support.cli import LOCATOR
 
 SATURDAY_HOURS = "Mo-Fr 08:00-16:00; Sa 09:00-12:00; PH off"
 

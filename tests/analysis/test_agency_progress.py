@@ -14,7 +14,7 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from locator.api.schemas import AgencyProgress
-from tests.conftest import LOCATOR
+from tests.support.cli import LOCATOR
 
 BELOW = (
     "WITH RECURSIVE down AS (SELECT id FROM agency WHERE code = :code "

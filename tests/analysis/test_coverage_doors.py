@@ -10,7 +10,7 @@ import geopandas as gpd
 import pandas as pd
 import pytest
 
-from tests.conftest import LOCATOR
+from tests.support.cli import LOCATOR
 
 PASSPORTS = {"service": "passport_issue", "thresholds": "10,50", "level": "province"}
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi.testclient import TestClient
 
 from locator.api import create_app
-from tests.conftest import BASE_URL
+from tests.support.api import BASE_URL
 
 
 def test_healthz(client: TestClient) -> None:

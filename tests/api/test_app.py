@@ -4,7 +4,6 @@ its OpenAPI document states, whatever the process's own settings say."""
 from __future__ import annotations
 
 from collections.abc import Iterator
-from contextlib import AbstractContextManager, nullcontext
 from typing import Any
 
 import pytest
@@ -12,9 +11,8 @@ from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session
 
 from locator.api import create_app
-from locator.api.deps import get_reader, get_writer
 from locator.settings import get_settings
-from tests.conftest import BASE_URL
+from tests.support.api import in_transaction
 
 
 @pytest.fixture
@@ -22,14 +20,7 @@ def narrow(db_url: str, session: Session) -> Iterator[TestClient]:
     settings = get_settings().model_copy(
         update={"max_k": 7, "max_rating_comment": 50, "max_isochrone_minutes": 12.0}
     )
-    app = create_app(settings, owner_url=db_url)
-
-    def _in_test_transaction() -> AbstractContextManager[Session]:
-        return nullcontext(session)
-
-    app.dependency_overrides[get_reader] = lambda: _in_test_transaction
-    app.dependency_overrides[get_writer] = lambda: _in_test_transaction
-    with TestClient(app, base_url=BASE_URL) as test_client:
+    with in_transaction(create_app(settings, owner_url=db_url), session) as test_client:
         yield test_client
 
 

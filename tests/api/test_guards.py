@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 from locator.api import create_app
 from locator.api.deps import get_reader, get_writer
 from locator.settings import Settings
-from tests.conftest import BASE_URL
+from tests.support.api import BASE_URL
 
 BANGKOK = {"lat": 13.7563, "lon": 100.5018}
 

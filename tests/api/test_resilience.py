@@ -33,7 +33,10 @@ from locator.db.cluster import LocalCluster
 from locator.ingest.reference import load_reference
 from locator.ingest.registry import load_registry
 from locator.settings import Settings, get_settings
-from tests.conftest import LOCATOR, _wait_ready, free_port_pair, with_settings
+from tests.support.api import with_settings
+from tests.support.cli import LOCATOR
+from tests.support.ports import free_port, free_port_pair
+from tests.support.servers import serving
 
 HEALTH_BUDGET_S = 0.100
 # a refusal that waited for a dead database would take connect_timeout_s (3 s); one
@@ -42,12 +45,6 @@ HEALTH_BUDGET_S = 0.100
 REFUSAL_CEILING_S = 1.0
 # answered from what the server keeps (the collection's extent, for five minutes)
 SERVED_FROM_MEMORY = {"collections"}
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @dataclass
@@ -172,7 +169,7 @@ def private() -> Iterator[Private]:
     path as `make demo`, but one these tests may stop and start."""
     shared = get_settings()
     state = shared.state_dir / f"test-cluster-{uuid.uuid4().hex[:8]}"
-    port = _free_port()
+    port = free_port()
     settings = Settings(state_dir=state, db_port=port)
     cluster = LocalCluster(settings)
     cluster.start()
@@ -209,31 +206,8 @@ def private_server(private: Private) -> Iterator[tuple[str, subprocess.Popen[byt
 def _serve(
     env: dict[str, str], extra: dict[str, str] | None = None
 ) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
-    port = _free_port()
-    log = get_settings().state_dir / f"test-serve-{port}.log"
-    with log.open("wb") as out:
-        proc = subprocess.Popen(
-            [LOCATOR, "serve", "--host", "127.0.0.1", "--port", str(port), "--no-access-log"],
-            env={**env, **(extra or {})},
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        try:
-            _wait_ready(base, proc)
-        except (RuntimeError, TimeoutError) as exc:
-            pytest.fail(f"{exc}; server log:\n{log.read_text(errors='replace')}")
-        yield base, proc
-    finally:
-        log.unlink(missing_ok=True)
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+    with serving({**env, **(extra or {})}) as served:
+        yield served.url, served.process
 
 
 def _routes(client: httpx.Client) -> dict[str, tuple[str, str, dict[str, object] | None]]:
@@ -404,7 +378,7 @@ def test_a_database_that_never_answers_costs_one_wait_not_one_per_request() -> N
     from fastapi.testclient import TestClient
 
     from locator.api import create_app
-    from tests.conftest import BASE_URL
+    from tests.support.api import BASE_URL
 
     silent = socket.socket()
     silent.bind(("127.0.0.1", 0))

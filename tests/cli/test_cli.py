@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import LOCATOR
+from tests.support.cli import LOCATOR
 
 
 def run(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[str]:

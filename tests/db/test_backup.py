@@ -27,7 +27,8 @@ from locator.db.migrate import head_revision
 from locator.db.roles import API_ROLE, READER_ROLE
 from locator.registry.models import Base
 from locator.settings import Settings
-from tests.conftest import LOCATOR, create_database, drop_database
+from tests.support.cli import LOCATOR
+from tests.support.database import create_database, drop_database
 
 CHECKSUMS = {
     "points": "SELECT md5(string_agg(id || ':' || ST_AsEWKB(geog::geometry)::text, ',' "

@@ -17,7 +17,7 @@ import pytest
 
 from locator.db.cluster import LocalCluster
 from locator.settings import Settings, get_settings
-from tests.conftest import LOCATOR
+from tests.support.cli import LOCATOR
 
 
 @pytest.fixture

@@ -11,7 +11,7 @@ from sqlalchemy import text
 from locator.errors import ConfigurationError
 from locator.ingest.reference import load_reference, reference_paths
 from locator.settings import get_settings
-from tests.conftest import LOCATOR
+from tests.support.cli import LOCATOR
 
 
 def _counts(conn) -> dict[str, tuple[int, int]]:

@@ -17,7 +17,8 @@ from locator.errors import ConfigurationError
 from locator.ingest.catalogue import read_catalogue
 from locator.ingest.registry import Registry, build_registry, read_areas, write_registry
 from locator.settings import get_settings
-from tests.conftest import LOCATOR, REGISTRY_SEED
+from tests.support.cli import LOCATOR
+from tests.support.database import REGISTRY_SEED
 
 # Thailand's extent, generously: no point may fall outside it.
 LON_MIN, LON_MAX, LAT_MIN, LAT_MAX = 97.3, 105.7, 5.6, 20.5

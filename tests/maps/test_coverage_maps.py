@@ -1,5 +1,5 @@
 """Coverage and No-Copy choropleths (issue 13 item 4), opened in a real headless Chromium
-with every request that would leave the machine blocked (test_maps' ``open_map``).
+with every request that would leave the machine blocked (``open_map``, tests/support/browser.py).
 
 The coverage maps are of a real ``locator.analysis.coverage`` run on the session database (a rare
 service, so there are gaps to see); screenshots go to tests/output/coverage-*.png.
@@ -26,12 +26,7 @@ from locator.maps.coverage import COVERAGE_SHADES, coverage_map, demo_data_warni
 from locator.maps.no_copy import NO_COPY_SHADES, no_copy_by_province, no_copy_map
 from locator.query.filters import PointFilter
 from locator.settings import get_settings
-from tests.maps import test_maps
-from tests.maps.test_maps import XSS, Opened, needs_chromium
-
-# test_maps' browser (test_web's headless Chromium) and its offline page opener
-browser = test_maps.browser
-open_map = test_maps.open_map
+from tests.support.browser import XSS, Opened, count, needs_chromium
 
 SERVICE = "land_title_transfer"  # 450 land offices: districts from no gap to all
 READY = "() => window.locatorChoropleth && locatorChoropleth.ready !== null"
@@ -164,8 +159,8 @@ def test_a_national_district_coverage_map(
     seen = [s for s in COVERAGE_SHADES if painted[s.color] > 50]
     assert len(seen) >= 4, painted
     # the worst units and the suggested sites, each a layer of its own
-    assert test_maps._count(page, "path.locator-worst") == len(worst) == 20
-    assert test_maps._count(page, ".locator-site") == 5
+    assert count(page, "path.locator-worst") == len(worst) == 20
+    assert count(page, ".locator-site") == 5
     assert page.inner_text(".locator-site >> nth=0") == "1"
     control = page.inner_text(".leaflet-control-layers-overlays")
     assert "Share more than 10 km away" in control
@@ -179,7 +174,7 @@ def test_a_national_district_coverage_map(
     gained = int(siting.sites["people_gained"].sum())
     assert f"+{gained:,} people within 10 km" in legend
     assert "not facts" in page.inner_text(".locator-legend .locator-warning")
-    assert test_maps._count(page, ".locator-legend .choro-swatch") >= len(COVERAGE_SHADES)
+    assert count(page, ".locator-legend .choro-swatch") >= len(COVERAGE_SHADES)
     page.wait_for_timeout(300)
     page.screenshot(path=str(output_dir / "coverage-district.png"))
 
@@ -209,9 +204,9 @@ def test_a_national_district_coverage_map(
 
     # the layers switch off
     page.get_by_label(re.compile("Worst-served units")).uncheck()
-    assert test_maps._count(page, "path.locator-worst") == 0
+    assert count(page, "path.locator-worst") == 0
     page.get_by_label(re.compile("Suggested sites")).uncheck()
-    assert test_maps._count(page, ".locator-site") == 0
+    assert count(page, ".locator-site") == 0
     page.get_by_label(re.compile("Share more than")).uncheck()
     assert page.evaluate("locatorChoropleth.map.hasLayer(locatorChoropleth.layers.areas)") is False
     assert opened.errors == []
@@ -319,7 +314,7 @@ def test_names_in_a_coverage_map_are_text(
     assert XSS in _popup_of(page, ".locator-site")
     assert XSS in page.inner_text(".locator-legend h1")
     assert page.evaluate("window.__pwned") is None
-    assert test_maps._count(page, ".leaflet-popup img, .locator-legend img, .locator-site img") == 0
+    assert count(page, ".leaflet-popup img, .locator-legend img, .locator-site img") == 0
     assert opened.errors == [] and opened.left == []
 
 

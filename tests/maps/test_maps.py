@@ -15,11 +15,9 @@ import json
 import os
 import re
 import subprocess
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlparse
 
 import folium
 import folium.plugins
@@ -39,26 +37,20 @@ from locator.maps.review import review_map
 from locator.maps.route import Destination, route_map
 from locator.settings import Settings
 from locator.travel import routing
-from tests.conftest import LOCATOR, MONACO_OFFICE, free_port_pair
-from tests.web import test_web
-from tests.web.test_web import CHROMIUM
+from tests.support.browser import XSS, Opened, count, needs_chromium
+from tests.support.cli import LOCATOR
+from tests.support.places import MONACO_OFFICE
+from tests.support.ports import free_port_pair
 
 sync_api = pytest.importorskip("playwright.sync_api", reason="pip install playwright")
 
-# test_web's headless Chromium, one per module
-browser = test_web.browser
 CASINO = "43.7396,7.4246"
 SIAM = "13.7466,100.5347"
 SANAM_LUANG = "13.7563,100.5018"
-XSS = '<img src=x onerror="window.__pwned=1">'
 
-ROUTE_DRAWN = ".leaflet-overlay-pane path.locator-route"
 REVIEW_DRAWN = "() => window.locatorReview && locatorReview.ready !== null"
 TILES_LOADED = (
     "() => !document.querySelector('.leaflet-tile-container canvas:not(.leaflet-tile-loaded)')"
-)
-needs_chromium = pytest.mark.skipif(
-    not Path(CHROMIUM).exists(), reason=f"no Chromium at {CHROMIUM} (Debian package chromium)"
 )
 
 
@@ -77,54 +69,6 @@ def run_map(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]
     return subprocess.run(
         [LOCATOR, "map", "route", *args], env=env, capture_output=True, text=True, timeout=120
     )
-
-
-# --------------------------------------------------------------------------- the browser
-@dataclass
-class Opened:
-    page: Any
-    errors: list[str] = field(default_factory=list)
-    left: list[str] = field(default_factory=list)  # requests that tried to leave
-
-
-@pytest.fixture
-def open_map(browser: Any) -> Iterator[Callable[[Path], Opened]]:
-    contexts: list[Any] = []
-
-    def _open(path: Path, ready: str = ROUTE_DRAWN) -> Opened:
-        context = browser.new_context(viewport={"width": 1100, "height": 750})
-        contexts.append(context)
-        page = context.new_page()
-        opened = Opened(page)
-
-        def offline_only(route: Any) -> None:
-            url = route.request.url
-            if url.startswith(("file:", "data:")) or urlparse(url).hostname in (
-                "127.0.0.1",
-                "localhost",
-            ):
-                route.continue_()
-            else:
-                opened.left.append(url)
-                route.abort()
-
-        context.route("**/*", offline_only)
-        page.on("console", lambda m: opened.errors.append(m.text) if m.type == "error" else None)
-        page.on("pageerror", lambda exc: opened.errors.append(f"page error: {exc}"))
-        page.goto(path.resolve().as_uri())
-        if ready.startswith("() =>"):  # a condition to wait for, else a selector
-            page.wait_for_function(ready, timeout=60_000)
-        else:
-            page.wait_for_selector(ready, state="attached")
-        return opened
-
-    yield _open
-    for context in contexts:
-        context.close()
-
-
-def _count(page: Any, selector: str) -> int:
-    return int(page.locator(selector).count())
 
 
 def _popup_after_click(page: Any, selector: str) -> str:
@@ -177,13 +121,13 @@ def test_a_route_on_real_roads_to_a_point(
     # the route polyline, the two dashed lines to the road, the two snap points
     route_d = page.get_attribute(".leaflet-overlay-pane path.locator-route", "d") or ""
     assert route_d.count("L") > 10  # a line along streets, not two points
-    assert _count(page, ".leaflet-overlay-pane path.locator-snap-line") == 2
-    assert _count(page, ".leaflet-overlay-pane path.locator-snap") == 2
-    assert _count(page, ".leaflet-overlay-pane path.locator-estimate") == 0
+    assert count(page, ".leaflet-overlay-pane path.locator-snap-line") == 2
+    assert count(page, ".leaflet-overlay-pane path.locator-snap") == 2
+    assert count(page, ".leaflet-overlay-pane path.locator-estimate") == 0
     # the imported roads around it, drawn under it as the offline background
-    assert _count(page, ".leaflet-overlay-pane path") > 5
+    assert count(page, ".leaflet-overlay-pane path") > 5
     # both ends as markers; the destination's pin image is inlined and has loaded
-    assert _count(page, ".leaflet-marker-pane .leaflet-marker-icon") == 2
+    assert count(page, ".leaflet-marker-pane .leaflet-marker-icon") == 2
     pin = page.locator(".leaflet-marker-pane img.leaflet-marker-icon")
     assert (pin.get_attribute("src") or "").startswith("data:image/png;base64,")
     assert pin.evaluate("img => img.complete && img.naturalWidth") == 25
@@ -191,7 +135,7 @@ def test_a_route_on_real_roads_to_a_point(
     legend = page.inner_text(".locator-legend")
     assert f"{distance} · {duration}" in legend and "Monaco test office" in legend
     assert page.title() == f"เส้นทางรถยนต์ · Route by car: {distance}, {duration}"
-    assert _count(page, ".locator-warning") == 0
+    assert count(page, ".locator-warning") == 0
     page.screenshot(path=str(output_dir / "map-route.png"))
     # popups, as text
     assert "Monaco test office" in _popup_after_click(page, "img.leaflet-marker-icon")
@@ -216,8 +160,8 @@ def test_outside_the_network_the_map_says_it_is_a_straight_line(
 
     opened = open_map(out)
     page = opened.page
-    assert _count(page, "path.locator-route.locator-estimate") == 1
-    assert _count(page, "path.locator-snap-line, path.locator-snap") == 0
+    assert count(page, "path.locator-route.locator-estimate") == 1
+    assert count(page, "path.locator-snap-line, path.locator-snap") == 0
     # the plain label, and why
     warning = page.inner_text(".locator-legend .locator-warning")
     assert warning.startswith("A straight-line estimate, not a road route:")
@@ -226,8 +170,8 @@ def test_outside_the_network_the_map_says_it_is_a_straight_line(
     assert "at an assumed 5 km/h" in legend
     assert page.title().startswith("Straight-line estimate, not a road route:")
     # Bangkok's district outlines as the offline background
-    assert _count(page, ".leaflet-overlay-pane path") >= 2
-    assert _count(page, ".leaflet-marker-pane .leaflet-marker-icon") == 2
+    assert count(page, ".leaflet-overlay-pane path") >= 2
+    assert count(page, ".leaflet-marker-pane .leaflet-marker-icon") == 2
     page.screenshot(path=str(output_dir / "map-route-estimate.png"))
     assert opened.errors == [] and opened.left == []
 
@@ -298,7 +242,7 @@ def test_text_in_a_map_is_never_html(open_map: Callable[[Path], Opened], tmp_pat
     assert XSS in page.inner_text(".locator-legend .locator-warning")
     assert XSS in _popup_after_click(page, "img.leaflet-marker-icon")
     assert page.evaluate("window.__pwned") is None
-    assert _count(page, ".locator-legend img, .leaflet-popup img") == 0
+    assert count(page, ".locator-legend img, .leaflet-popup img") == 0
     assert opened.errors == [] and opened.left == []
 
 
@@ -400,13 +344,13 @@ def test_the_review_map_of_the_whole_registry(
     page = opened.page
     assert page.evaluate("locatorReview.data.columns.id.length") == total
     assert page.evaluate("locatorReview.drawn") >= total  # every point on a tile
-    assert _count(page, "canvas.locator-review-tile") > 4
+    assert count(page, "canvas.locator-review-tile") > 4
     assert _painted(page) > 1_000  # the session's registry also has a point in Monaco
     # Thailand: tens of thousands of pixels of points
     page.evaluate("locatorReview.map.fitBounds([[5.6, 97.3], [20.5, 105.7]], {animate: false})")
     page.wait_for_function(TILES_LOADED)
     assert _painted(page) > 20_000
-    assert _count(page, ".leaflet-marker-pane > *") == 0
+    assert count(page, ".leaflet-marker-pane > *") == 0
     control = page.inner_text(".leaflet-control-layers-overlays")
     assert f"Real offices ({total - generated:,})" in control
     assert f"Generated, not facts ({generated:,})" in control
@@ -456,7 +400,7 @@ def test_the_review_map_of_the_whole_registry(
     page.get_by_label(re.compile("Generated, not facts")).uncheck()
     page.mouse.click(*_show_point(page, int(fake.id), 18))
     page.wait_for_timeout(300)
-    assert _count(page, ".leaflet-popup") == 0
+    assert count(page, ".leaflet-popup") == 0
     assert opened.errors == []
     assert opened.left == []  # nothing left the machine
 
@@ -573,5 +517,5 @@ def test_each_qa_flag_is_a_layer_and_text_stays_text(
     popup = _click_popup(page, *_show_point(page, ids[2], 18))
     assert "Needs review" not in popup
     assert page.evaluate("window.__pwned") is None
-    assert _count(page, ".leaflet-control-layers img, .leaflet-popup img") == 0
+    assert count(page, ".leaflet-control-layers img, .leaflet-popup img") == 0
     assert opened.errors == [] and opened.left == []

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from tests.registry.test_gazetteer import VARIANTS
+from tests.support.place_names import VARIANTS
 
 
 def _search(client: TestClient, q: str, **params: Any) -> dict[str, Any]:

@@ -11,7 +11,7 @@ from sqlalchemy import Connection, text
 
 from locator.registry import pincheck
 from locator.settings import get_settings
-from tests.conftest import LOCATOR
+from tests.support.cli import LOCATOR
 
 
 def flags_of(conn: Connection, external_ref: str) -> set[str]:

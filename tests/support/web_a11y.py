@@ -44,3 +44,9 @@ def describe(violations: list[dict[str, Any]]) -> str:
 
 def count_by_rule(violations: list[dict[str, Any]]) -> dict[str, int]:
     return {v["id"]: len(v["nodes"]) for v in violations}
+
+
+def assert_accessible(page: Any, state: str) -> None:
+    """No WCAG 2.1 A/AA violation in the page now; ``state`` names it in the failure."""
+    violations = axe_violations(page)
+    assert violations == [], f"axe-core, {state}:\n{describe(violations)}"

@@ -1,8 +1,8 @@
 """The citizen page's first load on a phone's network, measured in Chromium.
 
-Used by tests/test_web.py, and on its own to measure a running server:
+Used by tests/web/test_web.py, and on its own to measure a running server:
 
-    .venv/bin/python -m tests.web_perf http://127.0.0.1:8010/app
+    .venv/bin/python -m tests.support.web_perf http://127.0.0.1:8010/app
 
 The network is Chromium's own throttling (CDP ``Network.emulateNetworkConditions``):
 750 kbit/s each way and 300 ms of latency on every request, with an empty cache. The

@@ -18,13 +18,12 @@ from sqlalchemy import Engine, text
 from sqlalchemy.orm import Session
 
 from locator.api.schemas import IsochroneResponse
-from locator.settings import Settings, get_settings
+from locator.settings import Settings
 from locator.travel import isochrone, road_graph
+from tests.support.places import LIECHTENSTEIN, MONACO
 
 CASINO = {"lat": 43.7396, "lon": 7.4246}
 PALACE = {"lat": 43.7315, "lon": 7.4206}
-LIECHTENSTEIN = get_settings().osm_dir / "liechtenstein-2013-08-03.osm.pbf"
-MONACO = get_settings().osm_dir / "monaco.osm.pbf"
 
 
 def get(client: TestClient, **params: object) -> dict:

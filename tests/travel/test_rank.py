@@ -14,7 +14,8 @@ from sqlalchemy.orm import Session
 from locator.api.schemas import NearestResponse
 from locator.registry.hours import weekly
 from locator.settings import Settings
-from tests.conftest import free_port_pair, with_settings
+from tests.support.api import with_settings
+from tests.support.ports import free_port_pair
 
 CASINO = {"lat": 43.7396, "lon": 7.4246}
 # Monaco places, straight-line distance from the casino and the drive there: the Jardin

@@ -16,12 +16,9 @@ from scipy.sparse import csr_matrix
 from scipy.sparse.csgraph import connected_components, dijkstra
 from sqlalchemy import Engine, text
 
-from locator.settings import get_settings
-from tests.conftest import LOCATOR, _free_port, free_port_pair
-
-OSM = get_settings().osm_dir
-MONACO = OSM / "monaco.osm.pbf"
-LIECHTENSTEIN = OSM / "liechtenstein-2013-08-03.osm.pbf"
+from tests.support.cli import LOCATOR
+from tests.support.places import LIECHTENSTEIN, MONACO
+from tests.support.ports import free_port, free_port_pair
 
 
 @pytest.fixture
@@ -161,7 +158,7 @@ def test_serve_starts_the_engines_when_a_network_is_imported(
     assert cli(["roads", "import", str(MONACO)], engine_env).returncode == 0
     env = {**cli_env, **{k: engine_env[k] for k in ("LOCATOR_STATE_DIR", "LOCATOR_OSRM_PORT")}}
     server = subprocess.Popen(
-        [LOCATOR, "serve", "--port", str(_free_port())],
+        [LOCATOR, "serve", "--port", str(free_port())],
         env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
     )  # fmt: skip
     try:

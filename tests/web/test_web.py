@@ -5,7 +5,7 @@ registry). Every request that leaves the loopback interface is blocked, which pr
 page works offline: Leaflet, the font and the province outlines all come from the server.
 The street tiles (``Settings.tile_url``) are the one thing the page asks elsewhere: tests
 either block them too (the page must then fall back to the outlines by itself) or serve
-stand-in tiles for the tile host from the test (``tests/web_tiles.py``).
+stand-in tiles for the tile host from the test (``tests/support/web_tiles.py``).
 Screenshots go to tests/output/ (git-ignored) for a human to look at.
 """
 
@@ -15,12 +15,10 @@ import importlib.util
 import json
 import os
 import re
-import subprocess
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs, urlparse
+from urllib.parse import urlparse
 
 import httpx
 import pytest
@@ -28,137 +26,27 @@ from sqlalchemy import Engine, text
 
 from locator.api.routers import web
 from locator.settings import get_settings
-from tests.conftest import LOCATOR, _free_port, _wait_ready
-from tests.support.web_a11y import axe_violations, describe
+from tests.support.browser import (
+    STATIC,
+    TILE_HOST,
+    TILE_URL,
+    XSS,
+    Tab,
+    needs_chromium,
+    query_params,
+)
+from tests.support.places import BANGKOK
+from tests.support.servers import serving
+from tests.support.web_a11y import assert_accessible
 from tests.support.web_perf import measure_first_load
-from tests.support.web_tiles import serve_tiles, tile_from_url
+from tests.support.web_tiles import serve_tiles
 
 sync_api = pytest.importorskip("playwright.sync_api", reason="pip install playwright")
 
-CHROMIUM = os.environ.get("LOCATOR_TEST_CHROMIUM", "/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--headless=new",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
-STATIC = Path(__file__).resolve().parents[2] / "locator" / "api" / "static"
-BANGKOK = (13.7563, 100.5018)  # Sanam Luang / the old city
 CHIANG_MAI = (18.7883, 98.9853)
 SERVICE = "id_card_renewal"
-XSS = '<img src=x onerror="window.__pwned=1">'
-TIMEOUT_MS = 30_000
-TILE_URL = get_settings().tile_url  # what the live server (same environment) uses
-TILE_HOST = urlparse(TILE_URL).hostname or ""
 
-pytestmark = pytest.mark.skipif(
-    not Path(CHROMIUM).exists(), reason=f"no Chromium at {CHROMIUM} (Debian package chromium)"
-)
-
-
-# --------------------------------------------------------------------------- the browser
-@dataclass
-class Tab:
-    """A page in its own browser context, with what it logged and what it tried to fetch.
-
-    ``blocked`` lists requests that tried to leave the machine, ``tiles`` the requests for
-    street tiles (blocked or served by the stand-in), ``requests`` every URL asked for.
-    """
-
-    page: Any
-    console_errors: list[str] = field(default_factory=list)
-    blocked: list[str] = field(default_factory=list)
-    tiles: list[str] = field(default_factory=list)
-    requests: list[str] = field(default_factory=list)
-
-    def errors_except_http_status(self) -> list[str]:
-        # Chromium logs every 4xx/5xx answer as "Failed to load resource"; tests that
-        # provoke an API error expect exactly that and nothing else.
-        return [e for e in self.console_errors if "the server responded with a status" not in e]
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    with sync_api.sync_playwright() as pw:
-        chromium = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        try:
-            yield chromium
-        finally:
-            chromium.close()
-
-
-@pytest.fixture
-def open_tab(browser: Any, server: str) -> Iterator[Callable[..., Tab]]:
-    contexts: list[Any] = []
-
-    def _open(
-        path: str = "/app",
-        *,
-        viewport: tuple[int, int] = (1280, 820),
-        geolocation: tuple[float, float] | None = None,
-        mobile: bool = False,
-        before: Callable[[Any], None] | None = None,
-        tiles: bool = False,
-    ) -> Tab:
-        """Open ``path``; ``tiles``: serve stand-in street tiles (else they are blocked)."""
-        options: dict[str, Any] = {
-            "viewport": {"width": viewport[0], "height": viewport[1]},
-            "locale": "th-TH",
-            "timezone_id": "Asia/Bangkok",
-            "service_workers": "block",
-        }
-        if geolocation:
-            options["geolocation"] = {"latitude": geolocation[0], "longitude": geolocation[1]}
-            options["permissions"] = ["geolocation"]
-        if mobile:
-            options.update(is_mobile=True, has_touch=True, device_scale_factor=2)
-        context = browser.new_context(**options)
-        contexts.append(context)
-        context.set_default_timeout(TIMEOUT_MS)
-        page = context.new_page()
-        tab = Tab(page)
-
-        def offline_only(route: Any) -> None:
-            url = route.request.url
-            host = urlparse(url).hostname
-            if host in ("127.0.0.1", "localhost"):
-                route.continue_()
-            elif host == TILE_HOST:
-                tab.tiles.append(url)
-                if tiles:
-                    route.fulfill(status=200, content_type="image/png", body=tile_from_url(url))
-                else:
-                    route.abort()
-            else:
-                tab.blocked.append(url)
-                route.abort()
-
-        def console(msg: Any) -> None:
-            # a blocked tile is logged as a failed load: expected, the page falls back
-            if msg.type == "error" and urlparse(msg.location.get("url", "")).hostname != TILE_HOST:
-                tab.console_errors.append(msg.text)
-
-        context.route("**/*", offline_only)
-        page.on("console", console)
-        page.on("pageerror", lambda exc: tab.console_errors.append(f"page error: {exc}"))
-        page.on("request", lambda request: tab.requests.append(request.url))
-        if before:
-            before(page)
-        page.goto(server + path)
-        page.wait_for_selector("body[data-ready]", state="attached")
-        return tab
-
-    yield _open
-    for context in contexts:
-        context.close()
-
-
-def _query(page: Any) -> dict[str, str]:
-    return {k: v[0] for k, v in parse_qs(urlparse(page.url).query).items()}
+pytestmark = needs_chromium
 
 
 def _distances(page: Any) -> list[float]:
@@ -270,7 +158,7 @@ def test_click_near_bangkok_with_a_service_and_no_copies(
     page.wait_for_selector("body[data-state='results']", state="attached")
 
     # the click landed in Bangkok, and the page put its state into the address
-    q = _query(page)
+    q = query_params(page)
     assert abs(float(q["lat"]) - BANGKOK[0]) < 0.02
     assert abs(float(q["lon"]) - BANGKOK[1]) < 0.02
     assert q["service"] == SERVICE and q["no_copy"] == "true"
@@ -344,7 +232,7 @@ def test_click_near_bangkok_with_a_service_and_no_copies(
     assert chosen.locator("li.doc").count() == len(offered["documents"])
     assert chosen.locator("li.doc-copy").count() == 0  # no copies: nothing flagged
     assert page.locator("#details details.service").count() == len(detail["services"])
-    assert _query(page)["point"] == str(first["id"])
+    assert query_params(page)["point"] == str(first["id"])
     assert page.locator(".num-marker.selected").count() == 1
     page.screenshot(path=str(output_dir / "citizen-details.png"))
 
@@ -387,7 +275,7 @@ def test_my_location_on_a_phone(
     page = tab.page
     page.click("#locate")  # at once: the page must not race its own start-up
     page.wait_for_selector("body[data-state='results']", state="attached")
-    q = _query(page)
+    q = query_params(page)
     assert abs(float(q["lat"]) - CHIANG_MAI[0]) < 1e-4
     assert abs(float(q["lon"]) - CHIANG_MAI[1]) < 1e-4
     distances = _distances(page)
@@ -527,7 +415,7 @@ def test_search_by_name(open_tab: Callable[..., Tab], api: httpx.Client, output_
     shown = page.eval_on_selector_all("#results > li", "ls => ls.map(li => li.dataset.id)")
     assert shown == [str(p["id"]) for p in expected["results"]] and shown
     assert page.locator(".num-marker").count() == len(shown)  # on the map too
-    assert _query(page)["q"] == "เชียงใหม่"
+    assert query_params(page)["q"] == "เชียงใหม่"
     status = page.inner_text("#status")
     assert "“เชียงใหม่”" in status and "ไม่มีตัวกรอง" in status and "no filters" in status
 
@@ -576,11 +464,6 @@ def _overlap(a: dict[str, float], b: dict[str, float]) -> bool:
     ) > max(a["top"], b["top"])
 
 
-def _assert_accessible(page: Any, state: str) -> None:
-    violations = axe_violations(page)
-    assert violations == [], f"axe-core, {state}:\n{describe(violations)}"
-
-
 def test_phone_layout(open_tab: Callable[..., Tab], api: httpx.Client, output_dir: Path) -> None:
     """390x844: markers clear of the map's buttons, the longest service name whole."""
     pytest.importorskip("axe_playwright_python", reason="pip install axe-playwright-python")
@@ -619,11 +502,11 @@ def test_phone_layout(open_tab: Callable[..., Tab], api: httpx.Client, output_di
     assert page.evaluate("document.documentElement.scrollWidth") <= 390  # no sideways scroll
     page.screenshot(path=str(output_dir / "citizen-phone.png"))
     page.screenshot(path=str(output_dir / "citizen-phone-full.png"), full_page=True)
-    _assert_accessible(page, "phone, results")
+    assert_accessible(page, "phone, results")
 
     page.locator("#results > li button").first.click()
     page.wait_for_selector("body[data-state='details']", state="attached")
-    _assert_accessible(page, "phone, details")
+    assert_accessible(page, "phone, details")
     page.screenshot(path=str(output_dir / "citizen-phone-details.png"))
     assert tab.console_errors == [] and tab.blocked == []
 
@@ -634,27 +517,27 @@ def test_no_wcag_violation_in_any_state(open_tab: Callable[..., Tab]) -> None:
     tab = open_tab("/app", tiles=True)
     page = tab.page
     page.wait_for_selector("body[data-basemap='tiles']", state="attached")
-    _assert_accessible(page, "empty, over street tiles")
+    assert_accessible(page, "empty, over street tiles")
 
     page.fill("#q", "Chiang Mai")
     page.press("#q", "Enter")
     page.wait_for_selector("body[data-state='results']", state="attached")
-    _assert_accessible(page, "name search results")
+    assert_accessible(page, "name search results")
 
     page.fill("#q", "!!")
     page.press("#q", "Enter")
     page.wait_for_selector("#status.status-error")
-    _assert_accessible(page, "a refused search")
+    assert_accessible(page, "a refused search")
 
     tab = open_tab(f"/app?lat={BANGKOK[0]}&lon={BANGKOK[1]}&service={SERVICE}&no_copy=true")
     page = tab.page
     page.wait_for_selector("body[data-provinces='77']", state="attached")
     page.wait_for_selector("body[data-state='results']", state="attached")
-    _assert_accessible(page, "nearest results, offline outlines")
+    assert_accessible(page, "nearest results, offline outlines")
     page.locator("#results > li button").first.click()
     page.wait_for_selector("body[data-state='details']", state="attached")
     page.locator("#details details.service").first.locator("summary").click()
-    _assert_accessible(page, "details")
+    assert_accessible(page, "details")
     assert tab.console_errors == [] and tab.blocked == []
 
 
@@ -734,7 +617,7 @@ def test_generated_points_say_so(open_tab: Callable[..., Tab], api: httpx.Client
         origin = page.inner_text("#details [data-source]:not(.generated-note)")
         assert ("not a real office" in origin) == (source == "generated"), origin
         if source == "generated" and importlib.util.find_spec("axe_playwright_python"):
-            _assert_accessible(page, "details of a generated point")
+            assert_accessible(page, "details of a generated point")
 
 
 # --------------------------------------------------------------------------- a phone's network
@@ -742,21 +625,9 @@ def test_generated_points_say_so(open_tab: Callable[..., Tab], api: httpx.Client
 def tiled_server(db_url: str) -> Iterator[str]:
     """A second ``locator serve`` whose tile URL is a stand-in tile server on loopback."""
     with serve_tiles() as tile_url:
-        port = _free_port()
         env = dict(os.environ, LOCATOR_DATABASE_URL=db_url, LOCATOR_TILE_URL=tile_url)
-        proc = subprocess.Popen(
-            [LOCATOR, "serve", "--host", "127.0.0.1", "--port", str(port)],
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        try:
-            url = f"http://127.0.0.1:{port}"
-            _wait_ready(url, proc)
-            yield url
-        finally:
-            proc.terminate()
-            proc.wait(timeout=15)
+        with serving(env) as served:
+            yield served.url
 
 
 def test_usable_within_3_s_on_a_phone_network(

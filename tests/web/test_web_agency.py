@@ -12,7 +12,7 @@ account of another agency cannot open or edit the point (404, shown plainly).
 The server is the session's ``locator serve`` (``live_server``), which sees only
 committed rows: the accounts and the points the tests work on are committed here (the
 points through the API itself) and deleted again when the module ends. The browser is
-tests/test_web.py's: every request that would leave the machine is blocked, and no
+tests/support/browser.py's: every request that would leave the machine is blocked, and no
 request may carry the key in its address. Screenshots go to tests/output/agency-*.png.
 """
 
@@ -32,16 +32,10 @@ import pytest
 from sqlalchemy import Engine, text
 
 from locator.agencies import accounts
-from tests.web import test_web
-from tests.web.test_web import CHROMIUM, STATIC, Tab, _assert_accessible
+from tests.support.browser import STATIC, Tab, needs_chromium
+from tests.support.web_a11y import assert_accessible
 
-# test_web's browser fixtures, over this module's ``server``
-browser = test_web.browser
-open_tab = test_web.open_tab
-
-pytestmark = pytest.mark.skipif(
-    not Path(CHROMIUM).exists(), reason=f"no Chromium at {CHROMIUM} (Debian package chromium)"
-)
+pytestmark = needs_chromium
 
 # inside tambon Chang Khlan, Mueang Chiang Mai (500105, postcode 50100): a few hundred
 # metres around it stay in that tambon
@@ -193,7 +187,7 @@ def _history(tab: Tab) -> list[dict[str, str]]:
 def _accessible(page: Any, state: str) -> None:
     """axe-core's WCAG 2.1 AA rules, where the package is installed (as test_web)."""
     if AXE:
-        _assert_accessible(page, state)
+        assert_accessible(page, state)
 
 
 def _status(tab: Tab) -> str:

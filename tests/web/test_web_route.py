@@ -4,7 +4,7 @@ The server is a ``locator serve`` of this module's own over the session database
 the real Monaco extract imported and its OSRM engines running (``monaco_roads``), and a
 service point put in Monaco for the test (``monaco_point``; the registry is Thai). The
 same server answers the Thai registry with labelled straight-line estimates, as no Thai
-roads are imported. The browser helpers are tests/test_web.py's: every request that
+roads are imported. The browser helpers are tests/support/browser.py's: every request that
 would leave the machine is blocked. Screenshots go to tests/output/.
 """
 
@@ -23,17 +23,12 @@ import pytest
 
 from locator.settings import Settings
 from locator.travel.routing_engine import RoutingEngine
-from tests.conftest import serving
-from tests.web import test_web
-from tests.web.test_web import BANGKOK, CHROMIUM, Tab, _assert_accessible, _query
+from tests.support.browser import Tab, needs_chromium, query_params
+from tests.support.places import BANGKOK
+from tests.support.servers import serving
+from tests.support.web_a11y import assert_accessible
 
-# test_web's browser fixtures, over this module's own ``server``
-browser = test_web.browser
-open_tab = test_web.open_tab
-
-pytestmark = pytest.mark.skipif(
-    not Path(CHROMIUM).exists(), reason=f"no Chromium at {CHROMIUM} (Debian package chromium)"
-)
+pytestmark = needs_chromium  # open_tab opens this module's own ``server``
 
 CASINO = (43.7396, 7.4246)
 IN_THE_SEA = (43.7280, 7.4420)  # 1-2 km off Monaco: inside the network's reach, off its roads
@@ -49,8 +44,8 @@ def server(db_url: str, monaco_roads: Settings, monaco_point: int) -> Iterator[s
         "LOCATOR_STATE_DIR": str(monaco_roads.state_dir),
         "LOCATOR_OSRM_PORT": str(monaco_roads.osrm_port),
     }
-    with serving(env) as url:
-        yield url
+    with serving(env) as served:
+        yield served.url
 
 
 def _distance_text(m: float) -> str:
@@ -101,7 +96,7 @@ def test_route_on_real_roads(
     page = tab.page
     _click_map_centre(page)  # the origin: the casino
     page.wait_for_selector("body[data-state='results']", state="attached")
-    q = _query(page)
+    q = query_params(page)
     assert abs(float(q["lat"]) - lat) < 1e-3 and abs(float(q["lon"]) - lon) < 1e-3
 
     # nearest is ranked by travel time, by car, and each result says its trip
@@ -146,7 +141,7 @@ def test_route_on_real_roads(
     assert "Route by car" in page.inner_text("#status")
     page.screenshot(path=str(output_dir / "citizen-route.png"))
     if axe:
-        _assert_accessible(page, "a route on roads")
+        assert_accessible(page, "a route on roads")
 
     # on foot: the same way, slower
     with page.expect_response(lambda r: "/v1/route" in r.url and "mode=walk" in r.url):
@@ -209,7 +204,7 @@ def test_on_the_thai_registry_the_route_is_a_labelled_estimate(
     _press_route(page, "drive")
     page.wait_for_selector("body[data-route='straight_line']", state="attached")
 
-    q = _query(page)
+    q = query_params(page)
     expected = api.get("/v1/route", params={"from": f"{q['lat']},{q['lon']}", "to": first}).json()
     assert expected["method"] == "straight_line"
     estimate = page.inner_text("#route-result .route-estimate")
@@ -227,7 +222,7 @@ def test_on_the_thai_registry_the_route_is_a_labelled_estimate(
     assert "Straight-line estimate, not a road route" in page.inner_text("#status")
     page.screenshot(path=str(output_dir / "citizen-route-estimate.png"))
     if axe:
-        _assert_accessible(page, "a straight-line estimate")
+        assert_accessible(page, "a straight-line estimate")
     assert tab.console_errors == [] and tab.blocked == []
 
 
