@@ -22,8 +22,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Connection, text
-from sqlalchemy.orm import Session
 
+from locator.db.engine import Executor
 from locator.errors import Conflict, InvalidInput, NotFound, Unauthorized
 from locator.registry.models import ROLES
 
@@ -63,7 +63,7 @@ def _hash(key: str) -> str:
     return hashlib.sha256(key.encode()).hexdigest()
 
 
-def _account(conn: Connection | Session, where: str, params: dict[str, Any]) -> Account | None:
+def _account(conn: Executor, where: str, params: dict[str, Any]) -> Account | None:
     row = conn.execute(
         text(
             "SELECT a.id, a.username, a.role, a.agency_id, g.code AS agency_code "
@@ -179,7 +179,7 @@ def list_accounts(conn: Connection, agency_code: str | None = None) -> list[dict
     return [dict(r._mapping) for r in rows]
 
 
-def authenticate(conn: Connection | Session, key: str | None) -> Account:
+def authenticate(conn: Executor, key: str | None) -> Account:
     """The account behind a bearer key, or Unauthorized saying what is wrong with it."""
     if not key:
         raise Unauthorized("this needs an API key: send Authorization: Bearer <key>")

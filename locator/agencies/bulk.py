@@ -37,7 +37,7 @@ from typing import Any, Literal
 
 import orjson
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
-from sqlalchemy import Connection, text
+from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from locator.agencies.pinning import (
@@ -49,6 +49,7 @@ from locator.agencies.pinning import (
     kind_agencies,
     record_override,
 )
+from locator.db.engine import Executor
 from locator.errors import InvalidInput, NotFound
 from locator.progress import NullReporter, Reporter
 from locator.registry import hours, pincheck
@@ -56,7 +57,6 @@ from locator.registry.provenance import synthetic_fields
 from locator.schemas import PHONE_PATTERN
 from locator.settings import Settings
 
-Db = Connection | Session
 Format = Literal["csv", "geojson", "gpkg"]
 FORMATS: tuple[Format, ...] = ("csv", "geojson", "gpkg")
 MEDIA_TYPES: dict[Format, str] = {
@@ -352,7 +352,7 @@ class _Scope:
     ancestors: dict[int, set[str]]  # agency id -> its own code and every code above it
 
 
-def agency_scope(db: Db, code: str) -> _Scope:
+def agency_scope(db: Executor, code: str) -> _Scope:
     rows = db.execute(
         text(
             """
@@ -390,7 +390,7 @@ def _pydantic_problems(row: int, exc: ValidationError) -> list[RowProblem]:
 
 
 def _current_points(
-    db: Db, scope: _Scope, refs: Sequence[str], ids: Sequence[int]
+    db: Executor, scope: _Scope, refs: Sequence[str], ids: Sequence[int]
 ) -> tuple[dict[tuple[int, str], list[dict[str, Any]]], dict[int, dict[str, Any]]]:
     """The points in scope the rows name, by (agency, external_ref) and by id."""
     rows = db.execute(
@@ -425,7 +425,7 @@ def _current_points(
 
 
 def _plan_rows(
-    db: Db,
+    db: Executor,
     settings: Settings,
     scope: _Scope,
     table: Table,
@@ -605,7 +605,7 @@ LEFT JOIN LATERAL ({pin_tambon}) pin ON true
 )
 
 
-def _pin_tambons(db: Db, points: Sequence[_Planned]) -> list[tuple[str | None, float]]:
+def _pin_tambons(db: Executor, points: Sequence[_Planned]) -> list[tuple[str | None, float]]:
     """The tambon each pin stands in (or the nearest) and how far it is from it."""
     if not points:
         return []
@@ -625,7 +625,7 @@ def _outside_thailand(p: _Planned, distance_m: float) -> RowProblem:
                       "Thailand: check that lat and lon are not swapped")  # fmt: skip
 
 
-def _tambon_postcodes(db: Db) -> dict[str, list[str]]:
+def _tambon_postcodes(db: Executor) -> dict[str, list[str]]:
     return {
         code: list(postcodes or [])
         for code, postcodes in db.execute(
@@ -634,7 +634,7 @@ def _tambon_postcodes(db: Db) -> dict[str, list[str]]:
     }
 
 
-def _fill_from_pins(db: Db, settings: Settings, planned: list[_Planned],
+def _fill_from_pins(db: Executor, settings: Settings, planned: list[_Planned],
                     errors: list[RowProblem]) -> list[_Planned]:  # fmt: skip
     """The tambon of a new or moved pin whose row names none (the tambon it stands in),
     and a postcode the row does not state (the tambon's). A row naming a tambon is
@@ -698,7 +698,7 @@ AS u(id, agency, kind, name_th, name_en, lon, lat, address_th, address_en, tambo
 """
 
 
-def _insert(db: Db, planned: list[_Planned]) -> None:
+def _insert(db: Executor, planned: list[_Planned]) -> None:
     """New points through COPY, with ids drawn first so each row knows its point. An
     INSERT from 19 arrays of 60,000 values took 6.2 s where COPY of the same rows takes
     4.0 (bench/README.md, import): the difference was the arrays' SQL literals."""
@@ -739,7 +739,7 @@ def _insert(db: Db, planned: list[_Planned]) -> None:
                array_columns=["phones", "provided"], geometry_columns=["geog"])  # fmt: skip
 
 
-def _update(db: Db, planned: list[_Planned]) -> None:
+def _update(db: Executor, planned: list[_Planned]) -> None:
     if not planned:
         return
     db.execute(
@@ -765,7 +765,7 @@ def _update(db: Db, planned: list[_Planned]) -> None:
     )
 
 
-def _log_changes(db: Db, account_id: int | None, created: list[_Planned],
+def _log_changes(db: Executor, account_id: int | None, created: list[_Planned],
                  updated: list[_Planned]) -> None:  # fmt: skip
     """The change log, as a single write keeps it: a create with the point's fields, an
     update per changed field (old -> new). The creates' rows are made in SQL from the
@@ -824,7 +824,7 @@ def _log_changes(db: Db, account_id: int | None, created: list[_Planned],
 
 
 def _pin_check(
-    db: Db,
+    db: Executor,
     settings: Settings,
     checked: list[_Planned],
     report: ImportReport,
@@ -870,7 +870,7 @@ def _pin_check(
 
 
 def import_points(
-    db: Db,
+    db: Executor,
     settings: Settings,
     agency_code: str,
     table: Table,
@@ -942,7 +942,7 @@ def import_points(
     return report
 
 
-def _store_overrides(db: Db, account_id: int | None, overridden: list[pincheck.Finding],
+def _store_overrides(db: Executor, account_id: int | None, overridden: list[pincheck.Finding],
                      report: ImportReport, checked: list[_Planned]) -> None:  # fmt: skip
     row_of = {int(p.point_id or 0): p.row for p in checked}
     by_point: dict[int, list[pincheck.Finding]] = defaultdict(list)
@@ -956,7 +956,7 @@ def _store_overrides(db: Db, account_id: int | None, overridden: list[pincheck.F
 
 # --- export -----------------------------------------------------------------------------
 def export_rows(
-    db: Db,
+    db: Executor,
     agency_code: str,
     *,
     modified_after: dt.datetime | None = None,

@@ -24,10 +24,10 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, text
-from sqlalchemy.orm import Session
+from sqlalchemy import text
 
 from locator.agencies.accounts import Account
+from locator.db.engine import Executor
 from locator.errors import (
     Conflict,
     Forbidden,
@@ -38,8 +38,6 @@ from locator.errors import (
 )
 from locator.registry import hours, pincheck
 from locator.settings import Settings
-
-Db = Connection | Session
 
 # the fields an agency states, and which provenance field each makes real
 PROVIDES = {
@@ -80,7 +78,7 @@ def _scope_sql(account: Account) -> tuple[str, dict[str, Any]]:
     )
 
 
-def _lock(db: Db, account: Account, point_id: int, if_match: str | None) -> Mapping[str, Any]:
+def _lock(db: Executor, account: Account, point_id: int, if_match: str | None) -> Mapping[str, Any]:
     """The caller's point, locked for this transaction, at the version it last saw."""
     scope, params = _scope_sql(account)
     row = db.execute(
@@ -121,7 +119,7 @@ def _matches(if_match: str, version: int) -> bool:
     return False
 
 
-def _tambon_of_pin(db: Db, lon: float, lat: float, settings: Settings) -> str:
+def _tambon_of_pin(db: Executor, lon: float, lat: float, settings: Settings) -> str:
     """The tambon a pin stands in (or the nearest within the tolerance): outside that,
     the pin is not in Thailand."""
     row = db.execute(
@@ -146,7 +144,7 @@ def _tambon_of_pin(db: Db, lon: float, lat: float, settings: Settings) -> str:
 
 
 def _check(
-    db: Db,
+    db: Executor,
     settings: Settings,
     values: Mapping[str, Any],
     kind: str,
@@ -186,7 +184,7 @@ def _check(
 
 
 def record_change(
-    db: Db,
+    db: Executor,
     account_id: int | None,
     point_id: int,
     action: str,
@@ -209,7 +207,7 @@ def record_change(
 
 
 def record_override(
-    db: Db, account_id: int | None, point_id: int, findings: list[pincheck.Finding]
+    db: Executor, account_id: int | None, point_id: int, findings: list[pincheck.Finding]
 ) -> None:
     """A save over the pin check's findings: the override in the change log and each
     finding as an unresolved QA flag, so the point is in the review queue."""
@@ -243,7 +241,7 @@ def kind_agencies(catalogue_dir: Path) -> dict[str, str]:
     return {k.kind: k.agency for k in read_catalogue(catalogue_dir).kinds}
 
 
-def _kind_allowed(db: Db, settings: Settings, account: Account, kind: str) -> None:
+def _kind_allowed(db: Executor, settings: Settings, account: Account, kind: str) -> None:
     """An agency pins its own kinds of office: the kind's agency is the caller's agency
     or one above it (a DOPA provincial office pins district offices; police cannot)."""
     owner = kind_agencies(settings.catalogue_dir).get(kind)
@@ -267,7 +265,7 @@ def _kind_allowed(db: Db, settings: Settings, account: Account, kind: str) -> No
 
 
 def create(
-    db: Db,
+    db: Executor,
     settings: Settings,
     account: Account,
     values: Mapping[str, Any],
@@ -327,7 +325,7 @@ def create(
 
 
 def update(
-    db: Db,
+    db: Executor,
     settings: Settings,
     account: Account,
     point_id: int,
@@ -384,7 +382,7 @@ def differs(old: Any, new: Any) -> bool:
     return bool(old != new)
 
 
-def close(db: Db, account: Account, point_id: int, if_match: str | None) -> WriteResult:
+def close(db: Executor, account: Account, point_id: int, if_match: str | None) -> WriteResult:
     """Closing keeps the point (its history, its ratings), marked closed."""
     current = _lock(db, account, point_id, if_match)
     if current["status"] == "closed":
@@ -401,7 +399,7 @@ def close(db: Db, account: Account, point_id: int, if_match: str | None) -> Writ
 
 
 def put_offering(
-    db: Db,
+    db: Executor,
     account: Account,
     point_id: int,
     service: str,
@@ -478,7 +476,7 @@ def put_offering(
     return WriteResult(point_id, int(version), [])
 
 
-def history(db: Db, account: Account, point_id: int) -> list[dict[str, Any]]:
+def history(db: Executor, account: Account, point_id: int) -> list[dict[str, Any]]:
     """Every change of the caller's point, oldest first, with who made it."""
     scope, params = _scope_sql(account)
     found = db.execute(
@@ -506,7 +504,7 @@ def history(db: Db, account: Account, point_id: int) -> list[dict[str, Any]]:
     ]  # fmt: skip
 
 
-def review_queue(db: Db, limit: int) -> list[dict[str, Any]]:
+def review_queue(db: Executor, limit: int) -> list[dict[str, Any]]:
     """Points with unresolved pin-check flags, the most flagged first."""
     rows = db.execute(
         text(
