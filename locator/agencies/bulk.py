@@ -53,6 +53,7 @@ from locator.db.engine import Executor
 from locator.errors import InvalidInput, NotFound
 from locator.progress import NullReporter, Reporter
 from locator.registry import hours, pincheck
+from locator.registry.agency_tree import subtree_cte
 from locator.registry.provenance import synthetic_fields
 from locator.schemas import PHONE_PATTERN
 from locator.settings import Settings
@@ -355,10 +356,8 @@ class _Scope:
 def agency_scope(db: Executor, code: str) -> _Scope:
     rows = db.execute(
         text(
-            """
-            WITH RECURSIVE down AS (
-                SELECT id, code FROM agency WHERE code = :code
-                UNION ALL SELECT a.id, a.code FROM agency a JOIN down ON a.parent_id = down.id),
+            f"""
+            WITH RECURSIVE {subtree_cte("code = :code", "down")},
             up AS (
                 SELECT d.id AS start, a.id, a.parent_id, a.code
                 FROM down d JOIN agency a ON a.id = d.id

@@ -37,6 +37,7 @@ from locator.errors import (
     PreconditionRequired,
 )
 from locator.registry import hours, pincheck
+from locator.registry.agency_tree import subtree_ids
 from locator.settings import Settings
 
 # the fields an agency states, and which provenance field each makes real
@@ -69,11 +70,7 @@ def _scope_sql(account: Account) -> tuple[str, dict[str, Any]]:
     if account.is_platform_admin:
         return "true", {}
     return (
-        """p.agency_id IN (
-            WITH RECURSIVE tree AS (
-                SELECT id FROM agency WHERE id = :scope_agency
-                UNION ALL SELECT a.id FROM agency a JOIN tree ON a.parent_id = tree.id)
-            SELECT id FROM tree)""",
+        f"p.agency_id IN ({subtree_ids('id = :scope_agency')})",
         {"scope_agency": account.agency_id},
     )
 
