@@ -205,3 +205,15 @@ def authenticate(conn: Executor, key: str | None) -> Account:
     account = _account(conn, "a.id = :id", {"id": row.account_id})
     assert account is not None
     return account
+
+
+def agency_of(conn: Executor, account: Account) -> dict[str, Any] | None:
+    """The agency the account acts for, by code and names (None: a platform admin acts
+    for none)."""
+    if account.agency_id is None:
+        return None
+    row = conn.execute(
+        text("SELECT code, name_th, name_en FROM agency WHERE id = :id"),
+        {"id": account.agency_id},
+    ).one()
+    return dict(row._mapping)

@@ -868,6 +868,12 @@ def _pin_check(
     return overridden
 
 
+def limit_import_statements(db: Executor, settings: Settings) -> None:
+    """The statement time limit of an import through the API, for the rest of the
+    caller's transaction: longer than a single write's, still bounded."""
+    db.execute(text(f"SET LOCAL statement_timeout = {int(settings.import_statement_timeout_ms)}"))
+
+
 def import_points(
     db: Executor,
     settings: Settings,

@@ -8,7 +8,6 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Path, Query, Request, Response
-from sqlalchemy import text
 
 from locator.agencies import bulk
 from locator.agencies.accounts import Account
@@ -176,9 +175,7 @@ def import_points(
         table = bulk.read_file(data, file_format)
         with writer() as session:
             _agency_of_caller(session, account, code)
-            session.execute(
-                text(f"SET LOCAL statement_timeout = {int(settings.import_statement_timeout_ms)}")
-            )
+            bulk.limit_import_statements(session, settings)
             report = bulk.import_points(session, settings, code, table, account_id=account.id,
                                         dry_run=dry_run, override=override,
                                         confirm_duplicates=confirm_duplicates)  # fmt: skip
