@@ -531,17 +531,17 @@ def hours_export(
     """Every point's hours, and each service's own, as OSM opening_hours text (CSV)."""
     import sys
 
-    from locator.agencies import hours_io
+    from locator.agencies import hours_csv
 
     engine = _engine()
     _require_schema(engine)
     with engine.connect() as conn:
-        rows = hours_io.export_rows(conn, province=province, kind=kind)
+        rows = hours_csv.export_rows(conn, province=province, kind=kind)
         if output is None:
-            hours_io.write_csv(rows, sys.stdout)
+            hours_csv.write_csv(rows, sys.stdout)
             return
         with output.open("w", encoding="utf-8", newline="") as f:
-            n = hours_io.write_csv(rows, f)
+            n = hours_csv.write_csv(rows, f)
     err.print(f"{n:,} rows written to {output}", highlight=False)
 
 
@@ -559,13 +559,13 @@ def hours_import(
     ] = False,
 ) -> None:
     """Set hours from OSM opening_hours text; all rows or none, each problem named."""
-    from locator.agencies import hours_io
+    from locator.agencies import hours_csv
 
-    rows = hours_io.read_csv(file)
+    rows = hours_csv.read_csv(file)
     engine = _engine()
     _require_schema(engine)
     with engine.begin() as conn:
-        report = hours_io.import_rows(conn, rows, dry_run=dry_run)
+        report = hours_csv.import_rows(conn, rows, dry_run=dry_run)
     if not report.ok:
         table = Table(
             "row", "field", "problem", title=f"{file.name}: {len(report.problems)} problems"
