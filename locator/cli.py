@@ -801,12 +801,12 @@ def import_cmd(
     """Import an agency's points: all rows or none, each bad row named."""
     from sqlalchemy import text
 
-    from locator.agencies import bulk
+    from locator.agencies.bulk import formats, importer
     from locator.progress import RichReporter
 
     if not file.is_file():
         raise LocatorError(f"no such file: {file}")
-    table = bulk.read_file(file.read_bytes(), bulk.detect_format(file.name), file.name)
+    table = formats.read_file(file.read_bytes(), formats.detect_format(file.name), file.name)
     engine = _engine()
     _require_schema(engine)
     with engine.begin() as conn:
@@ -819,7 +819,7 @@ def import_cmd(
                 raise LocatorError(f"no active account {account!r} (locator accounts list)")
             account_id = int(found)
         with RichReporter(err) as reporter:
-            report = bulk.import_points(conn, get_settings(), agency, table,
+            report = importer.import_points(conn, get_settings(), agency, table,
                                         account_id=account_id, dry_run=dry_run,
                                         override=override, confirm_duplicates=confirm_duplicates,
                                         reporter=reporter)  # fmt: skip
@@ -859,9 +859,9 @@ def export_cmd(
     """Export an agency's points in the shape `locator import` reads back."""
     import datetime as dt
 
-    from locator.agencies import bulk
+    from locator.agencies.bulk import export, formats
 
-    fmt = bulk.detect_format(output.name)
+    fmt = formats.detect_format(output.name)
     after = None
     if modified_after is not None:
         try:
@@ -877,8 +877,8 @@ def export_cmd(
     engine = _engine()
     _require_schema(engine)
     with engine.connect() as conn:
-        rows = bulk.export_rows(conn, agency, modified_after=after, include_closed=include_closed)
-    output.write_bytes(bulk.write_export(rows, fmt))
+        rows = export.export_rows(conn, agency, modified_after=after, include_closed=include_closed)
+    output.write_bytes(formats.write_file(rows, fmt))
     err.print(f"{len(rows):,} points of {agency} written to {output}", highlight=False)
 
 
