@@ -78,7 +78,7 @@ def import_all(engine: Engine, files: dict[str, bytes], fmt: formats.Format) -> 
             report = importer.import_points(conn, settings, root, table, override=True,
                                         confirm_duplicates=True)  # fmt: skip
         if not report.ok:
-            raise RuntimeError(f"{root}: {report.errors[:5]}")
+            raise RuntimeError(f"{root}: {report.problems[:5]}")
         for key, value in report.seconds.items():
             split[key] += value
         rows += report.rows

@@ -825,8 +825,8 @@ def import_cmd(
                                         reporter=reporter)  # fmt: skip
     if not report.ok:
         shown = Table("row", "field", "problem",
-                      title=f"{file.name}: {len(report.errors)} problems")  # fmt: skip
-        for p in report.errors:
+                      title=f"{file.name}: {len(report.problems)} problems")  # fmt: skip
+        for p in report.problems:
             shown.add_row(str(p.row), p.field, p.message)
         console.print(shown)
         console.print("nothing was written: fix the rows above and import again", highlight=False)

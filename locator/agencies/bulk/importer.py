@@ -23,17 +23,17 @@ from locator.agencies.bulk.plan import (
     pin_tambons,
     plan_rows,
 )
-from locator.agencies.bulk.report import ImportReport, RowProblem
 from locator.agencies.bulk.scope import agency_scope
 from locator.agencies.bulk.write import insert, log_changes, store_overrides, update
 from locator.agencies.pinning import BLOCKING_FLAGS, PIN_FIELDS
+from locator.agencies.report import ImportReport, RowProblem
 from locator.db.engine import Executor
 from locator.errors import InvalidInput
 from locator.progress import NullReporter, Reporter
 from locator.registry import pincheck
 from locator.settings import Settings
 
-MAX_REPORTED_ERRORS = 1000
+MAX_REPORTED_PROBLEMS = 1000
 
 
 def _pin_check(
@@ -56,7 +56,7 @@ def _pin_check(
         abroad = set()
         for p, (code, distance) in zip(plans, pin_tambons(db, plans), strict=True):
             if code is None or distance > settings.pin_tambon_tolerance_m:
-                report.errors.append(outside_thailand(p, distance))
+                report.problems.append(outside_thailand(p, distance))
                 abroad.add(int(p.point_id or 0))
         findings = [f for f in findings if int(f.point_id or 0) not in abroad]
     overridden = []
@@ -71,11 +71,11 @@ def _pin_check(
         elif f.flag == "duplicate" and not confirm_duplicates:
             other = int(f.other_point_id or 0)
             where = f"row {row_of[other]}" if other in row_of else f"point {other}"
-            report.errors.append(RowProblem(row, "name_th", f"a duplicate of {where}: "
+            report.problems.append(RowProblem(row, "name_th", f"a duplicate of {where}: "
                 f"{f.detail}. Give that point's external_ref to update it; if this is "
                 "another office, import with confirm_duplicates"))  # fmt: skip
     for row, found in blocking.items():
-        report.errors.append(RowProblem(row, "lat", "the pin and the address disagree: "
+        report.problems.append(RowProblem(row, "lat", "the pin and the address disagree: "
             + "; ".join(f"{f.flag}: {f.detail}" for f in found)
             + ". Move the pin or correct the address; if both are right, import with "
             "override and the point will be reviewed"))  # fmt: skip
@@ -116,11 +116,11 @@ def import_points(
     savepoint = db.begin_nested()
     try:
         scope = agency_scope(db, agency_code)
-        planned = plan_rows(db, settings, scope, table, report.errors, reporter)
+        planned = plan_rows(db, settings, scope, table, report.problems, reporter)
         report.seconds["rows"] = time.perf_counter() - started
         reporter.stage("finding the tambons of pins")
         mark = time.perf_counter()
-        planned = fill_from_pins(db, settings, planned, report.errors)
+        planned = fill_from_pins(db, settings, planned, report.problems)
         report.seconds["fill"] = time.perf_counter() - mark
         created = [p for p in planned if p.point_id is None]
         updated = [p for p in planned if p.point_id is not None and p.changed]
@@ -137,9 +137,9 @@ def import_points(
         overridden = _pin_check(db, settings, checked, report, override, confirm_duplicates)
         report.seconds["pin_check"] = time.perf_counter() - mark
         reporter.advance(len(checked))
-        report.errors.sort(key=lambda e: (e.row, e.field))
-        if report.errors:
-            del report.errors[MAX_REPORTED_ERRORS:]
+        report.problems.sort(key=lambda e: (e.row, e.field))
+        if report.problems:
+            del report.problems[MAX_REPORTED_PROBLEMS:]
             savepoint.rollback()
             return report
         reporter.stage("the change log")

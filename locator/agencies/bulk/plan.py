@@ -18,9 +18,9 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from sqlalchemy import text
 
 from locator.agencies.bulk.formats import COLUMNS, LIST_SEPARATOR, Table
-from locator.agencies.bulk.report import RowProblem
 from locator.agencies.bulk.scope import AgencyScope
 from locator.agencies.pinning import EDITABLE, PROVIDES, differs, kind_agencies
+from locator.agencies.report import RowProblem
 from locator.db.engine import Executor
 from locator.errors import InvalidInput
 from locator.progress import Reporter

@@ -15,8 +15,8 @@ from sqlalchemy.orm import Session
 
 from locator.agencies.bulk.formats import LIST_SEPARATOR
 from locator.agencies.bulk.plan import PlannedRow
-from locator.agencies.bulk.report import ImportReport
 from locator.agencies.pinning import record_override
+from locator.agencies.report import ImportReport
 from locator.db.engine import Executor
 from locator.registry import pincheck
 

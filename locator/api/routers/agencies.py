@@ -170,10 +170,10 @@ def import_points(
         slots.release()
     body = report.as_dict()
     if not report.ok:
-        first = report.errors[0]
+        first = report.problems[0]
         raise InvalidInput(
-            f"nothing was imported: {len(report.errors)} problem"
-            f"{'s' if len(report.errors) > 1 else ''} in the file; the first: row "
+            f"nothing was imported: {len(report.problems)} problem"
+            f"{'s' if len(report.problems) > 1 else ''} in the file; the first: row "
             f"{first.row}, {first.field}: {first.message}",
             report=body,
         )
