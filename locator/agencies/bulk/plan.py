@@ -342,7 +342,7 @@ def _plan(i: int, r: ImportRow, current: Mapping[str, Any] | None, agency_id: in
         values.update(kind=current["kind"], external_ref=current["external_ref"],
                       agency_id=current["agency_id"])  # fmt: skip
     planned = PlannedRow(i, values, frozenset(stated), current,
-                       None if current is None else int(current["id"]))  # fmt: skip
+                         None if current is None else int(current["id"]))  # fmt: skip
     planned.refresh()
     return planned
 
@@ -389,8 +389,9 @@ def _tambon_postcodes(db: Executor) -> dict[str, list[str]]:
     }
 
 
-def fill_from_pins(db: Executor, settings: Settings, planned: list[PlannedRow],
-                    errors: list[RowProblem]) -> list[PlannedRow]:  # fmt: skip
+def fill_from_pins(
+    db: Executor, settings: Settings, planned: list[PlannedRow], errors: list[RowProblem]
+) -> list[PlannedRow]:
     """The tambon of a new or moved pin whose row names none (the tambon it stands in),
     and a postcode the row does not state (the tambon's). A row naming a tambon is
     checked against it by the pin check; only a pin that names none is looked up here,
