@@ -52,6 +52,10 @@ EDITABLE = (
 )  # fmt: skip
 PIN_FIELDS = {"lat", "lon", "tambon_code", "postcode", "name_th"}
 BLOCKING_FLAGS = ("outside_tambon", "wrong_province", "postcode_mismatch")
+# a new point's hours when its agency states none: a government office's week
+NEW_POINT_HOURS = hours.weekly_from_days(
+    [[["08:30", "16:30"]]] * 5 + [[], []], closed_on_public_holidays=True
+)
 
 
 @dataclass(frozen=True)
@@ -283,8 +287,7 @@ def create(
         ).scalar()
     overridden = _check(db, settings, row, kind, account.agency_id, None, override,
                         confirm_duplicate)  # fmt: skip
-    row["opening_hours"] = _hours_value(row.get("opening_hours") or hours.weekly_from_days(
-        [[["08:30", "16:30"]]] * 5 + [[], []], closed_on_public_holidays=True))  # fmt: skip
+    row["opening_hours"] = _hours_value(row.get("opening_hours") or NEW_POINT_HOURS)
     provided = sorted({PROVIDES[k] for k in values if k in PROVIDES})
     new_id = db.execute(
         text(
