@@ -20,7 +20,7 @@ from typing import Any
 
 from sqlalchemy import text
 
-from locator.agencies.pinning import record_change
+from locator.agencies.pinning import mark_provided, record_change
 from locator.agencies.report import ImportReport, RowProblem
 from locator.db.engine import Executor
 from locator.errors import InvalidInput
@@ -181,14 +181,7 @@ def import_rows(
                 {"v": value, "id": target, "s": service},
             )
             name = f"offerings.{service}.opening_hours"
-        conn.execute(
-            text(
-                "UPDATE service_point SET version = version + 1, updated_at = now(), "
-                "provided = CASE WHEN 'hours' = ANY(provided) THEN provided "
-                "ELSE array_append(provided, 'hours') END WHERE id = :id"
-            ),
-            {"id": target},
-        )
+        mark_provided(conn, target, "hours")
         record_change(conn, None, target, "update", name, old, new)
     report.updated = len(writes)
     report.written = True

@@ -207,6 +207,21 @@ def record_change(
     )  # fmt: skip
 
 
+def mark_provided(db: Executor, point_id: int, provided: str) -> int:
+    """A new version of the point, whose agency has now stated ``provided`` (one of
+    ``PROVIDES``' values, or ``no_copy``): its provenance is real from here on."""
+    version = db.execute(
+        text(
+            "UPDATE service_point SET version = version + 1, updated_at = now(), "
+            "provided = CASE WHEN CAST(:provided AS text) = ANY(provided) THEN provided "
+            "ELSE array_append(provided, CAST(:provided AS text)) END "
+            "WHERE id = :id RETURNING version"
+        ),
+        {"id": point_id, "provided": provided},
+    ).scalar_one()
+    return int(version)
+
+
 def record_override(
     db: Executor, account_id: int | None, point_id: int, findings: list[pincheck.Finding]
 ) -> None:
@@ -457,14 +472,7 @@ def put_offering(
         {"p": point_id, "s": service, "copies": asked, "since": since,
          "notes": body.get("notes"), "hours": hours_json},
     )  # fmt: skip
-    version = db.execute(
-        text(
-            "UPDATE service_point SET version = version + 1, updated_at = now(), "
-            "provided = CASE WHEN 'no_copy' = ANY(provided) THEN provided "
-            "ELSE array_append(provided, 'no_copy') END WHERE id = :id RETURNING version"
-        ),
-        {"id": point_id},
-    ).scalar_one()
+    version = mark_provided(db, point_id, "no_copy")
     before = None
     if old is not None:
         before = {"copies_required": list(old.copies_required), "notes": old.notes,
