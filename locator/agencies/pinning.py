@@ -37,7 +37,7 @@ from locator.errors import (
     PreconditionRequired,
 )
 from locator.registry import hours, pincheck
-from locator.registry.agency_tree import subtree_ids
+from locator.registry.agency_tree import ancestry_cte, subtree_ids
 from locator.settings import Settings
 
 # the fields an agency states, and which provenance field each makes real
@@ -266,11 +266,8 @@ def _kind_allowed(db: Executor, settings: Settings, account: Account, kind: str)
         raise InvalidInput(f"kind {kind!r}: one of {known}", field="kind")
     ours = db.execute(
         text(
-            """
-            WITH RECURSIVE up AS (
-                SELECT id, parent_id, code FROM agency WHERE id = :agency
-                UNION ALL
-                SELECT a.id, a.parent_id, a.code FROM agency a JOIN up ON a.id = up.parent_id)
+            f"""
+            WITH RECURSIVE {ancestry_cte(":agency", "up")}
             SELECT EXISTS (SELECT 1 FROM up WHERE code = :owner)
             """
         ),

@@ -11,7 +11,7 @@ from sqlalchemy import text
 from locator.agencies.accounts import Account
 from locator.db.engine import Executor
 from locator.errors import NotFound
-from locator.registry.agency_tree import subtree_cte
+from locator.registry.agency_tree import ancestry_cte, subtree_cte
 
 
 @dataclass
@@ -31,11 +31,7 @@ def agency_scope(db: Executor, code: str) -> AgencyScope:
         text(
             f"""
             WITH RECURSIVE {subtree_cte("code = :code", "down")},
-            up AS (
-                SELECT d.id AS start, a.id, a.parent_id, a.code
-                FROM down d JOIN agency a ON a.id = d.id
-                UNION ALL SELECT up.start, a.id, a.parent_id, a.code
-                FROM up JOIN agency a ON a.id = up.parent_id)
+            {ancestry_cte("SELECT id FROM down", "up")}
             SELECT d.id, d.code, array_agg(DISTINCT up.code) AS above
             FROM down d JOIN up ON up.start = d.id GROUP BY d.id, d.code
             """
