@@ -33,13 +33,13 @@ from typing import Any
 from sqlalchemy import Engine, text
 
 from bench.common import median, scratch_database
-from locator.agencies import bulk
+from locator.agencies.bulk import export, formats, importer
 from locator.ingest.registry import load_registry
 from locator.registry import hours
 from locator.settings import get_settings
 
 
-def export_files(engine: Engine, fmt: bulk.Format) -> dict[str, bytes]:
+def export_files(engine: Engine, fmt: formats.Format) -> dict[str, bytes]:
     """Each ministry's points as an import file: every row a new point."""
     with engine.connect() as conn:
         roots = conn.execute(
@@ -47,13 +47,13 @@ def export_files(engine: Engine, fmt: bulk.Format) -> dict[str, bytes]:
         ).scalars()
         files = {}
         for root in roots:
-            rows = bulk.export_rows(conn, root)
+            rows = export.export_rows(conn, root)
             for row in rows:
                 row["external_ref"] = row["external_ref"] or f"gen:{row['id']}"
                 row["id"] = None
                 row["version"] = None
             if rows:
-                files[root] = bulk.write_export(rows, fmt)
+                files[root] = formats.write_file(rows, fmt)
     return files
 
 
@@ -65,20 +65,20 @@ def delete_points(engine: Engine) -> None:
         conn.execute(text("VACUUM ANALYZE service_point"))
 
 
-def import_all(engine: Engine, files: dict[str, bytes], fmt: bulk.Format) -> dict[str, Any]:
+def import_all(engine: Engine, files: dict[str, bytes], fmt: formats.Format) -> dict[str, Any]:
     settings = get_settings()
     split: dict[str, float] = defaultdict(float)
     rows = created = 0
     started = time.perf_counter()
     for root, data in files.items():
         mark = time.perf_counter()
-        table = bulk.read_file(data, fmt, f"{root}.{fmt}")
+        table = formats.read_file(data, fmt, f"{root}.{fmt}")
         split["read"] += time.perf_counter() - mark
         with engine.begin() as conn:
-            report = bulk.import_points(conn, settings, root, table, override=True,
+            report = importer.import_points(conn, settings, root, table, override=True,
                                         confirm_duplicates=True)  # fmt: skip
         if not report.ok:
-            raise RuntimeError(f"{root}: {report.errors[:5]}")
+            raise RuntimeError(f"{root}: {report.problems[:5]}")
         for key, value in report.seconds.items():
             split[key] += value
         rows += report.rows
@@ -94,7 +94,7 @@ COPY_COLUMNS = (
 )
 
 
-def copy_text(engine: Engine, files: dict[str, bytes], fmt: bulk.Format) -> str:
+def copy_text(engine: Engine, files: dict[str, bytes], fmt: formats.Format) -> str:
     """The same rows as COPY text (tab-separated), made before the clock starts."""
     with engine.connect() as conn:
         agency_ids = dict(conn.execute(text("SELECT code, id FROM agency")).all())
@@ -106,7 +106,7 @@ def copy_text(engine: Engine, files: dict[str, bytes], fmt: bulk.Format) -> str:
         return str(value).replace("\\", "\\\\").replace("\t", "\\t").replace("\n", "\\n")
 
     for root, data in files.items():
-        for r in bulk.read_file(data, fmt, root).rows:
+        for r in formats.read_file(data, fmt, root).rows:
             phones = "{" + ",".join(f'"{p}"' for p in str(r["phones"] or "").split(";") if p) + "}"
             opening = json.dumps(hours.from_osm(r["opening_hours"]), ensure_ascii=False)
             values = [
@@ -134,9 +134,9 @@ def plain_copy(engine: Engine, data: str) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--repeat", type=int, default=3)
-    parser.add_argument("--format", choices=bulk.FORMATS, default="csv")
+    parser.add_argument("--format", choices=formats.FORMATS, default="csv")
     args = parser.parse_args()
-    fmt: bulk.Format = args.format
+    fmt: formats.Format = args.format
     settings = get_settings()
 
     with scratch_database("locator_bench_import") as engine:

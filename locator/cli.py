@@ -531,17 +531,17 @@ def hours_export(
     """Every point's hours, and each service's own, as OSM opening_hours text (CSV)."""
     import sys
 
-    from locator.agencies import hours_io
+    from locator.agencies import hours_csv
 
     engine = _engine()
     _require_schema(engine)
     with engine.connect() as conn:
-        rows = hours_io.export_rows(conn, province=province, kind=kind)
+        rows = hours_csv.export_rows(conn, province=province, kind=kind)
         if output is None:
-            hours_io.write_csv(rows, sys.stdout)
+            hours_csv.write_csv(rows, sys.stdout)
             return
         with output.open("w", encoding="utf-8", newline="") as f:
-            n = hours_io.write_csv(rows, f)
+            n = hours_csv.write_csv(rows, f)
     err.print(f"{n:,} rows written to {output}", highlight=False)
 
 
@@ -559,13 +559,13 @@ def hours_import(
     ] = False,
 ) -> None:
     """Set hours from OSM opening_hours text; all rows or none, each problem named."""
-    from locator.agencies import hours_io
+    from locator.agencies import hours_csv
 
-    rows = hours_io.read_csv(file)
+    rows = hours_csv.read_csv(file)
     engine = _engine()
     _require_schema(engine)
     with engine.begin() as conn:
-        report = hours_io.import_rows(conn, rows, dry_run=dry_run)
+        report = hours_csv.import_rows(conn, rows, dry_run=dry_run)
     if not report.ok:
         table = Table(
             "row", "field", "problem", title=f"{file.name}: {len(report.problems)} problems"
@@ -803,12 +803,12 @@ def import_cmd(
     """Import an agency's points: all rows or none, each bad row named."""
     from sqlalchemy import text
 
-    from locator.agencies import bulk
+    from locator.agencies.bulk import formats, importer
     from locator.progress import RichReporter
 
     if not file.is_file():
         raise LocatorError(f"no such file: {file}")
-    table = bulk.read_file(file.read_bytes(), bulk.detect_format(file.name), file.name)
+    table = formats.read_file(file.read_bytes(), formats.detect_format(file.name), file.name)
     engine = _engine()
     _require_schema(engine)
     with engine.begin() as conn:
@@ -821,14 +821,14 @@ def import_cmd(
                 raise LocatorError(f"no active account {account!r} (locator accounts list)")
             account_id = int(found)
         with RichReporter(err) as reporter:
-            report = bulk.import_points(conn, get_settings(), agency, table,
+            report = importer.import_points(conn, get_settings(), agency, table,
                                         account_id=account_id, dry_run=dry_run,
                                         override=override, confirm_duplicates=confirm_duplicates,
                                         reporter=reporter)  # fmt: skip
     if not report.ok:
         shown = Table("row", "field", "problem",
-                      title=f"{file.name}: {len(report.errors)} problems")  # fmt: skip
-        for p in report.errors:
+                      title=f"{file.name}: {len(report.problems)} problems")  # fmt: skip
+        for p in report.problems:
             shown.add_row(str(p.row), p.field, p.message)
         console.print(shown)
         console.print("nothing was written: fix the rows above and import again", highlight=False)
@@ -861,9 +861,9 @@ def export_cmd(
     """Export an agency's points in the shape `locator import` reads back."""
     import datetime as dt
 
-    from locator.agencies import bulk
+    from locator.agencies.bulk import export, formats
 
-    fmt = bulk.detect_format(output.name)
+    fmt = formats.detect_format(output.name)
     after = None
     if modified_after is not None:
         try:
@@ -879,8 +879,8 @@ def export_cmd(
     engine = _engine()
     _require_schema(engine)
     with engine.connect() as conn:
-        rows = bulk.export_rows(conn, agency, modified_after=after, include_closed=include_closed)
-    output.write_bytes(bulk.write_export(rows, fmt))
+        rows = export.export_rows(conn, agency, modified_after=after, include_closed=include_closed)
+    output.write_bytes(formats.write_file(rows, fmt))
     err.print(f"{len(rows):,} points of {agency} written to {output}", highlight=False)
 
 

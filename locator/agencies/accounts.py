@@ -21,9 +21,9 @@ import secrets
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, text
-from sqlalchemy.orm import Session
+from sqlalchemy import text
 
+from locator.db.engine import Executor
 from locator.errors import Conflict, InvalidInput, NotFound, Unauthorized
 from locator.registry.models import ROLES
 
@@ -63,7 +63,7 @@ def _hash(key: str) -> str:
     return hashlib.sha256(key.encode()).hexdigest()
 
 
-def _account(conn: Connection | Session, where: str, params: dict[str, Any]) -> Account | None:
+def _account(conn: Executor, where: str, params: dict[str, Any]) -> Account | None:
     row = conn.execute(
         text(
             "SELECT a.id, a.username, a.role, a.agency_id, g.code AS agency_code "
@@ -76,7 +76,7 @@ def _account(conn: Connection | Session, where: str, params: dict[str, Any]) -> 
     return Account(row.id, row.username, row.role, row.agency_id, row.agency_code)
 
 
-def _issue(conn: Connection, account: Account, label: str | None) -> IssuedKey:
+def _issue(conn: Executor, account: Account, label: str | None) -> IssuedKey:
     prefix, key = _new_key()
     conn.execute(
         text(
@@ -89,7 +89,7 @@ def _issue(conn: Connection, account: Account, label: str | None) -> IssuedKey:
 
 
 def create(
-    conn: Connection,
+    conn: Executor,
     username: str,
     agency_code: str | None,
     role: str,
@@ -130,14 +130,14 @@ def create(
     return _issue(conn, account, "first key")
 
 
-def _active(conn: Connection, username: str) -> Account:
+def _active(conn: Executor, username: str) -> Account:
     account = _account(conn, "a.username = :u AND a.active", {"u": username})
     if account is None:
         raise NotFound(f"no active account {username!r}")
     return account
 
 
-def rotate(conn: Connection, username: str) -> IssuedKey:
+def rotate(conn: Executor, username: str) -> IssuedKey:
     """A new key for the account; its old keys stop working at once."""
     account = _active(conn, username)
     conn.execute(
@@ -147,7 +147,7 @@ def rotate(conn: Connection, username: str) -> IssuedKey:
     return _issue(conn, account, "rotated")
 
 
-def revoke(conn: Connection, username: str) -> Account:
+def revoke(conn: Executor, username: str) -> Account:
     """The account can no longer sign in: it and every key of it are revoked (kept, so
     the change log still names who did what)."""
     account = _active(conn, username)
@@ -159,7 +159,7 @@ def revoke(conn: Connection, username: str) -> Account:
     return account
 
 
-def list_accounts(conn: Connection, agency_code: str | None = None) -> list[dict[str, Any]]:
+def list_accounts(conn: Executor, agency_code: str | None = None) -> list[dict[str, Any]]:
     rows = conn.execute(
         text(
             """
@@ -179,7 +179,7 @@ def list_accounts(conn: Connection, agency_code: str | None = None) -> list[dict
     return [dict(r._mapping) for r in rows]
 
 
-def authenticate(conn: Connection | Session, key: str | None) -> Account:
+def authenticate(conn: Executor, key: str | None) -> Account:
     """The account behind a bearer key, or Unauthorized saying what is wrong with it."""
     if not key:
         raise Unauthorized("this needs an API key: send Authorization: Bearer <key>")
@@ -205,3 +205,15 @@ def authenticate(conn: Connection | Session, key: str | None) -> Account:
     account = _account(conn, "a.id = :id", {"id": row.account_id})
     assert account is not None
     return account
+
+
+def agency_of(conn: Executor, account: Account) -> dict[str, Any] | None:
+    """The agency the account acts for, by code and names (None: a platform admin acts
+    for none)."""
+    if account.agency_id is None:
+        return None
+    row = conn.execute(
+        text("SELECT code, name_th, name_en FROM agency WHERE id = :id"),
+        {"id": account.agency_id},
+    ).one()
+    return dict(row._mapping)

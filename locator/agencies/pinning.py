@@ -24,10 +24,10 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, text
-from sqlalchemy.orm import Session
+from sqlalchemy import text
 
 from locator.agencies.accounts import Account
+from locator.db.engine import Executor
 from locator.errors import (
     Conflict,
     Forbidden,
@@ -37,9 +37,9 @@ from locator.errors import (
     PreconditionRequired,
 )
 from locator.registry import hours, pincheck
+from locator.registry.agency_tree import ancestry_cte, subtree_ids
+from locator.registry.etags import names_version, version_etag
 from locator.settings import Settings
-
-Db = Connection | Session
 
 # the fields an agency states, and which provenance field each makes real
 PROVIDES = {
@@ -53,6 +53,10 @@ EDITABLE = (
 )  # fmt: skip
 PIN_FIELDS = {"lat", "lon", "tambon_code", "postcode", "name_th"}
 BLOCKING_FLAGS = ("outside_tambon", "wrong_province", "postcode_mismatch")
+# a new point's hours when its agency states none: a government office's week
+NEW_POINT_HOURS = hours.weekly_from_days(
+    [[["08:30", "16:30"]]] * 5 + [[], []], closed_on_public_holidays=True
+)
 
 
 @dataclass(frozen=True)
@@ -62,25 +66,17 @@ class WriteResult:
     flags: list[str]  # findings the caller overrode (the point now needs review)
 
 
-def etag(version: int) -> str:
-    return f'"v{version}"'
-
-
 def _scope_sql(account: Account) -> tuple[str, dict[str, Any]]:
     """``p.agency_id`` within the caller's agency and its sub-agencies."""
     if account.is_platform_admin:
         return "true", {}
     return (
-        """p.agency_id IN (
-            WITH RECURSIVE tree AS (
-                SELECT id FROM agency WHERE id = :scope_agency
-                UNION ALL SELECT a.id FROM agency a JOIN tree ON a.parent_id = tree.id)
-            SELECT id FROM tree)""",
+        f"p.agency_id IN ({subtree_ids('id = :scope_agency')})",
         {"scope_agency": account.agency_id},
     )
 
 
-def _lock(db: Db, account: Account, point_id: int, if_match: str | None) -> Mapping[str, Any]:
+def _lock(db: Executor, account: Account, point_id: int, if_match: str | None) -> Mapping[str, Any]:
     """The caller's point, locked for this transaction, at the version it last saw."""
     scope, params = _scope_sql(account)
     row = db.execute(
@@ -100,28 +96,19 @@ def _lock(db: Db, account: Account, point_id: int, if_match: str | None) -> Mapp
         raise NotFound(f"no service point {point_id} of your agency")
     if not if_match:
         raise PreconditionRequired(
-            f"send If-Match: {etag(row.version)} (the ETag of the point as you last read "
+            f"send If-Match: {version_etag(row.version)} (the ETag of the point as you last read "
             "it), so an edit cannot overwrite one you have not seen"
         )
-    if not _matches(if_match, int(row.version)):
+    if not names_version(if_match, int(row.version)):
         raise PreconditionFailed(
             f"point {point_id} changed since you read it (its ETag is now "
-            f"{etag(row.version)}): read it again and redo your edit",
-            current_etag=etag(row.version),
+            f"{version_etag(row.version)}): read it again and redo your edit",
+            current_etag=version_etag(row.version),
         )
     return dict(row._mapping)
 
 
-def _matches(if_match: str, version: int) -> bool:
-    """If-Match names this version: ``"v7"``, or the detail's ``"v7.<hash>"`` (the hash
-    part is the cache's: a new rating changes it, and must not block an edit)."""
-    for tag in (t.strip().removeprefix("W/") for t in if_match.split(",")):
-        if tag == "*" or tag.strip('"').split(".")[0] == f"v{version}":
-            return True
-    return False
-
-
-def _tambon_of_pin(db: Db, lon: float, lat: float, settings: Settings) -> str:
+def _tambon_of_pin(db: Executor, lon: float, lat: float, settings: Settings) -> str:
     """The tambon a pin stands in (or the nearest within the tolerance): outside that,
     the pin is not in Thailand."""
     row = db.execute(
@@ -146,7 +133,7 @@ def _tambon_of_pin(db: Db, lon: float, lat: float, settings: Settings) -> str:
 
 
 def _check(
-    db: Db,
+    db: Executor,
     settings: Settings,
     values: Mapping[str, Any],
     kind: str,
@@ -186,7 +173,7 @@ def _check(
 
 
 def record_change(
-    db: Db,
+    db: Executor,
     account_id: int | None,
     point_id: int,
     action: str,
@@ -208,8 +195,23 @@ def record_change(
     )  # fmt: skip
 
 
+def mark_provided(db: Executor, point_id: int, provided: str) -> int:
+    """A new version of the point, whose agency has now stated ``provided`` (one of
+    ``PROVIDES``' values, or ``no_copy``): its provenance is real from here on."""
+    version = db.execute(
+        text(
+            "UPDATE service_point SET version = version + 1, updated_at = now(), "
+            "provided = CASE WHEN CAST(:provided AS text) = ANY(provided) THEN provided "
+            "ELSE array_append(provided, CAST(:provided AS text)) END "
+            "WHERE id = :id RETURNING version"
+        ),
+        {"id": point_id, "provided": provided},
+    ).scalar_one()
+    return int(version)
+
+
 def record_override(
-    db: Db, account_id: int | None, point_id: int, findings: list[pincheck.Finding]
+    db: Executor, account_id: int | None, point_id: int, findings: list[pincheck.Finding]
 ) -> None:
     """A save over the pin check's findings: the override in the change log and each
     finding as an unresolved QA flag, so the point is in the review queue."""
@@ -243,7 +245,7 @@ def kind_agencies(catalogue_dir: Path) -> dict[str, str]:
     return {k.kind: k.agency for k in read_catalogue(catalogue_dir).kinds}
 
 
-def _kind_allowed(db: Db, settings: Settings, account: Account, kind: str) -> None:
+def _kind_allowed(db: Executor, settings: Settings, account: Account, kind: str) -> None:
     """An agency pins its own kinds of office: the kind's agency is the caller's agency
     or one above it (a DOPA provincial office pins district offices; police cannot)."""
     owner = kind_agencies(settings.catalogue_dir).get(kind)
@@ -252,11 +254,8 @@ def _kind_allowed(db: Db, settings: Settings, account: Account, kind: str) -> No
         raise InvalidInput(f"kind {kind!r}: one of {known}", field="kind")
     ours = db.execute(
         text(
-            """
-            WITH RECURSIVE up AS (
-                SELECT id, parent_id, code FROM agency WHERE id = :agency
-                UNION ALL
-                SELECT a.id, a.parent_id, a.code FROM agency a JOIN up ON a.id = up.parent_id)
+            f"""
+            WITH RECURSIVE {ancestry_cte(":agency", "up")}
             SELECT EXISTS (SELECT 1 FROM up WHERE code = :owner)
             """
         ),
@@ -267,7 +266,7 @@ def _kind_allowed(db: Db, settings: Settings, account: Account, kind: str) -> No
 
 
 def create(
-    db: Db,
+    db: Executor,
     settings: Settings,
     account: Account,
     values: Mapping[str, Any],
@@ -288,8 +287,7 @@ def create(
         ).scalar()
     overridden = _check(db, settings, row, kind, account.agency_id, None, override,
                         confirm_duplicate)  # fmt: skip
-    row["opening_hours"] = _hours_value(row.get("opening_hours") or hours.weekly_from_days(
-        [[["08:30", "16:30"]]] * 5 + [[], []], closed_on_public_holidays=True))  # fmt: skip
+    row["opening_hours"] = _hours_value(row.get("opening_hours") or NEW_POINT_HOURS)
     provided = sorted({PROVIDES[k] for k in values if k in PROVIDES})
     new_id = db.execute(
         text(
@@ -327,7 +325,7 @@ def create(
 
 
 def update(
-    db: Db,
+    db: Executor,
     settings: Settings,
     account: Account,
     point_id: int,
@@ -384,7 +382,7 @@ def differs(old: Any, new: Any) -> bool:
     return bool(old != new)
 
 
-def close(db: Db, account: Account, point_id: int, if_match: str | None) -> WriteResult:
+def close(db: Executor, account: Account, point_id: int, if_match: str | None) -> WriteResult:
     """Closing keeps the point (its history, its ratings), marked closed."""
     current = _lock(db, account, point_id, if_match)
     if current["status"] == "closed":
@@ -401,7 +399,7 @@ def close(db: Db, account: Account, point_id: int, if_match: str | None) -> Writ
 
 
 def put_offering(
-    db: Db,
+    db: Executor,
     account: Account,
     point_id: int,
     service: str,
@@ -459,14 +457,7 @@ def put_offering(
         {"p": point_id, "s": service, "copies": asked, "since": since,
          "notes": body.get("notes"), "hours": hours_json},
     )  # fmt: skip
-    version = db.execute(
-        text(
-            "UPDATE service_point SET version = version + 1, updated_at = now(), "
-            "provided = CASE WHEN 'no_copy' = ANY(provided) THEN provided "
-            "ELSE array_append(provided, 'no_copy') END WHERE id = :id RETURNING version"
-        ),
-        {"id": point_id},
-    ).scalar_one()
+    version = mark_provided(db, point_id, "no_copy")
     before = None
     if old is not None:
         before = {"copies_required": list(old.copies_required), "notes": old.notes,
@@ -478,7 +469,7 @@ def put_offering(
     return WriteResult(point_id, int(version), [])
 
 
-def history(db: Db, account: Account, point_id: int) -> list[dict[str, Any]]:
+def history(db: Executor, account: Account, point_id: int) -> list[dict[str, Any]]:
     """Every change of the caller's point, oldest first, with who made it."""
     scope, params = _scope_sql(account)
     found = db.execute(
@@ -506,7 +497,7 @@ def history(db: Db, account: Account, point_id: int) -> list[dict[str, Any]]:
     ]  # fmt: skip
 
 
-def review_queue(db: Db, limit: int) -> list[dict[str, Any]]:
+def review_queue(db: Executor, limit: int) -> list[dict[str, Any]]:
     """Points with unresolved pin-check flags, the most flagged first."""
     rows = db.execute(
         text(

@@ -18,6 +18,7 @@ from sqlalchemy import text
 
 from locator.db.engine import Executor
 from locator.errors import InvalidInput
+from locator.registry.agency_tree import subtree_ids
 from locator.registry.fields import CODE, Moment
 from locator.registry.hours import BANGKOK
 
@@ -125,12 +126,7 @@ def conditions(f: PointFilter) -> Conditions:
         c.params["kind"] = f.kind
     if f.agency is not None:
         # the agency itself or any agency below it (a ministry finds all its offices)
-        c.where.append(
-            "p.agency_id IN (WITH RECURSIVE down AS ("
-            " SELECT id FROM agency WHERE code = :agency"
-            " UNION ALL SELECT a.id FROM agency a JOIN down ON a.parent_id = down.id)"
-            " SELECT id FROM down)"
-        )
+        c.where.append(f"p.agency_id IN ({subtree_ids('code = :agency')})")
         c.params["agency"] = f.agency
     for flag in ("wheelchair", "priority_lane", "gecc"):
         value = getattr(f, flag)

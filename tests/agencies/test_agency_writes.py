@@ -13,6 +13,7 @@ from sqlalchemy import text
 
 from locator.agencies import accounts, pinning
 from locator.errors import PreconditionFailed
+from locator.registry.etags import version_etag
 from locator.settings import get_settings
 from tests.support.cli import LOCATOR
 
@@ -258,7 +259,7 @@ def test_two_concurrent_edits_with_one_etag_exactly_one_wins(engine) -> None:
             {**NEW_OFFICE, "name_th": f"ทดสอบพร้อมกัน {uuid.uuid4().hex[:6]}", "lat": 18.7745},
             confirm_duplicate=True,
         )
-    tag = pinning.etag(made.version)
+    tag = version_etag(made.version)
     outcomes: list[str] = []
     first_locked = threading.Event()
 

@@ -5,19 +5,17 @@ The routes only translate HTTP to the domain and back."""
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Path, Query, Request, Response
-from sqlalchemy import text
 
-from locator.agencies import bulk
-from locator.agencies.accounts import Account
+from locator.agencies.bulk import export, formats, importer, scope
 from locator.analysis import agency_progress
 from locator.api.deps import CurrentAccount, ReaderDep, SettingsDep, WriterDep, work_slots
 from locator.api.errors import error_responses
 from locator.api.responses import json_response
 from locator.api.schemas import AgencyProgress, ImportResult
-from locator.errors import Busy, InvalidInput, NotFound
+from locator.errors import Busy, InvalidInput
 from locator.registry.fields import CODE, Moment
 from locator.registry.hours import BANGKOK
 
@@ -53,18 +51,6 @@ ExportFormat = Annotated[
     Literal["geojson", "csv", "gpkg"],
     Query(alias="format", description="GeoJSON, CSV (UTF-8, lat/lon columns) or GeoPackage"),
 ]
-
-
-def _agency_of_caller(db: Any, account: Account, code: str) -> None:
-    """An account acts for its own agency and those below it (a platform admin for any);
-    another agency is not found, as its points are not."""
-    if account.is_platform_admin:
-        bulk.agency_scope(db, code)  # 404 for an unknown code
-        return
-    ours = bulk.agency_scope(db, account.agency_code or "")
-    if code not in ours.codes:
-        raise NotFound(f"no agency {code!r} of yours: you act for {account.agency_code} "
-                       "and the agencies below it")  # fmt: skip
 
 
 async def raw_body(request: Request) -> bytes:
@@ -118,14 +104,14 @@ def export_points(
     if modified_after is not None and modified_after.tzinfo is None:
         modified_after = modified_after.replace(tzinfo=BANGKOK)
     with writer() as session:
-        _agency_of_caller(session, account, code)
-        rows = bulk.export_rows(session, code, modified_after=modified_after,
+        scope.check_acts_for(session, account, code)
+        rows = export.export_rows(session, code, modified_after=modified_after,
                                 include_closed=include_closed)  # fmt: skip
-    body = bulk.write_export(rows, fmt)
+    body = formats.write_file(rows, fmt)
     extension = {"geojson": "geojson", "csv": "csv", "gpkg": "gpkg"}[fmt]
     return Response(
         body,
-        media_type=bulk.MEDIA_TYPES[fmt],
+        media_type=formats.MEDIA_TYPES[fmt],
         headers={
             "Content-Disposition": f'attachment; filename="{code}-points.{extension}"',
             "X-Total-Count": str(len(rows)),
@@ -166,7 +152,7 @@ def import_points(
         bool, Query(description="save rows that look like points you already have")
     ] = False,
 ) -> Response:
-    file_format = fmt or bulk.detect_format(content_type=request.headers.get("content-type"))
+    file_format = fmt or formats.detect_format(content_type=request.headers.get("content-type"))
     slots = work_slots(request, "import_slots", settings.max_concurrent_imports)
     if not slots.acquire(blocking=False):  # before the file is parsed: no work to refuse
         raise Busy(
@@ -174,23 +160,21 @@ def import_points(
             retry_after_s=settings.retry_after_s,
         )
     try:
-        table = bulk.read_file(data, file_format)
+        table = formats.read_file(data, file_format)
         with writer() as session:
-            _agency_of_caller(session, account, code)
-            session.execute(
-                text(f"SET LOCAL statement_timeout = {int(settings.import_statement_timeout_ms)}")
-            )
-            report = bulk.import_points(session, settings, code, table, account_id=account.id,
+            scope.check_acts_for(session, account, code)
+            importer.limit_import_statements(session, settings)
+            report = importer.import_points(session, settings, code, table, account_id=account.id,
                                         dry_run=dry_run, override=override,
                                         confirm_duplicates=confirm_duplicates)  # fmt: skip
     finally:
         slots.release()
     body = report.as_dict()
     if not report.ok:
-        first = report.errors[0]
+        first = report.problems[0]
         raise InvalidInput(
-            f"nothing was imported: {len(report.errors)} problem"
-            f"{'s' if len(report.errors) > 1 else ''} in the file; the first: row "
+            f"nothing was imported: {len(report.problems)} problem"
+            f"{'s' if len(report.problems) > 1 else ''} in the file; the first: row "
             f"{first.row}, {first.field}: {first.message}",
             report=body,
         )

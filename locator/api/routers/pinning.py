@@ -13,10 +13,9 @@ from contextlib import contextmanager
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Path, Query, Response
-from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-from locator.agencies import pinning
+from locator.agencies import accounts, pinning
 from locator.api.deps import CurrentAccount, SettingsDep, Writer, WriterDep
 from locator.api.errors import error_responses
 from locator.api.params import PointId
@@ -106,13 +105,7 @@ def _write(writer: Writer, dry_run: bool) -> Iterator[Session]:
 )
 def me(writer: WriterDep, account: CurrentAccount) -> Response:
     with writer() as session:
-        agency = None
-        if account.agency_id is not None:
-            row = session.execute(
-                text("SELECT code, name_th, name_en FROM agency WHERE id = :id"),
-                {"id": account.agency_id},
-            ).one()
-            agency = dict(row._mapping)
+        agency = accounts.agency_of(session, account)
     return json_response({"username": account.username, "role": account.role, "agency": agency})
 
 

@@ -15,13 +15,14 @@ import csv
 import io
 import json
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, text
+from sqlalchemy import text
 
-from locator.agencies.pinning import record_change
+from locator.agencies.pinning import mark_provided, record_change
+from locator.agencies.report import ImportReport, RowProblem
+from locator.db.engine import Executor
 from locator.errors import InvalidInput
 from locator.registry import hours
 
@@ -29,28 +30,8 @@ COLUMNS = ["point_id", "external_ref", "name_th", "service_code", "opening_hours
 REQUIRED = ("opening_hours",)
 
 
-@dataclass(frozen=True)
-class RowProblem:
-    row: int  # 1 = the first data row (the header is row 0)
-    field: str
-    message: str
-
-
-@dataclass
-class ImportReport:
-    rows: int = 0
-    changed: int = 0
-    unchanged: int = 0
-    problems: list[RowProblem] = field(default_factory=list)
-    dry_run: bool = False
-
-    @property
-    def ok(self) -> bool:
-        return not self.problems
-
-
 def export_rows(
-    conn: Connection, *, province: str | None = None, kind: str | None = None
+    conn: Executor, *, province: str | None = None, kind: str | None = None
 ) -> Iterator[dict[str, Any]]:
     """Each point's hours, then each of its services with hours of its own."""
     rows = conn.execute(
@@ -112,7 +93,7 @@ def read_csv(path: Path) -> list[dict[str, str]]:
 
 
 def import_rows(
-    conn: Connection, rows: list[dict[str, str]], *, dry_run: bool = False
+    conn: Executor, rows: list[dict[str, str]], *, dry_run: bool = False
 ) -> ImportReport:
     """Check every row, then, if all are good and this is not a dry run, write them in
     the caller's transaction."""
@@ -181,7 +162,7 @@ def import_rows(
             continue
         writes.append((point.id, service, old, new))
     if report.problems or dry_run:
-        report.changed = 0 if report.problems else len(writes)
+        report.updated = 0 if report.problems else len(writes)
         return report
     for target, service, old, new in writes:
         value = json.dumps(new, ensure_ascii=False)
@@ -200,16 +181,10 @@ def import_rows(
                 {"v": value, "id": target, "s": service},
             )
             name = f"offerings.{service}.opening_hours"
-        conn.execute(
-            text(
-                "UPDATE service_point SET version = version + 1, updated_at = now(), "
-                "provided = CASE WHEN 'hours' = ANY(provided) THEN provided "
-                "ELSE array_append(provided, 'hours') END WHERE id = :id"
-            ),
-            {"id": target},
-        )
+        mark_provided(conn, target, "hours")
         record_change(conn, None, target, "update", name, old, new)
-    report.changed = len(writes)
+    report.updated = len(writes)
+    report.written = True
     return report
 
 

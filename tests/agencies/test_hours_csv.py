@@ -8,7 +8,7 @@ from pathlib import Path
 
 from sqlalchemy import text
 
-from locator.agencies.hours_io import import_rows
+from locator.agencies.hours_csv import import_rows
 from locator.registry import hours
 from tests.support.cli import LOCATOR
 
