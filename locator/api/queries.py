@@ -10,7 +10,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from locator.ogc.features import MAX_FILTER_LENGTH
+from locator.ogc.cql import MAX_FILTER_LENGTH
 from locator.query.filters import PointFilter
 from locator.settings import get_settings
 
