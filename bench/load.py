@@ -118,7 +118,7 @@ from locator.db.cluster import LocalCluster
 from locator.db.engine import database_url, with_database
 from locator.ingest.reference import load_reference
 from locator.ingest.registry import load_registry
-from locator.query.search import MIN_TERM, search_terms
+from locator.query.name_search import MIN_TERM, search_terms
 from locator.registry import hours
 from locator.settings import Settings, get_settings
 

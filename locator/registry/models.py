@@ -169,7 +169,7 @@ class ServicePoint(Base, Timestamps):
             postgresql_using="gin",
             postgresql_ops={"name_en": "gin_trgm_ops"},
         ),
-        # English words, for word-prefix search (migration 0004; locator.query.search)
+        # English words, for word-prefix search (migration 0004; locator.query.name_search)
         Index(
             "ix_service_point_name_en_words",
             text("to_tsvector('simple'::regconfig, name_en)"),

@@ -1,6 +1,6 @@
 """The citizens' door: nearest points, search, details, the catalogue, ratings.
 
-Routes only translate HTTP to the domain (``locator.query.search``,
+Routes only translate HTTP to the domain (``locator.query``,
 ``locator.registry.catalogue``, ``locator.registry.areas``, ``locator.registry.ratings``)
 and back. Their query parameters are the models of ``locator.api.queries``, whose bounds
 come from the settings and appear in the OpenAPI document.
@@ -19,7 +19,9 @@ from locator.api.deps import ReaderDep, SettingsDep, WriterDep
 from locator.api.errors import error_responses
 from locator.api.queries import NearestQuery, RouteQuery, SearchQuery
 from locator.errors import InvalidInput
-from locator.query import search
+from locator.query import name_search
+from locator.query import nearest as nearest_points
+from locator.query.detail import point_detail
 from locator.registry import areas, catalogue, ratings
 from locator.registry.gazetteer import PlaceMatch
 from locator.schemas import (
@@ -114,7 +116,7 @@ def nearest(
             }
         )
     with reader() as db:
-        page = search.nearest(db, p.lat, p.lon, p, k, p.radius_m, p.limit, p.offset)
+        page = nearest_points.nearest(db, p.lat, p.lon, p, k, p.radius_m, p.limit, p.offset)
     return json_response(
         {
             "origin": {"lat": p.lat, "lon": p.lon},
@@ -138,7 +140,9 @@ def text_search(
     if (p.lat is None) != (p.lon is None):
         raise InvalidInput("lat and lon: give both or neither", parameter="lat")
     with reader() as db:
-        found = search.text_search(db, p.q, p.limit, p, p.lat, p.lon, settings.search_candidates)
+        found = name_search.text_search(
+            db, p.q, p.limit, p, p.lat, p.lon, settings.search_candidates
+        )
     return json_response(
         {
             "q": p.q,
@@ -184,7 +188,7 @@ def point(
     at: Annotated[Moment | None, Query(description="judge open_now at this time")] = None,
 ) -> Response:
     with reader() as db:
-        detail = search.point_detail(db, point_id, at)
+        detail = point_detail(db, point_id, at)
     response = json_response(detail)
     # The ETag is the point's version and the body's own hash: the detail also holds the
     # rating summary and "open now", which change while the point's row does not, so a

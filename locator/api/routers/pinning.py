@@ -21,7 +21,7 @@ from locator.api.deps import CurrentAccount, SettingsDep, Writer, WriterDep
 from locator.api.errors import error_responses
 from locator.api.routers.citizens import PointId, detail_etag, json_response
 from locator.errors import Forbidden
-from locator.query import search
+from locator.query.detail import point_detail
 from locator.schemas import (
     CODE,
     AccountPublic,
@@ -67,7 +67,7 @@ ServiceCode = Annotated[str, Path(pattern=CODE, max_length=64, description="a ca
 def _written(
     session: Any, result: pinning.WriteResult, status: int = 200, dry_run: bool = False
 ) -> Response:
-    detail = search.point_detail(session, result.point_id)
+    detail = point_detail(session, result.point_id)
     body: dict[str, Any] = {"point": detail, "overridden": result.flags}
     if dry_run:
         # the point as it would be; no ETag or Location: nothing of it exists
