@@ -30,14 +30,12 @@ from sqlalchemy import (
     Text,
     and_,
     bindparam,
-    column,
     false,
     func,
     literal_column,
     not_,
     or_,
     select,
-    table,
     true,
 )
 from sqlalchemy.dialects.postgresql.psycopg2 import PGDialect_psycopg2
@@ -47,6 +45,7 @@ from locator.errors import InvalidInput
 from locator.ogc.bbox import CRS84, BBox, box_from_numbers, box_sql, envelope_sql
 from locator.ogc.queryables import MAX_ID, QUERYABLES, Queryable
 from locator.query.filters import NO_COPY_POINT
+from locator.registry.models import Agency, ServicePoint
 
 FilterLang = Literal["cql2-text", "cql-text"]
 MAX_FILTER_LENGTH = 4096
@@ -151,18 +150,9 @@ def _check_tree(node: Any, depth: int, names: set[str]) -> None:
 
 
 # --- translating it to SQL -----------------------------------------------------------------
-_P = table(
-    "service_point",
-    column("id", BigInteger()),
-    column("agency_id", BigInteger()),
-    *(column(name, Text()) for name in ("name_th", "name_en", "kind", "status", "source")),
-    column("tambon_code", Text()),
-    column("postcode", Text()),
-    *(column(name, Boolean()) for name in ("wheelchair", "priority_lane", "gecc")),
-).alias("p")
-_AGENCY = table("agency", column("id", BigInteger()), column("code", Text())).alias("ag")
-
-"""The point's agency code as a value, for ordering (filters use ``_on_queryable``)."""
+# the registry's tables, under the aliases the rest of the items query uses
+_P = ServicePoint.__table__.alias("p")
+_AGENCY = Agency.__table__.alias("ag")
 # psycopg2's, as the engines use (no casts on parameters), rendering :name parameters for
 # text(); its constructor is untyped
 _DIALECT: Dialect = cast(Any, PGDialect_psycopg2)(paramstyle="named")

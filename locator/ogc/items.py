@@ -24,6 +24,7 @@ from locator.ogc.cql import CqlFilter, filter_sql
 from locator.ogc.queryables import MAX_ID
 from locator.ogc.sorting import SortKey, order_by
 from locator.query.filters import NO_COPY_POINT, PointFilter, check_codes, conditions
+from locator.registry.points import POINT_COLUMNS, point_fields
 from locator.registry.provenance import synthetic_fields
 
 COLLECTION_ID = "service_points"
@@ -152,7 +153,7 @@ def items_sql(q: ItemQuery) -> tuple[str, str, dict[str, Any]]:
             SELECT p.id{extra} FROM {c.source} WHERE {where}
             ORDER BY {order} LIMIT :limit OFFSET :offset
         )
-        SELECT {_COLUMNS}{outer}
+        SELECT {POINT_COLUMNS}{outer}
         FROM page
         JOIN service_point p ON p.id = page.id
         JOIN agency a ON a.id = p.agency_id
@@ -162,20 +163,14 @@ def items_sql(q: ItemQuery) -> tuple[str, str, dict[str, Any]]:
     return page, count, c.params
 
 
-_COLUMNS = """
-    p.id, ST_X(p.geog::geometry) AS lon, ST_Y(p.geog::geometry) AS lat,
-    p.name_th, p.name_en, p.kind, a.code AS agency, p.address_th, p.address_en,
-    p.tambon_code, p.postcode, p.status, p.source, p.provided, p.wheelchair, p.priority_lane,
-    p.gecc
-"""
-
-
 def _feature(
     row: Mapping[Any, Any], service: str | None, properties: tuple[str, ...] | None = None
 ) -> dict[str, Any]:
-    values = {name: row[name] for name in PROPERTIES}
-    values["no_copy"] = None if row["no_copy"] is None else bool(row["no_copy"])
-    values["synthetic"] = synthetic_fields(row["source"], row["provided"] or ())
+    point = point_fields(row)
+    point["agency"] = point["agency"]["code"]
+    point["no_copy"] = None if row["no_copy"] is None else bool(row["no_copy"])
+    values = {name: point[name] for name in PROPERTIES}
+    values["synthetic"] = synthetic_fields(point["source"], point["provided"])
     if service is not None:
         values["service"] = service
         values["copies_required"] = list(row["copies_required"] or [])
@@ -183,11 +178,8 @@ def _feature(
         values = {name: values[name] for name in properties if name in values}
     return {
         "type": "Feature",
-        "id": row["id"],
-        "geometry": {
-            "type": "Point",
-            "coordinates": [round(row["lon"], 6), round(row["lat"], 6)],
-        },
+        "id": point["id"],
+        "geometry": {"type": "Point", "coordinates": [point["lon"], point["lat"]]},
         "properties": values,
     }
 
@@ -238,7 +230,7 @@ def get_feature(
     row = db.execute(
         text(
             f"""
-            SELECT {_COLUMNS}, {NO_COPY_POINT} AS no_copy
+            SELECT {POINT_COLUMNS}, {NO_COPY_POINT} AS no_copy
             FROM service_point p JOIN agency a ON a.id = p.agency_id
             WHERE p.id = :id
             """

@@ -33,8 +33,7 @@ def point_detail(db: Executor, point_id: int, at: dt.datetime | None = None) -> 
     row = db.execute(
         text(
             f"""
-            SELECT {RESULT_COLUMNS}, p.version, p.postcode, p.tambon_code, p.phones,
-                   p.opening_hours, p.updated_at, p.provided
+            SELECT {RESULT_COLUMNS}, p.version, p.phones, p.opening_hours, p.updated_at
             FROM service_point p JOIN agency a ON a.id = p.agency_id WHERE p.id = :id
             """
         ),

@@ -8,17 +8,27 @@ from typing import Any
 
 from sqlalchemy import RowMapping
 
+from locator.registry.points import FACILITIES, POINT_COLUMNS, point_fields
+
 # sphere vs spheroid: the two distances differ by well under 1 %
 SPHEROID_SLACK = 1.01
 ORIGIN = "ST_SetSRID(ST_MakePoint(:lon, :lat), 4326)::geography"
 
-RESULT_COLUMNS = """
-    p.id, p.name_th, p.name_en, p.kind, p.status, p.source,
-    a.code AS agency_code, a.name_th AS agency_name_th, a.name_en AS agency_name_en,
-    p.address_th, p.address_en, p.wheelchair, p.priority_lane, p.gecc,
-    ST_Y(p.geog::geometry) AS lat, ST_X(p.geog::geometry) AS lon,
-    locator_is_open(p.opening_hours, :at) AS open_now
-"""
+RESULT_COLUMNS = f"{POINT_COLUMNS}, locator_is_open(p.opening_hours, :at) AS open_now"
+# the answer's first fields, in the order they are written
+_LEADING = (
+    "id",
+    "name_th",
+    "name_en",
+    "kind",
+    "status",
+    "source",
+    "agency",
+    "lat",
+    "lon",
+    "address_th",
+    "address_en",
+)
 
 
 # With a service, the answer's offering: its copies and whether it is open at :at by its
@@ -40,28 +50,11 @@ def carried(alias: str) -> str:
 
 
 def result(row: Mapping[str, Any] | RowMapping, service: str | None) -> dict[str, Any]:
-    out = {
-        "id": row["id"],
-        "name_th": row["name_th"],
-        "name_en": row["name_en"],
-        "kind": row["kind"],
-        "status": row["status"],
-        "source": row["source"],
-        "agency": {
-            "code": row["agency_code"],
-            "name_th": row["agency_name_th"],
-            "name_en": row["agency_name_en"],
-        },
-        "lat": round(row["lat"], 6),
-        "lon": round(row["lon"], 6),
-        "address_th": row["address_th"],
-        "address_en": row["address_en"],
-        "open_now": bool(row["open_now"]),
-        "wheelchair": row["wheelchair"],
-        "priority_lane": row["priority_lane"],
-        "gecc": row["gecc"],
-        "offering": None,
-    }
+    point = point_fields(row)
+    out = {name: point[name] for name in _LEADING}
+    out["open_now"] = bool(row["open_now"])
+    out.update((name, point[name]) for name in FACILITIES)
+    out["offering"] = None
     distance = row.get("distance_m")
     if distance is not None:
         bearing = row["bearing_deg"]
