@@ -37,7 +37,8 @@ from sqlalchemy import text
 from locator.db.engine import Executor
 from locator.errors import ConfigurationError, InvalidInput
 from locator.query.filters import PointFilter, Status, check_codes, conditions
-from locator.registry.models import POINT_SOURCES, POINT_STATUSES
+from locator.registry.models import POINT_STATUSES
+from locator.registry.vocabulary import POINT_SOURCES
 from locator.settings import Settings
 from locator.travel import osrm, routing
 

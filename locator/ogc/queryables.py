@@ -6,7 +6,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from locator.registry.models import POINT_SOURCES, POINT_STATUSES
+from locator.registry.models import POINT_STATUSES
+from locator.registry.vocabulary import POINT_SOURCES
 
 MAX_ID = 2**63 - 1
 """The largest point id (bigint)."""
