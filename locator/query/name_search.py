@@ -13,13 +13,14 @@ from locator.db.engine import Executor
 from locator.errors import InvalidInput
 from locator.query.filters import PointFilter, check_codes, conditions
 from locator.query.results import (
+    DISTANCE_COLUMNS,
     OFFERING_CARRIED,
     OFFERING_DIRECT,
-    ORIGIN,
     RESULT_COLUMNS,
-    SPHEROID_SLACK,
     carried,
+    nearest_by_index,
     result,
+    within_nearest,
 )
 from locator.registry.gazetteer import DEFAULT_MIN_SCORE, PlaceMatch, get_gazetteer, match_places
 
@@ -134,12 +135,7 @@ def text_search(
     near = lat is not None and lon is not None
     if near:
         c.params.update(lat=lat, lon=lon)
-    distance = (
-        f", ST_Distance(p.geog, {ORIGIN}) AS distance_m, "
-        f"degrees(ST_Azimuth({ORIGIN}, p.geog)) AS bearing_deg"
-        if near
-        else ""
-    )
+    distance = DISTANCE_COLUMNS if near else ""
     ranked = f"""
         WITH matches AS (
             SELECT p.id{extra} FROM {c.source}
@@ -168,16 +164,10 @@ def text_search(
         # match within 1 % more than the last one's sphere distance and order them on
         # the spheroid.
         walk = f"""
-            WITH knn AS (
-                SELECT {c.geog} <-> {ORIGIN} AS d FROM {c.source}
-                WHERE {c.sql()} AND {match}
-                ORDER BY {c.geog} <-> {ORIGIN} LIMIT :limit
-            )
+            WITH {nearest_by_index(c.geog, c.source, f"{c.sql()} AND {match}", ":limit")}
             SELECT {RESULT_COLUMNS}{OFFERING_DIRECT if extra else ""}{distance}
             FROM {c.source} JOIN agency a ON a.id = p.agency_id
-            WHERE {c.sql()} AND {match}
-              AND ST_DWithin({c.geog}, {ORIGIN},
-                             (SELECT max(d) FROM knn) * {SPHEROID_SLACK} + 1, false)
+            WHERE {c.sql()} AND {match} AND {within_nearest(c.geog)}
             ORDER BY {order} LIMIT :limit
         """
         rows = db.execute(text(walk), c.params).all()
@@ -212,10 +202,7 @@ def _in_places(
     distance = ""
     if lat is not None and lon is not None:
         c.params.update(lat=lat, lon=lon)
-        distance = (
-            f", ST_Distance(p.geog, {ORIGIN}) AS distance_m, "
-            f"degrees(ST_Azimuth({ORIGIN}, p.geog)) AS bearing_deg"
-        )
+        distance = DISTANCE_COLUMNS
         order = "distance_m, p.id"
     elif places[0].how == "in_query":
         order = (

@@ -19,12 +19,14 @@ from sqlalchemy import text
 from locator.db.engine import Executor, run_prepared
 from locator.query.filters import PointFilter, check_codes, conditions
 from locator.query.results import (
+    DISTANCE_COLUMNS,
     OFFERING_CARRIED,
     ORIGIN,
     RESULT_COLUMNS,
-    SPHEROID_SLACK,
     carried,
+    nearest_by_index,
     result,
+    within_nearest,
 )
 
 
@@ -49,21 +51,14 @@ def nearest_sql(
         # 1) the k nearest by the index (sphere); 2) everything within 1 % more than the
         # k-th of them, re-ranked below on the spheroid.
         candidates = f"""
-            WITH knn AS (
-                SELECT {c.geog} <-> {ORIGIN} AS d FROM {c.source} WHERE {where}
-                ORDER BY {c.geog} <-> {ORIGIN} LIMIT :k
-            )
+            WITH {nearest_by_index(c.geog, c.source, where, ":k")}
             SELECT p.id AS point_id{extra} FROM {c.source}
-            WHERE {where}
-              AND ST_DWithin({c.geog}, {ORIGIN},
-                             (SELECT max(d) FROM knn) * {SPHEROID_SLACK} + 1, false)
+            WHERE {where} AND {within_nearest(c.geog)}
         """
     page = "LIMIT :limit OFFSET :offset" if paged else "LIMIT :k"
     statement = f"""
         WITH candidates AS ({candidates})
-        SELECT {RESULT_COLUMNS}{carried("c") if extra else ""},
-               ST_Distance(p.geog, {ORIGIN}) AS distance_m,
-               degrees(ST_Azimuth({ORIGIN}, p.geog)) AS bearing_deg
+        SELECT {RESULT_COLUMNS}{carried("c") if extra else ""}{DISTANCE_COLUMNS}
         FROM candidates c
         JOIN service_point p ON p.id = c.point_id
         JOIN agency a ON a.id = p.agency_id

@@ -13,6 +13,26 @@ from locator.registry.points import FACILITIES, POINT_COLUMNS, point_fields
 # sphere vs spheroid: the two distances differ by well under 1 %
 SPHEROID_SLACK = 1.01
 ORIGIN = "ST_SetSRID(ST_MakePoint(:lon, :lat), 4326)::geography"
+DISTANCE_COLUMNS = (
+    f", ST_Distance(p.geog, {ORIGIN}) AS distance_m, "
+    f"degrees(ST_Azimuth({ORIGIN}, p.geog)) AS bearing_deg"
+)
+"""The spheroid distance and bearing from the origin (``:lat``, ``:lon``) to the point."""
+
+
+def nearest_by_index(geog: str, source: str, where: str, limit: str) -> str:
+    """The CTE ``knn``: the sphere distances of the ``limit`` nearest, by the GiST index."""
+    return (
+        f"knn AS (SELECT {geog} <-> {ORIGIN} AS d FROM {source} WHERE {where} "
+        f"ORDER BY {geog} <-> {ORIGIN} LIMIT {limit})"
+    )
+
+
+def within_nearest(geog: str) -> str:
+    """Within 1 % more than the farthest of ``knn``: every point the spheroid distance
+    could rank among them."""
+    return f"ST_DWithin({geog}, {ORIGIN}, (SELECT max(d) FROM knn) * {SPHEROID_SLACK} + 1, false)"
+
 
 RESULT_COLUMNS = f"{POINT_COLUMNS}, locator_is_open(p.opening_hours, :at) AS open_now"
 # the answer's first fields, in the order they are written
