@@ -45,7 +45,7 @@ from locator.db.cluster import find_pg_bin
 from locator.ingest.reference import load_reference
 from locator.ingest.registry import load_registry
 from locator.query.filters import PointFilter
-from locator.query.search import nearest_sql
+from locator.query.nearest import nearest_sql
 from locator.settings import get_settings
 from tests.support.servers import serving
 

@@ -15,7 +15,7 @@ from bench.loadgen import (
     post_json,
 )
 from bench.mixed_load.writes import WRITE_KINDS, Agencies, agency_writers
-from locator.query.search import MIN_TERM, search_terms
+from locator.query.name_search import MIN_TERM, search_terms
 
 THAILAND = {"lat": (5.6, 20.5), "lon": (97.3, 105.7)}
 MIX = {

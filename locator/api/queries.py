@@ -16,7 +16,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, create_model
 
 from locator.api.schemas import RatingCreate
-from locator.ogc.features import MAX_FILTER_LENGTH
+from locator.ogc.cql import MAX_FILTER_LENGTH
 from locator.query.filters import PointFilter
 from locator.settings import Settings
 

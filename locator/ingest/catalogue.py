@@ -13,13 +13,14 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
-from typing import Literal, TypeVar, get_args
+from typing import Literal, get_args
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import Field
 from sqlalchemy import Connection, text
 
 from locator.errors import ConfigurationError
+from locator.registry.data_files import Strict, read_document, read_entries
+from locator.registry.kinds import KINDS_FILE, PointKindIn, read_point_kinds
 
 Category = Literal[
     "civil_registration",
@@ -39,38 +40,34 @@ Category = Literal[
 CATEGORIES: tuple[str, ...] = get_args(Category)
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class DocumentTypeIn(_Strict):
+class DocumentTypeIn(Strict):
     code: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
     name_th: str
     name_en: str
     issued_by_government: bool = False
 
 
-class AgencyIn(_Strict):
+class AgencyIn(Strict):
     code: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
     name_th: str
     name_en: str
-    children: list[AgencyIn] = []
+    children: list[AgencyIn] = Field(default_factory=list)
 
 
-class StepIn(_Strict):
+class StepIn(Strict):
     th: str
     en: str
     minutes: int | None = Field(default=None, ge=0)
 
 
-class RequiredDocumentIn(_Strict):
+class RequiredDocumentIn(Strict):
     code: str
     original: bool = True
     note_th: str | None = None
     note_en: str | None = None
 
 
-class ServiceIn(_Strict):
+class ServiceIn(Strict):
     code: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
     name_th: str
     name_en: str
@@ -83,34 +80,15 @@ class ServiceIn(_Strict):
     fee_thb: Decimal | None = Field(default=None, ge=0)
     fee_note_th: str | None = None
     fee_note_en: str | None = None
-    documents: list[RequiredDocumentIn] = []
+    documents: list[RequiredDocumentIn] = Field(default_factory=list)
     link: str | None = None
-
-
-class PointKindIn(_Strict):
-    kind: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
-    name_th: str
-    name_en: str
-    agency: str
-    source: Literal["real", "generated"]
-    office_types: list[str] = []
-    hours: Literal["government", "extended", "hospital", "always", "post"] = "government"
-    weekend_share: float = Field(default=0.0, ge=0, le=1)
-    own_agency: bool = Field(
-        default=False,
-        description="each point is its own agency (local self-government: TAO, municipality)",
-    )
-    wheelchair_share: float = Field(default=0.5, ge=0, le=1)
-    priority_lane_share: float = Field(default=0.5, ge=0, le=1)
-    gecc_share: float = Field(default=0.1, ge=0, le=1)
-    services: list[str] = Field(min_length=1)
 
 
 # Units from the largest to the smallest: an office's `extra` unit is finer than its own.
 UNIT_ORDER = ("province", "district", "tambon", "village")
 
 
-class ExtraIn(_Strict):
+class ExtraIn(Strict):
     """Where a kind's offices beyond one per unit go, and what they are called."""
 
     per: Literal["district", "tambon", "village"]
@@ -118,7 +96,7 @@ class ExtraIn(_Strict):
     name_en: str
 
 
-class BangkokIn(_Strict):
+class BangkokIn(Strict):
     """Bangkok's own offices of a kind that exists everywhere (area offices, khets)."""
 
     count: int = Field(ge=1)
@@ -128,7 +106,7 @@ class BangkokIn(_Strict):
     extra: ExtraIn | None = None
 
 
-class KindRuleIn(_Strict):
+class KindRuleIn(Strict):
     """How many offices of a generated kind exist, where, and their names
     (data/generation.yaml explains each field)."""
 
@@ -138,7 +116,7 @@ class KindRuleIn(_Strict):
     approximate: bool = False
     per: Literal["province", "district", "tambon", "village", "listed"]
     where: Literal["everywhere", "outside_bangkok", "bangkok"]
-    provinces: list[str] = []
+    provinces: list[str] = Field(default_factory=list)
     name_th: str
     name_en: str
     extra: ExtraIn | None = None
@@ -146,13 +124,13 @@ class KindRuleIn(_Strict):
     skip_units_with: str | None = None
 
 
-class DistanceIn(_Strict):
+class DistanceIn(Strict):
     median_m: float = Field(gt=0)
     sigma: float = Field(ge=0)
     max_m: float = Field(gt=0)
 
 
-class PlacementIn(_Strict):
+class PlacementIn(Strict):
     round_decimals: int = Field(ge=4, le=8)
     min_spacing_m: float = Field(ge=0)
     province: DistanceIn
@@ -160,7 +138,7 @@ class PlacementIn(_Strict):
     tambon: DistanceIn
 
 
-class GenerationIn(_Strict):
+class GenerationIn(Strict):
     placement: PlacementIn
     kinds: list[KindRuleIn]
 
@@ -171,12 +149,12 @@ class GenerationIn(_Strict):
         raise KeyError(kind)
 
 
-class AdoptionIn(_Strict):
+class AdoptionIn(Strict):
     still_copies: float = Field(ge=0, le=1)
     waves: list[dt.date] = Field(min_length=1)
 
 
-class NoCopyModelIn(_Strict):
+class NoCopyModelIn(Strict):
     """The synthetic No-Copy adoption model (data/no_copy.yaml says why each part)."""
 
     policy_start: dt.date
@@ -231,44 +209,10 @@ FILES = {
     "document_types": "document_types.yaml",
     "agencies": "agencies.yaml",
     "services": "services.yaml",
-    "kinds": "point_kinds.yaml",
+    "kinds": KINDS_FILE,
     "no_copy": "no_copy.yaml",
     "generation": "generation.yaml",
 }
-
-
-M = TypeVar("M", bound=BaseModel)
-
-
-def _read(path: Path, model: type[M]) -> list[M]:
-    if not path.is_file():
-        raise ConfigurationError(f"catalogue file missing: {path}")
-    raw = yaml.safe_load(path.read_text(encoding="utf-8")) or []
-    if not isinstance(raw, list):
-        raise ConfigurationError(f"{path.name}: expected a list of entries")
-    items: list[M] = []
-    for i, entry in enumerate(raw):
-        try:
-            items.append(model.model_validate(entry))
-        except ValidationError as exc:
-            name = entry.get("code") or entry.get("kind") if isinstance(entry, dict) else None
-            problems = "; ".join(
-                f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors()
-            )
-            raise ConfigurationError(
-                f"{path.name}, entry {i + 1} ({name or '?'}): {problems}"
-            ) from exc
-    return items
-
-
-def _read_one(path: Path, model: type[M]) -> M:
-    if not path.is_file():
-        raise ConfigurationError(f"catalogue file missing: {path}")
-    try:
-        return model.model_validate(yaml.safe_load(path.read_text(encoding="utf-8")) or {})
-    except ValidationError as exc:
-        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
-        raise ConfigurationError(f"{path.name}: {problems}") from exc
 
 
 def _check_references(cat: Catalogue) -> None:
@@ -360,12 +304,12 @@ def _check_generation(cat: Catalogue) -> list[str]:
 
 def read_catalogue(folder: Path) -> Catalogue:
     cat = Catalogue(
-        document_types=_read(folder / FILES["document_types"], DocumentTypeIn),
-        agencies=_read(folder / FILES["agencies"], AgencyIn),
-        services=_read(folder / FILES["services"], ServiceIn),
-        kinds=_read(folder / FILES["kinds"], PointKindIn),
-        no_copy=_read_one(folder / FILES["no_copy"], NoCopyModelIn),
-        generation=_read_one(folder / FILES["generation"], GenerationIn),
+        document_types=read_entries(folder / FILES["document_types"], DocumentTypeIn),
+        agencies=read_entries(folder / FILES["agencies"], AgencyIn),
+        services=read_entries(folder / FILES["services"], ServiceIn),
+        kinds=read_point_kinds(folder),
+        no_copy=read_document(folder / FILES["no_copy"], NoCopyModelIn),
+        generation=read_document(folder / FILES["generation"], GenerationIn),
     )
     _check_references(cat)
     return cat

@@ -29,10 +29,11 @@ from sqlalchemy import Connection, Engine, text
 from locator.db.copy import bulk_load, copy_frame
 from locator.errors import ConfigurationError, Conflict
 from locator.ingest import generation
-from locator.ingest.catalogue import Catalogue, PointKindIn, load_catalogue, read_catalogue
+from locator.ingest.catalogue import Catalogue, load_catalogue, read_catalogue
 from locator.progress import NullReporter, Reporter
 from locator.registry import hours as oh
 from locator.registry import pincheck
+from locator.registry.kinds import PointKindIn
 from locator.settings import get_settings
 
 OFFICES_FILE = "th_gov_offices_hoerstemeier.csv"

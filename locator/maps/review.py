@@ -35,7 +35,8 @@ from locator.maps.base import (
     static_lines,
 )
 from locator.query.filters import PointFilter, Status, check_codes, conditions
-from locator.registry.models import POINT_SOURCES, POINT_STATUSES
+from locator.registry.models import POINT_STATUSES
+from locator.registry.vocabulary import POINT_SOURCES
 
 ReviewSource = Literal["real", "generated"]
 

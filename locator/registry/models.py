@@ -31,20 +31,13 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
+from locator.registry.vocabulary import POINT_SOURCES, QA_FLAGS
+
 AREA_LEVELS = ("province", "district", "tambon")
 POINT_STATUSES = ("active", "temporarily_closed", "closed")
-POINT_SOURCES = ("pinned", "imported", "generated")
 # editor: pins and edits its agency's points; agency_admin: also its agency's accounts
 # and bulk imports; platform_admin: every agency, and the review queue
 ROLES = ("editor", "agency_admin", "platform_admin")
-# what the pin check (locator.registry.pincheck) finds; migration 0008 holds the same list
-QA_FLAGS = (
-    "outside_tambon",
-    "postcode_mismatch",
-    "wrong_province",
-    "duplicate",
-    "tao_misaddressed",
-)
 
 
 def _in(column: str, values: tuple[str, ...]) -> str:
@@ -169,7 +162,7 @@ class ServicePoint(Base, Timestamps):
             postgresql_using="gin",
             postgresql_ops={"name_en": "gin_trgm_ops"},
         ),
-        # English words, for word-prefix search (migration 0004; locator.query.search)
+        # English words, for word-prefix search (migration 0004; locator.query.name_search)
         Index(
             "ix_service_point_name_en_words",
             text("to_tsvector('simple'::regconfig, name_en)"),
@@ -372,9 +365,7 @@ class RoadEdge(Base):
 
 __all__ = [
     "AREA_LEVELS",
-    "POINT_SOURCES",
     "POINT_STATUSES",
-    "QA_FLAGS",
     "ROLES",
     "Account",
     "AdminArea",

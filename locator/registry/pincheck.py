@@ -39,7 +39,7 @@ from typing import Any
 from sqlalchemy import Connection, text
 from sqlalchemy.orm import Session
 
-from locator.registry.models import QA_FLAGS
+from locator.registry.vocabulary import QA_FLAGS
 from locator.settings import Settings
 
 # the tambon a pin stands in: the polygon holding it, else the nearest (KNN). The

@@ -17,6 +17,7 @@ from typing import Literal
 Origin = Literal["real", "derived", "synthetic"]
 FIELDS = ("location", "name", "address", "phones", "hours", "services", "no_copy")
 REAL_SOURCES = ("pinned", "imported")
+"""The sources whose points are real offices; a ``generated`` point is made up whole."""
 
 
 def provenance(source: str, provided: Iterable[str] = ()) -> dict[str, Origin]:

@@ -26,8 +26,8 @@ from sqlalchemy.dialects.postgresql import ARRAY, BIGINT, TIMESTAMP
 
 from locator.db.engine import Executor
 from locator.errors import EngineUnavailable
-from locator.query import search
 from locator.query.filters import PointFilter
+from locator.query.nearest import nearest
 from locator.settings import Settings
 from locator.travel import osrm
 from locator.travel.routing import OsrmClient, Place, geodesic_m, straight_line_duration_s
@@ -151,7 +151,7 @@ def nearest_by_travel_time(
     origin = Place(lat, lon)
     by_distance = f.model_copy(update={"open_now": None}) if f.open_now is not None else f
     n = candidate_count(settings, k)
-    candidates = search.nearest(db, lat, lon, by_distance, n, radius_m).results
+    candidates = nearest(db, lat, lon, by_distance, n, radius_m).results
     travel, fallback = _network_travel(settings, origin, candidates, mode)
     if fallback is not None:
         travel = [_estimate(origin, p, mode) for p in candidates]

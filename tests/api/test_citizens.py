@@ -15,7 +15,7 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from locator.query.filters import PointFilter
-from locator.query.search import nearest_sql
+from locator.query.nearest import nearest_sql
 from locator.registry.hours import is_open
 
 BANGKOK = {"lat": 13.7563, "lon": 100.5018}

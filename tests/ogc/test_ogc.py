@@ -16,14 +16,10 @@ from fastapi.testclient import TestClient
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-from locator.ogc.features import (
-    ItemQuery,
-    filter_sql,
-    items_sql,
-    parse_bbox,
-    parse_filter,
-    parse_sortby,
-)
+from locator.ogc.bbox import parse_bbox
+from locator.ogc.cql import filter_sql, parse_filter
+from locator.ogc.items import ItemQuery, items_sql
+from locator.ogc.sorting import parse_sortby
 from locator.query.filters import PointFilter
 from locator.settings import get_settings
 

@@ -1,6 +1,6 @@
 """The citizens' door: nearest points, search, details, the catalogue, ratings.
 
-Routes only translate HTTP to the domain (``locator.query.search``,
+Routes only translate HTTP to the domain (``locator.query``,
 ``locator.registry.catalogue``, ``locator.registry.areas``, ``locator.registry.ratings``)
 and back. Their query parameters are the models of ``locator.api.queries``, whose bounds
 come from the settings and appear in the OpenAPI document.
@@ -27,7 +27,9 @@ from locator.api.schemas import (
     ServiceList,
 )
 from locator.errors import InvalidInput
-from locator.query import search
+from locator.query import name_search
+from locator.query import nearest as nearest_points
+from locator.query.detail import point_detail
 from locator.registry import areas, catalogue, ratings
 from locator.registry.etags import detail_etag, etag_matches
 from locator.registry.fields import CODE, Moment
@@ -95,7 +97,7 @@ def build_router(settings: Settings) -> APIRouter:
                 }
             )
         with reader() as db:
-            page = search.nearest(db, p.lat, p.lon, p, k, p.radius_m, p.limit, p.offset)
+            page = nearest_points.nearest(db, p.lat, p.lon, p, k, p.radius_m, p.limit, p.offset)
         return json_response(
             {
                 "origin": {"lat": p.lat, "lon": p.lon},
@@ -118,7 +120,7 @@ def build_router(settings: Settings) -> APIRouter:
         if (p.lat is None) != (p.lon is None):
             raise InvalidInput("lat and lon: give both or neither", parameter="lat")
         with reader() as db:
-            found = search.text_search(
+            found = name_search.text_search(
                 db, p.q, p.limit, p, p.lat, p.lon, settings.search_candidates
             )
         return json_response(
@@ -144,7 +146,7 @@ def build_router(settings: Settings) -> APIRouter:
         at: Annotated[Moment | None, Query(description="judge open_now at this time")] = None,
     ) -> Response:
         with reader() as db:
-            detail = search.point_detail(db, point_id, at)
+            detail = point_detail(db, point_id, at)
         response = json_response(detail)
         # The ETag is the point's version and the body's own hash: the detail also holds the
         # rating summary and "open now", which change while the point's row does not, so a

@@ -3,8 +3,8 @@ CQL2 text filters), and the drafts of Part 6 (``properties``) and Part 8 (``sort
 
 One collection, ``service_points``, over the registry. GIS clients (QGIS, GDAL's OAPIF
 driver, ArcGIS, OWSLib) read it directly: ``ogrinfo OAPIF:http://127.0.0.1:8000``. The
-queries are ``locator.ogc.features``; this module adds links, media types and content
-negotiation.
+queries are ``locator.ogc`` (items, bbox, cql, queryables, sorting); this module adds
+links, media types and content negotiation.
 
 ``/`` is shared with the citizen page: every client gets the landing page as JSON
 (OWSLib sends ``Accept: */*``, GDAL ``application/json``) unless it prefers HTML, as
@@ -22,7 +22,20 @@ from locator.api.deps import Reader, ReaderDep, SettingsDep
 from locator.api.errors import error_responses
 from locator.api.queries import ItemsQuery, request_models
 from locator.errors import NotFound
-from locator.ogc import features
+from locator.ogc.bbox import CRS84, parse_bbox
+from locator.ogc.cql import parse_filter
+from locator.ogc.items import (
+    COLLECTION_ID,
+    FeaturePage,
+    ItemQuery,
+    data_extent,
+    filters_with,
+    get_feature,
+    list_features,
+    parse_properties,
+)
+from locator.ogc.queryables import queryables_schema
+from locator.ogc.sorting import parse_sortby
 from locator.settings import Settings
 
 JSON = "application/json"
@@ -101,10 +114,10 @@ CollectionId = Annotated[
 
 
 def _check_collection(collection_id: str) -> None:
-    if collection_id != features.COLLECTION_ID:
+    if collection_id != COLLECTION_ID:
         raise NotFound(
             f"no collection {collection_id!r}; the only collection is "
-            f"{features.COLLECTION_ID!r} (GET /collections)",
+            f"{COLLECTION_ID!r} (GET /collections)",
             collection=collection_id,
         )
 
@@ -144,28 +157,28 @@ def _extent(request: Request, reader: Reader) -> list[float] | None:
         extent: list[float] | None = cached[1]
         return extent
     with reader() as db:
-        bbox = features.data_extent(db)
+        bbox = data_extent(db)
     state.ogc_extent = (now, bbox)
     return bbox
 
 
 def _collection(request: Request, reader: Reader) -> dict[str, Any]:
     base = _base(request)
-    url = f"{base}/collections/{features.COLLECTION_ID}"
+    url = f"{base}/collections/{COLLECTION_ID}"
     extent: dict[str, Any] = {
         # no time dimension: an interval unbounded at both ends, as the spec writes it
         "temporal": {"interval": [[None, None]]},
     }
     bbox = _extent(request, reader)
     if bbox is not None:
-        extent["spatial"] = {"bbox": [bbox], "crs": features.CRS84}
+        extent["spatial"] = {"bbox": [bbox], "crs": CRS84}
     return {
-        "id": features.COLLECTION_ID,
+        "id": COLLECTION_ID,
         "title": COLLECTION_TITLE,
         "description": COLLECTION_DESCRIPTION,
         "extent": extent,
         "itemType": "feature",
-        "crs": [features.CRS84],
+        "crs": [CRS84],
         "links": [
             _link(url, "self", JSON, "This collection"),
             _link(f"{url}/items", "items", GEOJSON, "The service points as GeoJSON"),
@@ -186,32 +199,32 @@ def _schema_response(request: Request, body: dict[str, Any]) -> JSONResponse:
 _SCHEMA_CONTENT: dict[str, Any] = {"content": {SCHEMA_JSON: {}, JSON: {}}}
 
 
-def _item_query(q: ItemsQuery, max_bbox_area_deg2: float) -> features.ItemQuery:
+def _item_query(q: ItemsQuery, max_bbox_area_deg2: float) -> ItemQuery:
     """The parameters, each checked and parsed (a 422 names the one to fix)."""
-    bbox = None if q.bbox is None else features.parse_bbox(q.bbox, max_bbox_area_deg2)
+    bbox = None if q.bbox is None else parse_bbox(q.bbox, max_bbox_area_deg2)
     cql = None
     if q.filter is not None:
-        cql = features.parse_filter(q.filter, q.filter_lang, q.filter_crs)
-    return features.ItemQuery(
-        filters=features.filters_with(q, cql, status_given="status" in q.model_fields_set),
+        cql = parse_filter(q.filter, q.filter_lang, q.filter_crs)
+    return ItemQuery(
+        filters=filters_with(q, cql, status_given="status" in q.model_fields_set),
         bbox=bbox,
         cql=cql,
-        sortby=features.parse_sortby(q.sortby),
-        properties=features.parse_properties(q.properties),
+        sortby=parse_sortby(q.sortby),
+        properties=parse_properties(q.properties),
         limit=q.limit,
         offset=q.offset,
     )
 
 
-def _page_links(request: Request, page: features.FeaturePage) -> list[dict[str, str]]:
+def _page_links(request: Request, page: FeaturePage) -> list[dict[str, str]]:
     """self, collection, and next/prev that keep every other parameter (the filter too)."""
     base = _base(request)
-    url = f"{base}/collections/{features.COLLECTION_ID}/items"
+    url = f"{base}/collections/{COLLECTION_ID}/items"
     kept = [(k, v) for k, v in request.query_params.multi_items() if k not in ("limit", "offset")]
     kept.append(("limit", str(page.limit)))
     links = [
         _link(_with_params(url, request.query_params.multi_items()), "self", GEOJSON, "This page"),
-        _link(f"{base}/collections/{features.COLLECTION_ID}", "collection", JSON, "The collection"),
+        _link(f"{base}/collections/{COLLECTION_ID}", "collection", JSON, "The collection"),
     ]
     if page.has_next:
         params = [*kept, ("offset", str(page.offset + page.limit))]
@@ -315,8 +328,8 @@ def build_router(settings: Settings) -> APIRouter:
         f: Annotated[Literal["json"] | None, Query(description="Output format.")] = None,
     ) -> JSONResponse:
         _check_collection(collection_id)
-        url = f"{_base(request)}/collections/{features.COLLECTION_ID}/queryables"
-        return _schema_response(request, features.queryables_schema(url))
+        url = f"{_base(request)}/collections/{COLLECTION_ID}/queryables"
+        return _schema_response(request, queryables_schema(url))
 
     @router.get(
         "/collections/{collectionId}/sortables",
@@ -333,8 +346,8 @@ def build_router(settings: Settings) -> APIRouter:
         f: Annotated[Literal["json"] | None, Query(description="Output format.")] = None,
     ) -> JSONResponse:
         _check_collection(collection_id)
-        url = f"{_base(request)}/collections/{features.COLLECTION_ID}/sortables"
-        return _schema_response(request, features.queryables_schema(url, sortables=True))
+        url = f"{_base(request)}/collections/{COLLECTION_ID}/sortables"
+        return _schema_response(request, queryables_schema(url, sortables=True))
 
     @router.get(
         "/collections/{collectionId}/items",
@@ -354,7 +367,7 @@ def build_router(settings: Settings) -> APIRouter:
         _check_collection(collection_id)
         query = _item_query(q, settings.max_bbox_area_deg2)
         with reader() as db:
-            page = features.list_features(db, query, settings.max_page_size)
+            page = list_features(db, query, settings.max_page_size)
         return GeoJSONResponse(
             {
                 "type": "FeatureCollection",
@@ -388,10 +401,10 @@ def build_router(settings: Settings) -> APIRouter:
         ] = None,
     ) -> GeoJSONResponse:
         _check_collection(collection_id)
-        chosen = features.parse_properties(properties)
+        chosen = parse_properties(properties)
         with reader() as db:
-            feature = features.get_feature(db, feature_id, chosen)
-        collection_url = f"{_base(request)}/collections/{features.COLLECTION_ID}"
+            feature = get_feature(db, feature_id, chosen)
+        collection_url = f"{_base(request)}/collections/{COLLECTION_ID}"
         feature["links"] = [
             _link(f"{collection_url}/items/{feature['id']}", "self", GEOJSON, "This feature"),
             _link(collection_url, "collection", JSON, "The collection"),

@@ -29,7 +29,7 @@ from locator.api.schemas import (
     PointWritten,
 )
 from locator.errors import Forbidden
-from locator.query import search
+from locator.query.detail import point_detail
 from locator.registry.etags import detail_etag
 from locator.registry.fields import CODE
 
@@ -68,7 +68,7 @@ ServiceCode = Annotated[str, Path(pattern=CODE, max_length=64, description="a ca
 def _written(
     session: Any, result: pinning.WriteResult, status: int = 200, dry_run: bool = False
 ) -> Response:
-    detail = search.point_detail(session, result.point_id)
+    detail = point_detail(session, result.point_id)
     body: dict[str, Any] = {"point": detail, "overridden": result.flags}
     if dry_run:
         # the point as it would be; no ETag or Location: nothing of it exists

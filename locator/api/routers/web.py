@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import hashlib
 import html
+import json
 import logging
 import re
 from dataclasses import dataclass
@@ -35,6 +36,7 @@ from fastapi.responses import HTMLResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 from starlette.types import Scope
 
+from locator.registry.vocabulary import kind_words, page_vocabulary
 from locator.settings import Settings
 
 log = logging.getLogger("locator.api.routers.web")
@@ -115,8 +117,9 @@ def asset_hash(relative: str) -> str:
 def render_page(settings: Settings, template_name: str = "app.html") -> str:
     """A page with its few server-side values filled in (escaped where they are text).
 
-    One renderer for both pages, so both get the same hashed asset addresses and the
-    same tile settings; a placeholder a page does not use is simply not there.
+    One renderer for both pages, so both get the same hashed asset addresses, the same
+    tile settings and the registry's words (``page_vocabulary``, which the scripts read
+    instead of words of their own); a placeholder a page does not use is simply not there.
     """
     template = (STATIC_DIR / template_name).read_text(encoding="utf-8")
     template = re.sub(
@@ -134,6 +137,7 @@ def render_page(settings: Settings, template_name: str = "app.html") -> str:
         "__MAX_QUERY__": str(int(settings.max_query_length)),
         "__TILE_URL__": html.escape(tile_url, quote=True),
         "__TILE_ATTRIBUTION__": html.escape(settings.tile_attribution, quote=True),
+        "__VOCABULARY__": html.escape(json.dumps(page_vocabulary(), ensure_ascii=False)),
     }
     for key, value in values.items():
         template = template.replace(key, value)
@@ -155,7 +159,10 @@ def page_labels(catalogue_dir: Path) -> dict[str, Any]:
         log.warning("citizen page: catalogue not readable (%s); showing codes", exc)
         return {"kinds": {}, "documents": {}}
     return {
-        "kinds": {k.kind: {"name_th": k.name_th, "name_en": k.name_en} for k in cat.kinds},
+        "kinds": {
+            code: {"name_th": th, "name_en": en}
+            for code, (th, en) in kind_words(catalogue_dir).items()
+        },
         "documents": {
             d.code: {"name_th": d.name_th, "name_en": d.name_en} for d in cat.document_types
         },

@@ -19,13 +19,9 @@
   var LIST_LIMIT = 200; // list items drawn at once; the map shows every point
   var COORD_DIGITS = 6; // about 0.1 m: finer than any pin
 
-  var FLAG_WORDS = {
-    outside_tambon: ["หมุดอยู่นอกตำบลตามที่อยู่", "pin outside the address's tambon"],
-    wrong_province: ["หมุดอยู่คนละจังหวัดกับที่อยู่", "pin in another province than the address"],
-    postcode_mismatch: ["รหัสไปรษณีย์ไม่ใช่ของตำบลที่หมุดอยู่", "postcode not the tambon's"],
-    duplicate: ["อาจซ้ำกับจุดบริการอื่น", "possible duplicate"],
-    tao_misaddressed: ["ที่อยู่ อบต. ไม่ตรงกับชื่อ", "TAO addressed to another tambon"]
-  };
+  // the registry's words for codes (point sources, pin-check flags), given by the page
+  var VOCABULARY = JSON.parse(document.body.getAttribute("data-vocabulary") || "{}");
+  var FLAG_WORDS = VOCABULARY.qa_flags;
   var PROVENANCE_WORDS = {
     location: ["ตำแหน่ง", "location"],
     name: ["ชื่อ", "name"],
@@ -35,11 +31,7 @@
     services: ["บริการ", "services"],
     no_copy: ["สถานะไม่ต้องใช้สำเนา", "No-Copy status"]
   };
-  var SOURCES = {
-    pinned: ["สำนักงานจริง ตำแหน่งปักหมุดแล้ว", "a real office at its pinned location"],
-    imported: ["นำเข้าหรือปักหมุดโดยหน่วยงาน", "imported or pinned by an agency"],
-    generated: ["ข้อมูลจำลอง ไม่ใช่สำนักงานจริง", "generated for the demo: not a real office"]
-  };
+  var SOURCES = VOCABULARY.sources;
   var STATUSES = {
     active: ["เปิดให้บริการ", "Active"],
     temporarily_closed: ["ปิดชั่วคราว", "Temporarily closed"],

@@ -26,11 +26,9 @@
     priority_lane: ["มีช่องทางพิเศษ", "priority lane"],
     gecc: ["ศูนย์ราชการสะดวก", "GECC certified"]
   };
-  var SOURCES = {
-    pinned: ["สำนักงานจริง ตำแหน่งปักหมุดแล้ว", "A real office at its pinned location"],
-    imported: ["นำเข้าจากรายชื่อของหน่วยงาน", "Imported from an agency's list"],
-    generated: ["ข้อมูลจำลอง ไม่ใช่สำนักงานจริง", "Generated for the demo: not a real office"]
-  };
+  // the registry's words for codes (point sources, pin-check flags), given by the page
+  var VOCABULARY = JSON.parse(document.body.getAttribute("data-vocabulary") || "{}");
+  var SOURCES = VOCABULARY.sources;
   var DAYS = [
     ["mon", "จันทร์", "Mon"],
     ["tue", "อังคาร", "Tue"],
