@@ -39,6 +39,7 @@ from locator.errors import (
 from locator.registry import hours, pincheck
 from locator.registry.agency_tree import ancestry_cte, subtree_ids
 from locator.registry.etags import names_version, version_etag
+from locator.registry.kinds import point_kinds
 from locator.settings import Settings
 
 # the fields an agency states, and which provenance field each makes real
@@ -240,9 +241,7 @@ def _hours_value(value: Any) -> dict[str, Any]:
 @lru_cache(maxsize=4)
 def kind_agencies(catalogue_dir: Path) -> dict[str, str]:
     """Each kind of point and the department it belongs to (data/point_kinds.yaml)."""
-    from locator.ingest.catalogue import read_catalogue
-
-    return {k.kind: k.agency for k in read_catalogue(catalogue_dir).kinds}
+    return {code: k.agency for code, k in point_kinds(catalogue_dir).items()}
 
 
 def _kind_allowed(db: Executor, settings: Settings, account: Account, kind: str) -> None:

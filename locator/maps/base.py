@@ -32,6 +32,8 @@ from sqlalchemy import text
 
 from locator.db.engine import Executor
 from locator.errors import ConfigurationError
+from locator.registry import vocabulary
+from locator.settings import get_settings
 
 STATIC_DIR = Path(__file__).resolve().parent.parent / "api" / "static"
 LEAFLET_DIR = STATIC_DIR / "vendor" / "leaflet"
@@ -39,31 +41,13 @@ ASSETS_DIR = Path(__file__).resolve().parent / "assets"
 
 
 # --------------------------------------------------------------------------- vocabulary
-# The registry's words that the maps need, read here until the registry has one reader
-# of its vocabulary: the maps' only copies, so that pointing them at it is one line each.
-
-REAL_SOURCES = ("pinned", "imported")
-"""The sources of real offices (every other source is generated for the demo)."""
-
-
-@lru_cache(maxsize=1)
-def _kind_words() -> dict[str, tuple[str, str]]:
-    """Each kind's Thai and English name (data/point_kinds.yaml)."""
-    import yaml
-
-    from locator.settings import get_settings
-
-    try:
-        rows = yaml.safe_load(
-            (get_settings().catalogue_dir / "point_kinds.yaml").read_text("utf-8")
-        )
-    except OSError:
-        return {}
-    return {str(r["kind"]): (str(r["name_th"]), str(r["name_en"])) for r in rows or []}
-
-
 def kind_words(kind: str) -> tuple[str, str]:
-    return _kind_words().get(kind, (kind.replace("_", " "), kind.replace("_", " ")))
+    """A kind's Thai and English name (the registry's), or its code spelt out."""
+    try:
+        words = vocabulary.kind_words(get_settings().catalogue_dir).get(kind)
+    except (OSError, ConfigurationError):  # a map still draws without the catalogue
+        words = None
+    return words or (kind.replace("_", " "), kind.replace("_", " "))
 
 
 # --------------------------------------------------------------------------- the base

@@ -21,7 +21,6 @@ from sqlalchemy import text
 from locator.db.engine import Executor
 from locator.errors import InvalidInput
 from locator.maps.base import (
-    REAL_SOURCES,
     THAILAND,
     Bounds,
     ScriptCall,
@@ -36,25 +35,11 @@ from locator.maps.base import (
 )
 from locator.query.filters import PointFilter, Status, check_codes, conditions
 from locator.registry.models import POINT_STATUSES
-from locator.registry.vocabulary import POINT_SOURCES
+from locator.registry.provenance import REAL_SOURCES
+from locator.registry.vocabulary import POINT_SOURCES, SOURCE_WORDS
 
 ReviewSource = Literal["real", "generated"]
 
-PROVENANCE: dict[str, tuple[str, str]] = {
-    "pinned": (
-        "สำนักงานจริง ปักหมุดโดยหน่วยงาน",
-        "Real office, pinned by its agency",
-    ),
-    "imported": (
-        "สำนักงานจริง นำเข้าจากแหล่งข้อมูลภายนอก",
-        "Real office, imported from an outside source",
-    ),
-    "generated": (
-        "จุดสมมุติสำหรับการสาธิต ไม่ใช่ข้อเท็จจริง",
-        "Generated for the demo, not a fact: no such office; its name, place, phones and "
-        "hours are invented",
-    ),
-}
 STATUS_WORDS: dict[str, tuple[str, str]] = {
     "active": ("เปิดให้บริการ", "active"),
     "temporarily_closed": ("ปิดชั่วคราว", "temporarily closed"),
@@ -227,7 +212,7 @@ def review_points(
         "kinds": [[k, *kind_words(k)] for k in kinds],
         "agencies": [list(a) for a in agencies],
         "hours": list(hours),
-        "sources": [[s, *PROVENANCE.get(s, (s, s))] for s in sources],
+        "sources": [[s, *SOURCE_WORDS.get(s, (s, s))] for s in sources],
         "statuses": [[s, *STATUS_WORDS.get(s, (s, s))] for s in statuses],
         "flags": flag_names,
     }

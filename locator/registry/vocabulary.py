@@ -17,12 +17,16 @@ Words = tuple[str, str]
 """Thai, then English."""
 
 SOURCE_WORDS: dict[str, Words] = {
-    "pinned": ("สำนักงานจริง ตำแหน่งปักหมุดแล้ว", "A real office at its pinned location"),
+    "pinned": ("สำนักงานจริง ปักหมุดโดยหน่วยงาน", "Real office, pinned by its agency"),
     "imported": (
         "สำนักงานจริง นำเข้าจากแหล่งข้อมูลภายนอก",
         "Real office, imported from an outside source",
     ),
-    "generated": ("ข้อมูลจำลอง ไม่ใช่สำนักงานจริง", "Generated for the demo: not a real office"),
+    "generated": (
+        "จุดสมมุติสำหรับการสาธิต ไม่ใช่ข้อเท็จจริง",
+        "Generated for the demo, not a fact: no such office; its name, place, phones and "
+        "hours are invented",
+    ),
 }
 """Where a point comes from (``service_point.source``); ``provenance`` says what of it
 is real."""
