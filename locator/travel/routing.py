@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import math
 import threading
-import time
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -24,6 +23,7 @@ from sqlalchemy import text
 
 from locator.db.engine import Executor
 from locator.errors import EngineUnavailable, InvalidInput, NotFound
+from locator.failfast import Gate
 from locator.settings import Settings
 from locator.travel import osrm
 from locator.travel.routing_engine import RoutingEngine
@@ -102,46 +102,16 @@ def straight_line(origin: Place, dest: Place, mode: osrm.Mode, reason: str) -> d
     }
 
 
-class EngineGate:
-    """After the engine failed to answer in time, fail fast for a moment instead of
-    letting every request wait out ``osrm_timeout_s`` again (the database's
-    ``ConnectGate``, for the routing engine).
-
-    A stopped engine refuses the connection at once; a hung one (stopped by a signal,
-    swapping, stuck) would hold each request for the whole timeout, and a crowd of
-    citizens asking for routes would hold every worker thread. Here one request per
-    ``cooldown_s`` probes it; the rest get 503 on the spot.
-    """
-
-    def __init__(self, cooldown_s: float) -> None:
-        self.cooldown_s = cooldown_s
-        self._failed_at: float | None = None
-        self._probing = False
-        self._lock = threading.Lock()
-
-    def admit(self) -> bool:
-        with self._lock:
-            if self._failed_at is None:
-                return True
-            if self._probing or time.monotonic() - self._failed_at < self.cooldown_s:
-                return False
-            self._probing = True
-            return True
-
-    def settle(self, ok: bool) -> None:
-        with self._lock:
-            self._failed_at = None if ok else time.monotonic()
-            self._probing = False
-
-
-_GATES: dict[int, EngineGate] = {}
+_GATES: dict[int, Gate] = {}
 _CLIENTS: dict[float, httpx.Client] = {}
 _SHARED = threading.Lock()
 
 
-def _gate(port: int, cooldown_s: float) -> EngineGate:
+def _gate(port: int, cooldown_s: float) -> Gate:
+    """The engine's fail-fast gate: after a call timed out, one request per ``cooldown_s``
+    probes it (a hung engine would hold every worker thread); the rest get 503 at once."""
     with _SHARED:
-        return _GATES.setdefault(port, EngineGate(cooldown_s))
+        return _GATES.setdefault(port, Gate(cooldown_s))
 
 
 def _http(timeout_s: float) -> httpx.Client:
