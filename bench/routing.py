@@ -475,7 +475,7 @@ def _ms(fn: Callable[[], Any]) -> tuple[float, Any]:
 
 
 def _osrm_route_params(settings_radius: float) -> dict[str, str]:
-    """What the API sends OSRM for a route (``locator.travel.routing.route``)."""
+    """What the API sends OSRM for a route (``locator.travel.route.route``)."""
     return {
         "overview": "full",
         "geometries": "geojson",

@@ -29,7 +29,9 @@ from sqlalchemy import text
 from locator import maps
 from locator.errors import ConfigurationError
 from locator.settings import Settings
-from locator.travel import routing
+from locator.travel import estimate
+from locator.travel.places import Place, parse_place
+from locator.travel.route import route as find_route
 from tests.conftest import LOCATOR, MONACO_OFFICE, free_port_pair
 from tests.web import test_web
 from tests.web.test_web import CHROMIUM
@@ -145,10 +147,10 @@ def test_a_route_on_real_roads_to_a_point(
 
     # the same route the API answers
     lat, lon = MONACO_OFFICE
-    expected = routing.route(
+    expected = find_route(
         monaco_roads,
-        routing.parse_place(CASINO, "from"),
-        routing.Place(lat, lon, monaco_point),
+        parse_place(CASINO, "from"),
+        Place(lat, lon, monaco_point),
         "drive",
     )
     assert expected["method"] == "osrm"
@@ -280,8 +282,8 @@ def test_the_base_map_needs_no_internet_and_save_refuses_one_that_would() -> Non
 
 @needs_chromium
 def test_text_in_a_map_is_never_html(open_map: Callable[[Path], Opened], tmp_path: Path) -> None:
-    origin, dest = routing.Place(13.7466, 100.5347), routing.Place(13.7563, 100.5018)
-    route = routing.straight_line(origin, dest, "drive", f"because {XSS}")
+    origin, dest = Place(13.7466, 100.5347), Place(13.7563, 100.5018)
+    route = estimate.straight_line(origin, dest, "drive", f"because {XSS}")
     hostile = maps.Destination([XSS, f"`${{window.__pwned=2}}` </script>{XSS}"], XSS)
     out = maps.save(maps.route_map(route, origin, dest, hostile), tmp_path / "hostile.html")
     opened = open_map(out)

@@ -22,7 +22,7 @@ import httpx
 import pytest
 
 from locator.settings import Settings
-from locator.travel.routing_engine import RoutingEngine
+from locator.travel.osrm.engine import RoutingEngine
 from tests.conftest import serving
 from tests.web import test_web
 from tests.web.test_web import BANGKOK, CHROMIUM, Tab, _assert_accessible, _query

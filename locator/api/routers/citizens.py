@@ -36,7 +36,9 @@ from locator.schemas import (
     ServiceDetail,
     ServiceList,
 )
-from locator.travel import routing, travel_time
+from locator.travel.places import parse_place, resolve
+from locator.travel.rank import nearest_by_travel_time
+from locator.travel.route import route as find_route
 
 router = APIRouter(prefix="/v1", tags=["citizens"], responses=error_responses(400, 422, 503))
 
@@ -100,9 +102,7 @@ def nearest(
                 parameter="rank",
             )
         with reader() as db:
-            ranked = travel_time.nearest_by_travel_time(
-                db, settings, p.lat, p.lon, p, k, p.radius_m, p.mode
-            )
+            ranked = nearest_by_travel_time(db, settings, p.lat, p.lon, p, k, p.radius_m, p.mode)
         return json_response(
             {
                 "origin": {"lat": p.lat, "lon": p.lon},
@@ -203,12 +203,12 @@ def point(
     responses=error_responses(404),
 )
 def route(reader: ReaderDep, settings: SettingsDep, p: Annotated[RouteQuery, Query()]) -> Response:
-    origin = routing.parse_place(p.from_, "from")
-    dest = routing.parse_place(p.to, "to")
+    origin = parse_place(p.from_, "from")
+    dest = parse_place(p.to, "to")
     if dest.point_id is not None:
         with reader() as db:
-            dest = routing.resolve(db, dest)
-    body = routing.route(settings, origin, dest, p.mode, p.steps)
+            dest = resolve(db, dest)
+    body = find_route(settings, origin, dest, p.mode, p.steps)
     body["destination_point_id"] = dest.point_id
     return json_response(body)
 
