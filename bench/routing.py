@@ -64,17 +64,16 @@ from typing import Any
 
 import httpx
 import osmium
-from pyproj import Geod
 from sqlalchemy import create_engine, text
 
 from bench.common import BENCH_KEY, bench_database, free_port, free_port_pair
 from locator.db.engine import database_url, with_database
+from locator.geo import GEOD
 from locator.settings import get_settings
 
 OUTPUT = Path(__file__).parent / "output"
 SOURCE = get_settings().osm_dir / "liechtenstein-2013-08-03.osm.pbf"
 LOCATOR = str(Path(sys.executable).parent / "locator")
-GEOD = Geod(ellps="WGS84")
 
 # per-copy id strides, above Liechtenstein's largest ids (its extract is renumbered:
 # nodes 1..65,733, ways 1..7,121, relations 1..113); checked when tiling
