@@ -23,7 +23,7 @@ from locator.analysis import coverage as cv
 from locator.db.engine import database_url, with_database
 from locator.query.filters import PointFilter, conditions
 from locator.settings import get_settings
-from locator.travel import isochrone
+from locator.travel.graph import build, forget
 
 RARE = "passport_issue"
 COMMON = "vaccination"
@@ -171,7 +171,7 @@ def travel_part(server: str, repeat: int) -> None:
     settings = get_settings()
     engine = create_engine(with_database(server, ROADS_DB))
     with engine.connect() as conn:
-        isochrone.forget()
+        forget()
         started = time.perf_counter()
         graph = cv.road_graph(conn)
         read = time.perf_counter() - started
@@ -280,7 +280,7 @@ def synthetic_grid(repeat: int, side: int = 1415, keep: float = 1.0) -> None:
     edges["reverse_cost"] = np.where(rng.random(len(source)) < 0.1, -1.0, edges["cost"])
     edges["walk_cost"] = 100.0 / (5 / 3.6)
     started = time.perf_counter()
-    graph = isochrone.build(("synthetic", side, keep), vertices, edges)
+    graph = build(("synthetic", side, keep), vertices, edges)
     print(f"  synthetic grid: {n:,} vertices, {len(edges):,} edges ({keep:.0%} of the grid's), "
           f"{graph.modes['drive'].big.sum():,} in its large parts, built in "
           f"{time.perf_counter() - started:.1f} s")  # fmt: skip

@@ -63,10 +63,10 @@ from typing import Any
 
 import httpx
 import osmium
-from pyproj import Geod
 from sqlalchemy import create_engine, text
 
 from bench.common import bench_database, bench_env
+from locator.geo import GEOD
 from locator.settings import get_settings
 from tests.support.cli import LOCATOR
 from tests.support.database import drop_database
@@ -75,7 +75,6 @@ from tests.support.servers import serving as serving_api
 
 OUTPUT = Path(__file__).parent / "output"
 SOURCE = get_settings().osm_dir / "liechtenstein-2013-08-03.osm.pbf"
-GEOD = Geod(ellps="WGS84")
 
 # per-copy id strides, above Liechtenstein's largest ids (its extract is renumbered:
 # nodes 1..65,733, ways 1..7,121, relations 1..113); checked when tiling
@@ -465,7 +464,7 @@ def _ms(fn: Callable[[], Any]) -> tuple[float, Any]:
 
 
 def _osrm_route_params(settings_radius: float) -> dict[str, str]:
-    """What the API sends OSRM for a route (``locator.travel.routing.route``)."""
+    """What the API sends OSRM for a route (``locator.travel.route.route``)."""
     return {
         "overview": "full",
         "geometries": "geojson",

@@ -23,6 +23,7 @@ from rich.table import Table
 from locator.errors import ConfigurationError, LocatorError
 from locator.registry import public_holidays
 from locator.settings import get_settings
+from locator.travel.modes import Mode
 
 if TYPE_CHECKING:
     from sqlalchemy import Engine
@@ -223,16 +224,17 @@ def roads_import(
 ) -> None:
     """Prepare FILE for OSRM (car and foot profiles, MLD); replaces the current network."""
     from locator.progress import RichReporter
-    from locator.travel import osrm, road_graph
-    from locator.travel.routing_engine import RoutingEngine
+    from locator.travel import roads
+    from locator.travel.osrm.engine import RoutingEngine
+    from locator.travel.osrm.prepare import prepare, roads_dir
 
     settings = get_settings()
     engine = _engine()
     _require_schema(engine)
     started = time.perf_counter()
     with RichReporter(console) as reporter:
-        made = osrm.prepare(file, settings, reporter)
-        graph = road_graph.import_graph(engine, file, settings, reporter)
+        made = prepare(file, settings, reporter)
+        graph = roads.import_graph(engine, file, settings, reporter)
 
     restarted = RoutingEngine(settings).restart_running()
     modes = ", ".join(
@@ -241,7 +243,7 @@ def roads_import(
     )
     console.print(
         f"prepared {Path(made.source).name} for OSRM {made.osrm_version} in "
-        f"{time.perf_counter() - started:.1f} s: {modes}; in {osrm.roads_dir(settings)}; "
+        f"{time.perf_counter() - started:.1f} s: {modes}; in {roads_dir(settings)}; "
         f"road graph in PostGIS: {len(graph.vertices):,} vertices, {len(graph.edges):,} edges",
         highlight=False,
     )
@@ -253,22 +255,23 @@ def roads_import(
 @friendly
 def roads_status() -> None:
     """Which road network is imported, from what and when, and which engines run."""
-    from locator.travel import osrm
-    from locator.travel.routing_engine import RoutingEngine
+    from locator.travel.modes import PROFILES
+    from locator.travel.osrm.engine import RoutingEngine
+    from locator.travel.osrm.prepare import read_manifest, roads_dir
 
     settings = get_settings()
-    made = osrm.read_manifest(settings)
+    made = read_manifest(settings)
     if made is None:
         console.print("no road network imported: run `locator roads import FILE.osm.pbf`")
         return
     console.print(
         f"road network: {made.source} ({made.source_bytes / 2**20:.1f} MiB, sha256 "
         f"{made.source_sha256[:12]}), imported {made.imported_at} with OSRM "
-        f"{made.osrm_version}; modes: {', '.join(made.seconds)}; in {osrm.roads_dir(settings)}",
+        f"{made.osrm_version}; modes: {', '.join(made.seconds)}; in {roads_dir(settings)}",
         highlight=False,
     )
     engine = RoutingEngine(settings)
-    for mode in osrm.PROFILES:
+    for mode in PROFILES:
         s = engine.status(mode)
         state = f"running on {s.url} (pid {s.pid})" if s.running else "stopped"
         console.print(f"{mode} engine: {state}", highlight=False)
@@ -278,11 +281,11 @@ def roads_status() -> None:
 @friendly
 def roads_start() -> None:
     """Start the routing engines (osrm-routed on loopback) for every mode."""
-    from locator.travel import osrm
-    from locator.travel.routing_engine import RoutingEngine
+    from locator.travel.modes import PROFILES
+    from locator.travel.osrm.engine import RoutingEngine
 
     engine = RoutingEngine(get_settings())
-    for mode in osrm.PROFILES:
+    for mode in PROFILES:
         started = engine.start(mode)
         s = engine.status(mode)
         verb = "started" if started else "already running"
@@ -293,11 +296,11 @@ def roads_start() -> None:
 @friendly
 def roads_stop() -> None:
     """Stop the routing engines."""
-    from locator.travel import osrm
-    from locator.travel.routing_engine import RoutingEngine
+    from locator.travel.modes import PROFILES
+    from locator.travel.osrm.engine import RoutingEngine
 
     engine = RoutingEngine(get_settings())
-    for mode in osrm.PROFILES:
+    for mode in PROFILES:
         stopped = engine.stop(mode)
         console.print(f"{mode} engine {'stopped' if stopped else 'was not running'}")
 
@@ -309,7 +312,7 @@ def map_route(
     from_: Annotated[str, typer.Option("--from", help="Where the route starts: LAT,LON.")],
     to: Annotated[str, typer.Option("--to", help="A service point's id, or LAT,LON.")],
     output: Annotated[Path, typer.Option("-o", "--output", help="The HTML file to write.")],
-    mode: Annotated[Literal["drive", "walk"], typer.Option(help="How the trip is made.")] = "drive",
+    mode: Annotated[Mode, typer.Option(help="How the trip is made.")] = "drive",
 ) -> None:
     """A map of the route (the line, both ends, where they join the road, time and
     distance), or of the labelled straight-line estimate where no imported road network
@@ -682,7 +685,7 @@ def coverage(
         raise LocatorError("give --threshold-km or --threshold-min, not both")
     if level not in ("tambon", "district", "province"):
         raise LocatorError(f"--level {level!r}: tambon, district or province")
-    mode: Literal["distance", "travel_time"] = "travel_time" if threshold_min else "distance"
+    mode: cov.Measure = "travel_time" if threshold_min else "distance"
     thresholds = threshold_min or threshold_km or [5.0, 10.0, 20.0]
     try:
         f = PointFilter(service=service, no_copy=True if no_copy else None, kind=kind,
@@ -1173,13 +1176,14 @@ def serve(
 def _start_routing(settings: Any) -> None:
     """The routing engines, on demand like the database, when a road network is
     imported; without one the API answers routes with labelled estimates."""
-    from locator.travel import osrm
-    from locator.travel.routing_engine import RoutingEngine
+    from locator.travel.modes import PROFILES
+    from locator.travel.osrm.engine import RoutingEngine
+    from locator.travel.osrm.prepare import read_manifest
 
-    if osrm.read_manifest(settings) is None:
+    if read_manifest(settings) is None:
         return
     engine = RoutingEngine(settings)
-    for mode in osrm.PROFILES:
+    for mode in PROFILES:
         if engine.start(mode):
             console.print(f"{mode} routing engine started on {engine.status(mode).url}")
 

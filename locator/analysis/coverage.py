@@ -18,7 +18,7 @@ spheroid, as the design's rule says ("distances are geodesic metres").
 
 Travel-time mode: where a road network is loaded (``road_vertex``/``road_edge``), one
 multi-source Dijkstra (``scipy.sparse.csgraph.dijkstra``, ``min_only``) over the graph that
-``locator.travel.isochrone`` reads once per process, from every selected point's nearest road
+``locator.travel.graph`` reads once per process, from every selected point's nearest road
 vertex, bounded by the largest threshold; each unit gets the time of its own nearest
 vertex. The time counted is the time on the roads between the two snapped vertices (by
 car: from the unit to the point, one-way streets respected); the walk to the road is not.
@@ -31,7 +31,6 @@ from __future__ import annotations
 import math
 import threading
 import time
-import weakref
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -41,24 +40,26 @@ import numpy as np
 import pandas as pd
 import shapely
 from numpy.typing import NDArray
-from pyproj import Geod
 from scipy.sparse import csr_matrix  # type: ignore[import-untyped]
 from scipy.sparse.csgraph import dijkstra  # type: ignore[import-untyped]
 from scipy.spatial import cKDTree  # type: ignore[import-untyped]
 from sqlalchemy import text
 
+from locator import geo
 from locator.db.engine import Executor
 from locator.query.filters import PointFilter, check_codes, conditions
 from locator.settings import Settings
-from locator.travel import isochrone, osrm
+from locator.travel import estimate
+from locator.travel.graph import RoadGraph, current_graph
+from locator.travel.modes import Mode
+from locator.travel.snapping import to_vertices, vertex_snapper
 
-Mode = Literal["distance", "travel_time"]
+Measure = Literal["distance", "travel_time"]
+"""What a coverage run measures to the nearest point: geodesic km, or minutes on the roads."""
 Level = Literal["tambon", "district", "province"]
 Floats = NDArray[np.float64]
 Ints = NDArray[np.int64]
 
-EARTH_RADIUS_M = isochrone.EARTH_RADIUS_M
-_GEOD = Geod(ellps="WGS84")
 SPHEROID_SLACK = 1.01
 """The geodesic (WGS84) distance differs from the great-circle one on the mean sphere by
 less than 0.7 % (the flattening, 1/298, bounds it): any point whose sphere distance is
@@ -89,7 +90,7 @@ class CoverageResult:
 
     service: str | None
     no_copy: bool
-    mode: Mode
+    mode: Measure
     thresholds: list[float]
     units: gpd.GeoDataFrame
     points: int
@@ -127,7 +128,7 @@ class SitingResult:
 
     sites: gpd.GeoDataFrame
     threshold: float
-    mode: Mode
+    mode: Measure
     covered_before: int
     covered_after: int
     population: int
@@ -199,31 +200,6 @@ def _read_units(db: Executor) -> _Units:
         return _units_cache
 
 
-# --- geometry helpers -----------------------------------------------------------------
-def _xyz(lon: Floats, lat: Floats) -> Floats:
-    """Unit-sphere coordinates: the chord between two is monotonic in their
-    great-circle distance, so a KD-tree over them finds nearest points on the sphere."""
-    lo, la = np.radians(lon), np.radians(lat)
-    c = np.cos(la)
-    return np.column_stack([c * np.cos(lo), c * np.sin(lo), np.sin(la)])
-
-
-def _chord(metres: float) -> float:
-    """The chord (unit sphere) of a great-circle distance in metres."""
-    return 2.0 * math.sin(min(metres / EARTH_RADIUS_M, math.pi) / 2.0)
-
-
-def _arc_m(chord: Floats) -> Floats:
-    return np.asarray(2.0 * np.arcsin(np.minimum(chord, 2.0) / 2.0) * EARTH_RADIUS_M)
-
-
-def _geodesic_m(lon1: Floats, lat1: Floats, lon2: Floats, lat2: Floats) -> Floats:
-    if len(lon1) == 0:
-        return np.zeros(0)
-    _, _, d = _GEOD.inv(lon1, lat1, lon2, lat2)
-    return np.asarray(d, dtype=np.float64)
-
-
 def nearest_geodesic(lon: Floats, lat: Floats, plon: Floats, plat: Floats) -> tuple[Floats, Ints]:
     """For each (lon, lat), the geodesic metres to the nearest of (plon, plat) and its
     index: ``KNN`` candidates by the sphere measured on the spheroid, and a ball query
@@ -237,12 +213,12 @@ def nearest_geodesic(lon: Floats, lat: Floats, plon: Floats, plat: Floats) -> tu
     n = len(lon)
     if len(plon) == 0:
         return np.full(n, np.inf), np.full(n, -1, dtype=np.int64)
-    tree = cKDTree(_xyz(plon, plat))
+    tree = cKDTree(geo.unit_xyz(plon, plat))
     k = min(KNN, len(plon))
-    chord, idx = tree.query(_xyz(lon, lat), k=k)
+    chord, idx = tree.query(geo.unit_xyz(lon, lat), k=k)
     chord = np.asarray(chord).reshape(n, k)
     idx = np.asarray(idx, dtype=np.int64).reshape(n, k)
-    d = _geodesic_m(
+    d = geo.distances_m(
         np.repeat(lon, k), np.repeat(lat, k), plon[idx.ravel()], plat[idx.ravel()]
     ).reshape(n, k)
     best = np.argmin(d, axis=1)
@@ -252,14 +228,14 @@ def nearest_geodesic(lon: Floats, lat: Floats, plon: Floats, plat: Floats) -> tu
     if k < len(plon):
         # a point past the k-th by the sphere may be nearer on the spheroid only if the
         # k-th is within the slack of the best found
-        doubtful = np.flatnonzero(_arc_m(chord[:, -1]) <= dist * SPHEROID_SLACK)
+        doubtful = np.flatnonzero(geo.arc_m(chord[:, -1]) <= dist * SPHEROID_SLACK)
         for i in doubtful.tolist():
             cand = np.asarray(
-                tree.query_ball_point(_xyz(lon[i : i + 1], lat[i : i + 1])[0],
-                                      _chord(float(dist[i]) * SPHEROID_SLACK) + 1e-12),
+                tree.query_ball_point(geo.unit_xyz(lon[i : i + 1], lat[i : i + 1])[0],
+                                      geo.chord(float(dist[i]) * SPHEROID_SLACK) + 1e-12),
                 dtype=np.int64,
             )  # fmt: skip
-            dc = _geodesic_m(
+            dc = geo.distances_m(
                 np.full(len(cand), lon[i]), np.full(len(cand), lat[i]), plon[cand], plat[cand]
             )
             j = int(np.argmin(dc))
@@ -292,9 +268,9 @@ def coverage(
     f: PointFilter,
     *,
     thresholds: Sequence[float] = (5, 10, 20),
-    mode: Mode = "distance",
+    mode: Measure = "distance",
     units: gpd.GeoDataFrame | None = None,
-    travel_mode: osrm.Mode = "drive",
+    travel_mode: Mode = "drive",
 ) -> CoverageResult:
     """How far every populated tambon is from the nearest point ``f`` selects.
 
@@ -360,53 +336,10 @@ def coverage(
 
 
 # --- travel time --------------------------------------------------------------------------
-@dataclass
-class _Snapper:
-    """The vertices of a mode's large connected parts, in a KD-tree, and the reversed
-    matrix (Dijkstra from the points over it gives each vertex its time *to* a point)."""
-
-    graph: weakref.ref[isochrone.RoadGraph]
-    """The graph it was built from (the same object: keys alone could repeat)."""
-    vertices: Ints
-    tree: Any
-    reverse: Any
-
-
-_snappers: dict[osrm.Mode, _Snapper] = {}
-_snap_lock = threading.Lock()
-
-
-def _snapper(graph: isochrone.RoadGraph, mode: osrm.Mode) -> _Snapper:
-    cached = _snappers.get(mode)
-    if cached is not None and cached.graph() is graph:
-        return cached
-    with _snap_lock:
-        part = graph.modes[mode]
-        n = part.vertices
-        core = part.matrix[:n, :n]
-        vertices = np.flatnonzero(part.big).astype(np.int64)
-        tree = cKDTree(_xyz(graph.lon[vertices], graph.lat[vertices]))
-        snapper = _Snapper(weakref.ref(graph), vertices, tree, csr_matrix(core.T))
-        _snappers[mode] = snapper
-        return snapper
-
-
-def _snap(snapper: _Snapper, graph: isochrone.RoadGraph, lon: Floats, lat: Floats,
-          radius_m: float) -> tuple[Ints, Floats]:  # fmt: skip
-    """Each place's nearest vertex of the large parts and the geodesic metres to it; -1
-    beyond ``radius_m``."""
-    if len(lon) == 0:
-        return np.zeros(0, dtype=np.int64), np.zeros(0)
-    _, idx = snapper.tree.query(_xyz(lon, lat), k=1)
-    vertex = snapper.vertices[np.asarray(idx, dtype=np.int64)]
-    metres = _geodesic_m(lon, lat, graph.lon[vertex], graph.lat[vertex])
-    return np.where(metres <= radius_m, vertex, -1), metres
-
-
-def road_graph(db: Executor) -> isochrone.RoadGraph | None:
-    """The graph ``locator.travel.isochrone`` keeps in memory (read once per process and
+def road_graph(db: Executor) -> RoadGraph | None:
+    """The graph ``locator.travel.graph`` keeps in memory (read once per process and
     import), or None when no road network is imported."""
-    graph = isochrone.current_graph(db)
+    graph = current_graph(db)
     return None if graph.empty or not graph.modes else graph
 
 
@@ -417,7 +350,7 @@ def _travel_times(
     plon: Floats,
     plat: Floats,
     limit_s: float,
-    mode: osrm.Mode,
+    mode: Mode,
 ) -> None:
     units = result.units
     graph = road_graph(db)
@@ -436,8 +369,8 @@ def _travel_times(
 
 
 def travel_seconds(
-    graph: isochrone.RoadGraph,
-    mode: osrm.Mode,
+    graph: RoadGraph,
+    mode: Mode,
     plon: Floats,
     plat: Floats,
     lon: Floats,
@@ -454,8 +387,8 @@ def travel_seconds(
     if mode not in graph.modes or not graph.modes[mode].big.any():
         notes.append(f"the imported road network has no roads usable in mode {mode!r}")
         return travel, notes
-    snapper = _snapper(graph, mode)
-    points, _ = _snap(snapper, graph, plon, plat, radius_m)
+    snapper = vertex_snapper(graph, mode)
+    points, _ = to_vertices(snapper, graph, plon, plat, radius_m)
     sources = np.unique(points[points >= 0])
     off_points = len(points) - int((points >= 0).sum())
     if off_points:
@@ -463,7 +396,7 @@ def travel_seconds(
             f"{off_points} of {len(points)} points are more than {radius_m:g} m from the "
             "road network and are left out of travel times"
         )
-    vertex, _ = _snap(snapper, graph, lon, lat, radius_m)
+    vertex, _ = to_vertices(snapper, graph, lon, lat, radius_m)
     off = int((vertex < 0).sum())
     if off:
         notes.append(
@@ -597,7 +530,7 @@ def suggest_sites(result: CoverageResult, k: int, threshold: float | None = None
 
     In travel-time mode the candidates are judged by geodesic distance as well, with the
     threshold in minutes converted at the straight-line driving speed of
-    ``locator.travel.routing``; the covered counts before use the travel times where known."""
+    ``locator.travel.estimate``; the covered counts before use the travel times where known."""
     if k < 0:
         raise ValueError("k: zero or more sites")
     t = float(max(result.thresholds) if threshold is None else threshold)
@@ -610,9 +543,7 @@ def suggest_sites(result: CoverageResult, k: int, threshold: float | None = None
         radius_m = t * 1000.0
         covered = metric <= radius_m
     else:
-        from locator.travel.routing import STRAIGHT_LINE_SPEED_KMH
-
-        radius_m = STRAIGHT_LINE_SPEED_KMH["drive"] / 3.6 * t * 60.0
+        radius_m = estimate.reach_m(t, "drive")
         known = ~np.isnan(metric)
         covered = np.where(known, metric <= t * 60.0, u["distance_m"].to_numpy() <= radius_m)
     before = int(people[covered].sum())
@@ -623,8 +554,10 @@ def suggest_sites(result: CoverageResult, k: int, threshold: float | None = None
     gained: list[int] = []
     if len(open_) and k > 0:
         # who each candidate would cover, among the uncovered: (candidate, unit) pairs
-        tree = cKDTree(_xyz(lon[open_], lat[open_]))
-        lists = tree.query_ball_point(_xyz(lon, lat), _chord(radius_m * SPHEROID_SLACK) + 1e-12)
+        tree = cKDTree(geo.unit_xyz(lon[open_], lat[open_]))
+        lists = tree.query_ball_point(
+            geo.unit_xyz(lon, lat), geo.chord(radius_m * SPHEROID_SLACK) + 1e-12
+        )
         counts = np.fromiter((len(x) for x in lists), dtype=np.int64, count=len(lists))
         cand = np.repeat(np.arange(len(lon)), counts)
         unit = (
@@ -632,7 +565,7 @@ def suggest_sites(result: CoverageResult, k: int, threshold: float | None = None
             if len(cand)
             else np.zeros(0, dtype=np.int64)
         )
-        d = _geodesic_m(lon[cand], lat[cand], lon[unit], lat[unit])
+        d = geo.distances_m(lon[cand], lat[cand], lon[unit], lat[unit])
         keep = d <= radius_m
         cand, unit = cand[keep], unit[keep]
         pairs = csr_matrix((np.ones(len(cand)), (cand, unit)), shape=(len(lon), len(lon))).tocsr()

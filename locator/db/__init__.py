@@ -1,8 +1,8 @@
 """The database: engines and sessions, the embedded cluster, roles, migrations, backups.
 
-Owns every connection to PostgreSQL (the three engines and their fail-fast gate), the
-local PostGIS cluster the demo and the tests start, the least-privilege roles, the
-Alembic runner, dump and restore, and the bulk COPY helper. It may import only
-``locator.settings``, ``locator.errors`` and ``locator.progress``: everything else
-stands on it.
+Owns every connection to PostgreSQL (the three engines, the API's two behind a
+``locator.failfast`` gate), the local PostGIS cluster the demo and the tests start, the
+least-privilege roles, the Alembic runner, dump and restore, and the bulk COPY helper.
+It may import only ``locator.settings``, ``locator.errors``, ``locator.progress`` and
+``locator.failfast``: everything else stands on it.
 """

@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import hashlib
 import re
-import threading
-import time
 from collections.abc import Mapping
 from functools import lru_cache
 from typing import Any, cast
@@ -24,6 +22,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 
 from locator.db.roles import API_ROLE, READER_ROLE
+from locator.failfast import Gate
 from locator.settings import Settings, get_settings
 
 Executor = Session | Connection
@@ -79,52 +78,27 @@ def make_engine(url: str | None = None, settings: Settings | None = None) -> Eng
     )
 
 
-class ConnectGate:
-    """After a failed connection attempt, fail fast for a moment instead of letting every
-    request wait out ``connect_timeout`` again.
+def _fail_fast(engine: Engine, cooldown_s: float) -> Engine:
+    """``engine`` behind a ``Gate``: after a failed connection attempt, the next ones are
+    refused at once for ``cooldown_s`` instead of each waiting out ``connect_timeout``
+    (a database behind a network fault does not answer at all)."""
+    gate = Gate(cooldown_s)
 
-    A database that is down answers a connection attempt at once (the socket is gone,
-    the port is closed), but one behind a network fault does not answer at all, and each
-    request would hang for ``connect_timeout``. Here only one attempt per ``cooldown_s``
-    goes out; the rest are refused on the spot, so the API answers 503 quickly either
-    way, and notices the database is back within ``cooldown_s`` of its return.
-    """
+    @event.listens_for(engine, "do_connect")
+    def _connect(dialect: Any, _record: Any, cargs: Any, cparams: Any) -> Any:
+        if not gate.admit():
+            raise psycopg2.OperationalError(
+                "the database did not answer a moment ago (not retried yet)"
+            )
+        try:
+            connection = dialect.connect(*cargs, **cparams)
+        except Exception:
+            gate.settle(ok=False)
+            raise
+        gate.settle(ok=True)
+        return connection
 
-    def __init__(self, cooldown_s: float) -> None:
-        self.cooldown_s = cooldown_s
-        self._failed_at: float | None = None
-        self._probing = False
-        self._lock = threading.Lock()
-
-    def install(self, engine: Engine) -> Engine:
-        @event.listens_for(engine, "do_connect")
-        def _connect(dialect: Any, _record: Any, cargs: Any, cparams: Any) -> Any:
-            self._admit()
-            try:
-                connection = dialect.connect(*cargs, **cparams)
-            except Exception:
-                self._settle(ok=False)
-                raise
-            self._settle(ok=True)
-            return connection
-
-        return engine
-
-    def _admit(self) -> None:
-        with self._lock:
-            if self._failed_at is None:
-                return
-            waiting = time.monotonic() - self._failed_at < self.cooldown_s
-            if waiting or self._probing:
-                raise psycopg2.OperationalError(
-                    "the database did not answer a moment ago (not retried yet)"
-                )
-            self._probing = True
-
-    def _settle(self, ok: bool) -> None:
-        with self._lock:
-            self._failed_at = None if ok else time.monotonic()
-            self._probing = False
+    return engine
 
 
 def make_write_engine(url: str, settings: Settings) -> Engine:
@@ -150,7 +124,7 @@ def make_write_engine(url: str, settings: Settings) -> Engine:
             ),
         },
     )
-    return ConnectGate(settings.connect_retry_s).install(engine)
+    return _fail_fast(engine, settings.connect_retry_s)
 
 
 def make_read_engine(url: str, settings: Settings) -> Engine:
@@ -183,7 +157,7 @@ def make_read_engine(url: str, settings: Settings) -> Engine:
             ),
         },
     )
-    return ConnectGate(settings.connect_retry_s).install(engine)
+    return _fail_fast(engine, settings.connect_retry_s)
 
 
 def make_session_factory(engine: Engine) -> sessionmaker[Session]:

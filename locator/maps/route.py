@@ -23,13 +23,15 @@ from locator.maps.base import (
     text_popup,
 )
 from locator.settings import Settings
-from locator.travel import osrm, routing
+from locator.travel.modes import PROFILES, Mode
+from locator.travel.places import Place, parse_place, resolve
+from locator.travel.route import route as find_route
 
 # folium's vector layers take untyped **kwargs (Leaflet's path options)
 _PolyLine = cast(Any, folium.PolyLine)
 _CircleMarker = cast(Any, folium.CircleMarker)
 
-MODE_WORDS: dict[osrm.Mode, tuple[str, str]] = {
+MODE_WORDS: dict[Mode, tuple[str, str]] = {
     "drive": ("เส้นทางรถยนต์", "by car"),
     "walk": ("เส้นทางเดินเท้า", "on foot"),
 }
@@ -47,7 +49,7 @@ class Destination:
     tooltip: str
 
 
-def describe_destination(db: Executor, dest: routing.Place) -> Destination:
+def describe_destination(db: Executor, dest: Place) -> Destination:
     where = f"{dest.lat:.5f}, {dest.lon:.5f}"
     if dest.point_id is None:
         return Destination(["Destination", where], where)
@@ -75,15 +77,15 @@ def describe_destination(db: Executor, dest: routing.Place) -> Destination:
 
 def route_map(
     route: dict[str, Any],
-    origin: routing.Place,
-    dest: routing.Place,
+    origin: Place,
+    dest: Place,
     destination: Destination,
     backgrounds: list[tuple[str, dict[str, Any]]] | None = None,
 ) -> folium.Map:
-    """The map of a route answered by ``locator.travel.routing.route``: the line, both ends
+    """The map of a route answered by ``locator.travel.route.route``: the line, both ends
     with popups, where each end joins the road (a dashed line to it), time and distance
     in the legend and the title; a straight-line estimate is labelled as one."""
-    mode: osrm.Mode = route["mode"]
+    mode: Mode = route["mode"]
     estimate = route["method"] == "straight_line"
     th, en = MODE_WORDS[mode]
     distance = distance_words(route["distance_m"])
@@ -178,7 +180,7 @@ def route_map(
         )
         key = [("estimate", "straight line between the two ends")]
     else:
-        lines.append(f"on the imported roads (OSRM, {osrm.PROFILES[mode]} profile)")
+        lines.append(f"on the imported roads (OSRM, {PROFILES[mode]} profile)")
         lines.append(
             f"ends joined to the road {route['snap_distance_m']['from']:.0f} m and "
             f"{route['snap_distance_m']['to']:.0f} m away"
@@ -200,13 +202,13 @@ def route_map(
 
 
 def make_route_map(
-    db: Executor, settings: Settings, from_: str, to: str, mode: osrm.Mode
+    db: Executor, settings: Settings, from_: str, to: str, mode: Mode
 ) -> tuple[folium.Map, dict[str, Any]]:
     """Parse both ends (``lat,lon``; ``to`` may be a point id), route, draw. Returns the
     map and the route as ``/v1/route`` would answer it."""
-    origin = routing.parse_place(from_, "from")
-    dest = routing.resolve(db, routing.parse_place(to, "to"))
-    route = routing.route(settings, origin, dest, mode)
+    origin = parse_place(from_, "from")
+    dest = resolve(db, parse_place(to, "to"))
+    route = find_route(settings, origin, dest, mode)
     route["destination_point_id"] = dest.point_id
     coords = [*route["geometry"]["coordinates"], *route["snapped"].values()]
     view = padded(

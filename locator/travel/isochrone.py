@@ -1,5 +1,6 @@
 """Isochrones: the area reachable from a place within so many minutes, by car or on foot,
-on the road graph in PostGIS (``road_vertex``, ``road_edge``: ``locator.travel.road_graph``).
+on the road graph (``road_vertex``, ``road_edge``: ``locator.travel.roads``), held in memory
+by ``locator.travel.graph``.
 
 How one is computed (``isochrone``):
 
@@ -8,7 +9,7 @@ How one is computed (``isochrone``):
    Farther than ``settings.route_snap_radius_m`` is a mistake to name (422 saying how
    far); farther than ``settings.route_coverage_m``, or no graph imported at all, is a
    place no imported network covers: the answer is then a circle at the straight-line
-   speeds of ``locator.travel.routing``, labelled ``straight_line``, as ``/v1/route`` answers a
+   speeds of ``locator.travel.estimate``, labelled ``straight_line``, as ``/v1/route`` answers a
    labelled straight line. As OSRM does, a snap prefers a road of the network's large
    connected parts over a stray fragment (a private yard's loop) when both are in reach.
 2. A bounded Dijkstra (``scipy.sparse.csgraph.dijkstra`` with ``limit``) runs from the
@@ -29,54 +30,31 @@ How one is computed (``isochrone``):
    milliseconds per thousand points), and the closing is a length, where GEOS' ``ratio``
    is a share of its triangulation's edge lengths: the same ratio spans a harbour in one
    place and not in another.
-
-The graph is read from PostGIS once per process (both modes from one pass, ``COPY`` in
-binary) into a CSR matrix per mode and kept; it is read again when the stamp changes.
-The stamp is the tables' ``pg_relation_filenode``: ``road_graph.load`` replaces the graph
-with TRUNCATE, which gives both tables new files in the same transaction, so a new import
-(in this process or any other) is seen by the next request, and never half.
 """
 
 from __future__ import annotations
 
-import io
 import math
 import queue
-import threading
-import time
-from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import numpy as np
-import psycopg2
-import psycopg2.extensions
 import shapely
 from numpy.typing import NDArray
-from pyproj import Geod
 from scipy import ndimage  # type: ignore[import-untyped]
-from scipy.sparse import csr_matrix  # type: ignore[import-untyped]
-from scipy.sparse.csgraph import connected_components, dijkstra  # type: ignore[import-untyped]
-from sqlalchemy.exc import DBAPIError
-from sqlalchemy.orm import Session
+from scipy.sparse.csgraph import dijkstra  # type: ignore[import-untyped]
 
-from locator.db.engine import Executor, run_prepared
+from locator.db.engine import Executor
 from locator.errors import Busy, InvalidInput
+from locator.geo import EARTH_RADIUS_M, GEOD
 from locator.settings import Settings
-from locator.travel import osrm
-from locator.travel.routing import STRAIGHT_LINE_SPEED_KMH
+from locator.travel import estimate
+from locator.travel.graph import LOAD_WAIT_S, Floats, Ints, ModeGraph, RoadGraph, graph_for
+from locator.travel.modes import Mode
+from locator.travel.snapping import Snap, nearest_edges, on_edge
 
 Method = Literal["road_graph", "straight_line"]
-Floats = NDArray[np.float64]
-Ints = NDArray[np.int64]
 
-EARTH_RADIUS_M = 6_371_008.8
-_GEOD = Geod(ellps="WGS84")
-
-BIG_COMPONENT = 1000
-"""Vertices of a connected part at least this large (or the largest, in a smaller
-network) are preferred when snapping: OSRM's ``--small-component-size``."""
-SLOTS = 32
-"""Virtual origin vertices in each matrix: one per isochrone computed at the same time."""
 GRID_CELLS = 160
 """The grid the area is drawn on: cells across the reached area's longer side."""
 MIN_CELL_M = 8.0
@@ -91,297 +69,22 @@ HOLE_CELLS = 200
 SMOOTH_CELLS = 1.2
 """The rounded outline is then simplified within this many cells (its steps of one cell
 become straight lines): with the rounding, less than ``MARGIN_CELLS``."""
-CANDIDATES = 8
-"""Roads the snap considers, nearest first."""
-LOAD_TIMEOUT_MS = 300_000
-"""The longest a graph read may run (a country's graph is millions of rows)."""
-LOAD_WAIT_S = 5.0
-"""How long a request waits for another one reading the graph before answering 503."""
-CIRCLE_POINTS = 72
 
-
-# --- the graph in memory -------------------------------------------------------------
-@dataclass
-class ModeGraph:
-    """One mode's graph: a CSR matrix over the vertices (seconds), plus ``SLOTS`` virtual
-    origin vertices after them, each with two edges set per request."""
-
-    matrix: Any
-    vertices: int
-    edges: int
-    big: NDArray[np.bool_]
-    slots: queue.SimpleQueue[int] = field(default_factory=queue.SimpleQueue)
-
-    def slot_entries(self, slot: int) -> slice:
-        start = int(self.matrix.indptr[slot])
-        return slice(start, start + 2)
-
-
-@dataclass
-class RoadGraph:
-    key: tuple[Any, ...]
-    lon: Floats
-    lat: Floats
-    modes: dict[osrm.Mode, ModeGraph]
-
-    @property
-    def empty(self) -> bool:
-        return all(m.edges == 0 for m in self.modes.values())
-
-
-_graph: RoadGraph | None = None
-_load_lock = threading.Lock()
-
-
-def _raw(db: Executor) -> Any:
-    conn = db.connection() if isinstance(db, Session) else db
-    return conn.connection
-
-
-def _copy(cur: Any, query: str, fields: list[tuple[str, str]]) -> NDArray[Any]:
-    """``COPY (query) TO STDOUT (FORMAT binary)`` of fixed-width, non-null columns, read
-    straight into a numpy record array."""
-    buffer = io.BytesIO()
-    cur.copy_expert(f"COPY ({query}) TO STDOUT (FORMAT binary)", buffer)
-    data = buffer.getbuffer()
-    # header: 11-byte signature, flags (4), extension length (4) and the extension
-    offset = 19 + int.from_bytes(data[15:19], "big")
-    layout: list[tuple[str, str]] = [("_n", ">i2")]
-    for name, kind in fields:
-        layout += [(f"_{name}", ">i4"), (name, kind)]
-    dtype = np.dtype(layout)
-    count = (len(data) - offset - 2) // dtype.itemsize  # the trailer is 2 bytes
-    return np.frombuffer(data, dtype=dtype, count=count, offset=offset)
-
-
-# named columns: read as a dict row, two unnamed pg_relation_filenode columns were one,
-# and a key made from them never matched the graph's (every coverage run read the 2M-
-# vertex graph again, 5 s)
-_STAMP = (
-    "SELECT current_database() AS db, pg_relation_filenode('road_edge') AS edges, "
-    "pg_relation_filenode('road_vertex') AS vertices"
-)
-
-
-def _read(db: Executor) -> RoadGraph:
-    """The whole graph, read in binary; its key is the stamp before and after (equal, or
-    it is read again: an import committed meanwhile)."""
-    raw = _raw(db)
-    try:
-        with raw.cursor() as cur:
-            cur.execute("SET statement_timeout = %s", (LOAD_TIMEOUT_MS,))
-            try:
-                for _ in range(3):
-                    cur.execute(_STAMP)
-                    before = tuple(cur.fetchone())
-                    vertices = _copy(
-                        cur,
-                        "SELECT id, ST_X(geom), ST_Y(geom) FROM road_vertex",
-                        [("id", ">i8"), ("lon", ">f8"), ("lat", ">f8")],
-                    )
-                    edges = _copy(
-                        cur,
-                        "SELECT source, target, cost, reverse_cost, walk_cost FROM road_edge",
-                        [("source", ">i8"), ("target", ">i8"), ("cost", ">f8"),
-                         ("reverse_cost", ">f8"), ("walk_cost", ">f8")],
-                    )  # fmt: skip
-                    cur.execute(_STAMP)
-                    if tuple(cur.fetchone()) == before:
-                        break
-                else:
-                    raise Busy("the road network is being re-imported; try again in a moment")
-            finally:
-                if raw.get_transaction_status() != psycopg2.extensions.TRANSACTION_STATUS_INERROR:
-                    cur.execute("RESET statement_timeout")
-    except psycopg2.Error as exc:
-        raise DBAPIError.instance("reading the road graph", None, exc, psycopg2.Error) from exc
-    return build(before, vertices, edges)
-
-
-def build(key: tuple[Any, ...], vertices: NDArray[Any], edges: NDArray[Any]) -> RoadGraph:
-    """The in-memory graph from the rows of ``road_vertex`` and ``road_edge``."""
-    n = int(vertices["id"].max()) + 1 if len(vertices) else 1
-    lon = np.full(n, np.nan)
-    lat = np.full(n, np.nan)
-    ids = vertices["id"].astype(np.int64)
-    lon[ids] = vertices["lon"]
-    lat[ids] = vertices["lat"]
-    source = edges["source"].astype(np.int64)
-    target = edges["target"].astype(np.int64)
-    if len(edges) and (
-        max(source.max(), target.max()) >= n
-        or np.isnan(lon[source]).any()
-        or np.isnan(lon[target]).any()
-    ):
-        # edges naming vertices this read did not see: read again (a concurrent import)
-        return RoadGraph(("inconsistent", time.monotonic()), lon, lat, {})
-    cost = edges["cost"].astype(np.float64)
-    reverse = edges["reverse_cost"].astype(np.float64)
-    walk = edges["walk_cost"].astype(np.float64)
-    drive = _mode_graph(
-        n,
-        np.concatenate([source[cost >= 0], target[reverse >= 0]]),
-        np.concatenate([target[cost >= 0], source[reverse >= 0]]),
-        np.concatenate([cost[cost >= 0], reverse[reverse >= 0]]),
-        directed=True,
-    )
-    on_foot = walk >= 0
-    foot = _mode_graph(
-        n,
-        np.concatenate([source[on_foot], target[on_foot]]),
-        np.concatenate([target[on_foot], source[on_foot]]),
-        np.concatenate([walk[on_foot], walk[on_foot]]),
-        directed=False,
-    )
-    return RoadGraph(key, lon, lat, {"drive": drive, "walk": foot})
-
-
-def _mode_graph(n: int, rows: Ints, cols: Ints, seconds: Floats, directed: bool) -> ModeGraph:
-    # parallel edges (two ways between the same junctions): the faster one
-    order = np.lexsort((seconds, cols, rows))
-    rows, cols, seconds = rows[order], cols[order], seconds[order]
-    first = np.ones(len(rows), dtype=bool)
-    first[1:] = (rows[1:] != rows[:-1]) | (cols[1:] != cols[:-1])
-    rows, cols, seconds = rows[first], cols[first], seconds[first]
-    # an edge of no length still joins its ends (an explicit zero is no edge to scipy)
-    seconds = np.maximum(seconds, 1e-6)
-    size = n + SLOTS
-    counts = np.bincount(rows, minlength=size)
-    counts[n:] = 2  # each virtual origin: two edges, set per request
-    indptr = np.zeros(size + 1, dtype=np.int64)
-    np.cumsum(counts, out=indptr[1:])
-    slot_ids = np.repeat(np.arange(n, size), 2)
-    indices = np.concatenate([cols, slot_ids]).astype(np.int32)
-    data = np.concatenate([seconds, np.ones(2 * SLOTS)])
-    index_type = np.int32 if len(indices) < 2**31 else np.int64
-    matrix = csr_matrix((data, indices, indptr.astype(index_type)), shape=(size, size))
-    big = np.zeros(n, dtype=bool)
-    if len(rows):
-        core = csr_matrix(
-            (seconds, cols.astype(np.int32), indptr[: n + 1].astype(index_type)), shape=(n, n)
-        )
-        _, labels = connected_components(
-            core, directed=directed, connection="strong" if directed else "weak"
-        )
-        sizes = np.bincount(labels)
-        big = sizes[labels] >= min(BIG_COMPONENT, int(sizes.max()))
-    graph = ModeGraph(matrix, n, len(rows), big)
-    for slot in range(n, size):
-        graph.slots.put(slot)
-    return graph
-
-
-def _graph_for(db: Executor, key: tuple[Any, ...]) -> RoadGraph:
-    """The graph in memory if it is the one ``key`` names, else read again (once per
-    process and import: other requests wait for the read, up to ``LOAD_WAIT_S``)."""
-    global _graph
-    graph = _graph
-    if graph is not None and graph.key == key:
-        return graph
-    if not _load_lock.acquire(timeout=LOAD_WAIT_S):
-        raise Busy("the road graph is being read into memory; try again in a moment")
-    try:
-        graph = _graph
-        if graph is not None and graph.key == key:
-            return graph
-        graph = _read(db)
-        if not graph.empty:
-            # an empty read is not kept: it costs nothing to repeat, and a read racing an
-            # import's commit can see the new, empty-looking tables
-            _graph = graph
-        return graph
-    finally:
-        _load_lock.release()
-
-
-def current_graph(db: Executor) -> RoadGraph:
-    """The imported road graph, as kept in memory once per process and import (an empty
-    one when none is imported): the isochrones' graph, shared with coverage's travel
-    times so that one process reads it once."""
-    stamp = run_prepared(db, _STAMP, {})[0]
-    return _graph_for(db, tuple(stamp.values()))
-
-
-def forget() -> None:
-    """Drop the graph held in memory (the next isochrone reads it again)."""
-    global _graph
-    _graph = None
-
-
-# --- snapping ---------------------------------------------------------------------------
-_USABLE: dict[osrm.Mode, str] = {
-    "drive": "(e.cost >= 0 OR e.reverse_cost >= 0)",
-    "walk": "e.walk_cost >= 0",
-}
-_ROAD_WORD: dict[osrm.Mode, str] = {"drive": "road", "walk": "road or path usable on foot"}
-
-
-def _snap_sql(mode: osrm.Mode) -> str:
-    return f"""
-        SELECT s.db, s.edges, s.vertices, c.*
-        FROM (SELECT current_database() AS db, pg_relation_filenode('road_edge') AS edges,
-                     pg_relation_filenode('road_vertex') AS vertices) AS s
-        LEFT JOIN LATERAL (
-            SELECT e.source, e.target, e.cost, e.reverse_cost, e.walk_cost,
-                   ST_LineLocatePoint(e.geom, o.g) AS fraction,
-                   ST_Distance(e.geom::geography, o.g::geography) AS distance_m,
-                   ST_X(ST_ClosestPoint(e.geom, o.g)) AS snap_lon,
-                   ST_Y(ST_ClosestPoint(e.geom, o.g)) AS snap_lat
-            FROM road_edge AS e,
-                 (SELECT ST_SetSRID(ST_MakePoint(:lon, :lat), 4326) AS g) AS o
-            WHERE {_USABLE[mode]}
-            ORDER BY e.geom <-> ST_SetSRID(ST_MakePoint(:lon, :lat), 4326)
-            LIMIT {CANDIDATES}
-        ) AS c ON true
-    """
-
-
-@dataclass(frozen=True)
-class Snap:
-    source: int
-    target: int
-    to_target_s: float | None
-    """seconds from the snapped point to the edge's target; None: not that way"""
-    to_source_s: float | None
-    distance_m: float
-    lon: float
-    lat: float
-
-
-def _snap(row: dict[str, Any], mode: osrm.Mode) -> Snap:
-    f = min(max(float(row["fraction"]), 0.0), 1.0)
-    if mode == "walk":
-        forward = backward = float(row["walk_cost"])
-    else:
-        forward, backward = float(row["cost"]), float(row["reverse_cost"])
-    return Snap(
-        source=int(row["source"]),
-        target=int(row["target"]),
-        to_target_s=(1 - f) * forward if forward >= 0 else None,
-        to_source_s=f * backward if backward >= 0 else None,
-        distance_m=float(row["distance_m"]),
-        lon=float(row["snap_lon"]),
-        lat=float(row["snap_lat"]),
-    )
+_ROAD_WORD: dict[Mode, str] = {"drive": "road", "walk": "road or path usable on foot"}
 
 
 # --- the answer -------------------------------------------------------------------------
 def isochrone(
-    settings: Settings, db: Executor, lat: float, lon: float, minutes: float, mode: osrm.Mode
+    settings: Settings, db: Executor, lat: float, lon: float, minutes: float, mode: Mode
 ) -> dict[str, Any]:
     """The area reachable from (``lat``, ``lon``) within ``minutes`` by ``mode``: a GeoJSON
     Feature (a Polygon) whose properties say how it was computed."""
     if not (-90 <= lat <= 90 and -180 <= lon <= 180 and math.isfinite(minutes) and minutes > 0):
         raise InvalidInput("lat, lon: latitude is -90..90 and longitude -180..180; minutes > 0")
     for _ in range(3):
-        rows = run_prepared(db, _snap_sql(mode), {"lat": lat, "lon": lon})
-        first = rows[0]
-        key = (first["db"], first["edges"], first["vertices"])
-        candidates = sorted(
-            (r for r in rows if r["source"] is not None), key=lambda r: float(r["distance_m"])
-        )
+        key, candidates = nearest_edges(db, lat, lon, mode)
         if not candidates:
-            return circle(lat, lon, minutes, mode, _why_none(_graph_for(db, key), mode))
+            return circle(lat, lon, minutes, mode, _why_none(graph_for(db, key), mode))
         nearest = float(candidates[0]["distance_m"])
         if nearest > settings.route_coverage_m:
             return circle(
@@ -402,17 +105,17 @@ def isochrone(
                 snap_distance_m=round(nearest, 1),
                 max_snap_distance_m=radius,
             )
-        graph = _graph_for(db, key)
+        graph = graph_for(db, key)
         if graph.key != key:
             continue  # an import committed between the snap and the read: snap again
-        snaps = [_snap(r, mode) for r in candidates if float(r["distance_m"]) <= radius]
+        snaps = [on_edge(r, mode) for r in candidates if float(r["distance_m"]) <= radius]
         part = graph.modes[mode]
         snap = next((s for s in snaps if part.big[s.source] or part.big[s.target]), snaps[0])
         return reach(graph, mode, snap, lat, lon, minutes)
     raise Busy("the road network is being re-imported; try again in a moment")
 
 
-def _why_none(graph: RoadGraph, mode: osrm.Mode) -> str:
+def _why_none(graph: RoadGraph, mode: Mode) -> str:
     if not graph.modes or graph.empty:
         return "no road network is imported"
     if mode == "walk":
@@ -424,7 +127,7 @@ def _why_none(graph: RoadGraph, mode: osrm.Mode) -> str:
 
 
 def reach(
-    graph: RoadGraph, mode: osrm.Mode, snap: Snap, lat: float, lon: float, minutes: float
+    graph: RoadGraph, mode: Mode, snap: Snap, lat: float, lon: float, minutes: float
 ) -> dict[str, Any]:
     """The bounded Dijkstra from ``snap`` and the polygon around what it reached."""
     part = graph.modes[mode]
@@ -606,24 +309,10 @@ def _one_polygon(shape: shapely.Geometry) -> shapely.Polygon:
     return shapely.orient_polygons(max(parts, key=lambda p: p.area))
 
 
-def circle(lat: float, lon: float, minutes: float, mode: osrm.Mode, reason: str) -> dict[str, Any]:
+def circle(lat: float, lon: float, minutes: float, mode: Mode, reason: str) -> dict[str, Any]:
     """The labelled estimate: a circle at the straight-line speed of ``mode``."""
-    speed = STRAIGHT_LINE_SPEED_KMH[mode]
-    radius = speed / 3.6 * minutes * 60
-    azimuths = np.linspace(0, 360, CIRCLE_POINTS, endpoint=False)
-    lons, lats, _ = _GEOD.fwd(
-        np.full(CIRCLE_POINTS, lon), np.full(CIRCLE_POINTS, lat), azimuths,
-        np.full(CIRCLE_POINTS, radius),
-    )  # fmt: skip
-    lons = lon + (np.asarray(lons) - lon + 180) % 360 - 180  # around the origin, unwrapped
-    ring = list(zip(lons.tolist(), np.asarray(lats).tolist(), strict=True))
-    angular = radius / EARTH_RADIUS_M
-    if math.radians(90 - abs(lat)) <= angular:
-        # the circle holds a pole: the ring runs along it
-        pole = math.copysign(90.0, lat)
-        ring = sorted(ring)
-        ring = [(ring[0][0], pole), *ring, (ring[-1][0], pole)]
-    polygon = _one_polygon(shapely.Polygon(ring).buffer(0))
+    cap = estimate.circle(lat, lon, minutes, mode)
+    polygon = _one_polygon(shapely.Polygon(cap.ring).buffer(0))
     return _feature(
         polygon,
         method="straight_line",
@@ -635,11 +324,11 @@ def circle(lat: float, lon: float, minutes: float, mode: osrm.Mode, reason: str)
         reached_vertices=0,
         estimate={
             "reason": reason,
-            "assumed_speed_kmh": speed,
-            "radius_m": round(radius, 1),
+            "assumed_speed_kmh": cap.speed_kmh,
+            "radius_m": round(cap.radius_m, 1),
             "note": "a circle at an assumed straight-line speed, not the reach on roads",
         },
-        area_km2=2 * math.pi * EARTH_RADIUS_M**2 * (1 - math.cos(angular)) / 1e6,
+        area_km2=cap.area_km2,
     )
 
 
@@ -647,7 +336,7 @@ def _feature(
     polygon: shapely.Polygon,
     *,
     method: Method,
-    mode: osrm.Mode,
+    mode: Mode,
     minutes: float,
     origin: tuple[float, float],
     snapped: dict[str, float] | None,
@@ -657,7 +346,7 @@ def _feature(
     area_km2: float | None = None,
 ) -> dict[str, Any]:
     if area_km2 is None:
-        area_km2 = abs(_GEOD.geometry_area_perimeter(polygon)[0]) / 1e6
+        area_km2 = abs(GEOD.geometry_area_perimeter(polygon)[0]) / 1e6
     rings = [polygon.exterior, *polygon.interiors]
     return {
         "type": "Feature",

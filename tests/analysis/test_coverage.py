@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 from sqlalchemy import Connection, Engine, text
 
+from locator import geo
 from locator.analysis import coverage as cv
 from locator.errors import InvalidInput
 from locator.query.filters import PointFilter
@@ -151,7 +152,7 @@ def test_siting_closes_gaps_greedily(rare: cv.CoverageResult) -> None:
     # the first site gains exactly the uncovered people within 20 km of it
     first = s.iloc[0].geometry
     units = rare.units
-    d = cv._geodesic_m(
+    d = geo.distances_m(
         np.full(len(units), first.x), np.full(len(units), first.y),
         units.geometry.x.to_numpy(), units.geometry.y.to_numpy(),
     )  # fmt: skip

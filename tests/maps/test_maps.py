@@ -36,7 +36,9 @@ from locator.maps.base import (
 from locator.maps.review import review_map
 from locator.maps.route import Destination, route_map
 from locator.settings import Settings
-from locator.travel import routing
+from locator.travel import estimate
+from locator.travel.places import Place, parse_place
+from locator.travel.route import route as find_route
 from tests.support.browser import XSS, Opened, count, needs_chromium
 from tests.support.cli import LOCATOR
 from tests.support.places import MONACO_OFFICE
@@ -98,10 +100,10 @@ def test_a_route_on_real_roads_to_a_point(
 
     # the same route the API answers
     lat, lon = MONACO_OFFICE
-    expected = routing.route(
+    expected = find_route(
         monaco_roads,
-        routing.parse_place(CASINO, "from"),
-        routing.Place(lat, lon, monaco_point),
+        parse_place(CASINO, "from"),
+        Place(lat, lon, monaco_point),
         "drive",
     )
     assert expected["method"] == "osrm"
@@ -233,8 +235,8 @@ def test_the_base_map_needs_no_internet_and_save_refuses_one_that_would() -> Non
 
 @needs_chromium
 def test_text_in_a_map_is_never_html(open_map: Callable[[Path], Opened], tmp_path: Path) -> None:
-    origin, dest = routing.Place(13.7466, 100.5347), routing.Place(13.7563, 100.5018)
-    route = routing.straight_line(origin, dest, "drive", f"because {XSS}")
+    origin, dest = Place(13.7466, 100.5347), Place(13.7563, 100.5018)
+    route = estimate.straight_line(origin, dest, "drive", f"because {XSS}")
     hostile = Destination([XSS, f"`${{window.__pwned=2}}` </script>{XSS}"], XSS)
     out = save(route_map(route, origin, dest, hostile), tmp_path / "hostile.html")
     opened = open_map(out)

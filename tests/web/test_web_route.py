@@ -22,7 +22,7 @@ import httpx
 import pytest
 
 from locator.settings import Settings
-from locator.travel.routing_engine import RoutingEngine
+from locator.travel.osrm.engine import RoutingEngine
 from tests.support.browser import Tab, needs_chromium, query_params
 from tests.support.places import BANGKOK
 from tests.support.servers import serving

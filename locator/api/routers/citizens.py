@@ -35,7 +35,9 @@ from locator.registry.etags import detail_etag, etag_matches
 from locator.registry.fields import CODE, Moment
 from locator.registry.gazetteer import PlaceMatch
 from locator.settings import Settings
-from locator.travel import routing, travel_time
+from locator.travel.places import parse_place, resolve
+from locator.travel.rank import nearest_by_travel_time
+from locator.travel.route import route as find_route
 
 
 def _client(request: Request) -> str:
@@ -83,7 +85,7 @@ def build_router(settings: Settings) -> APIRouter:
                     parameter="rank",
                 )
             with reader() as db:
-                ranked = travel_time.nearest_by_travel_time(
+                ranked = nearest_by_travel_time(
                     db, settings, p.lat, p.lon, p, k, p.radius_m, p.mode
                 )
             return json_response(
@@ -166,12 +168,12 @@ def build_router(settings: Settings) -> APIRouter:
     def route(
         reader: ReaderDep, settings: SettingsDep, p: Annotated[RouteQuery, Query()]
     ) -> Response:
-        origin = routing.parse_place(p.from_, "from")
-        dest = routing.parse_place(p.to, "to")
+        origin = parse_place(p.from_, "from")
+        dest = parse_place(p.to, "to")
         if dest.point_id is not None:
             with reader() as db:
-                dest = routing.resolve(db, dest)
-        body = routing.route(settings, origin, dest, p.mode, p.steps)
+                dest = resolve(db, dest)
+        body = find_route(settings, origin, dest, p.mode, p.steps)
         body["destination_point_id"] = dest.point_id
         return json_response(body)
 

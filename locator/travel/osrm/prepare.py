@@ -26,15 +26,12 @@ import time
 import uuid
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Literal
 
 from locator.errors import ConfigurationError, InvalidInput
 from locator.progress import NullReporter, Reporter
 from locator.settings import Settings
+from locator.travel.modes import PROFILES, Mode
 
-Mode = Literal["drive", "walk"]
-PROFILES: dict[Mode, str] = {"drive": "car", "walk": "foot"}
-"""Each travel mode and the OSRM profile (``share/profiles/<name>.lua``) it uses."""
 NETWORK = "network"
 """The base name of every prepared file (``network.osrm.*``) in a mode's folder."""
 MANIFEST = "manifest.json"

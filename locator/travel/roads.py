@@ -1,5 +1,5 @@
-"""The road network as a graph in PostGIS (``road_vertex``, ``road_edge``), for analysis:
-coverage in minutes and isochrones, where OSRM answers single routes.
+"""Importing the OpenStreetMap roads into PostGIS as a graph (``road_vertex``, ``road_edge``),
+for analysis: coverage in minutes and isochrones, where OSRM answers single routes.
 
 Speeds are OSRM's: the car profile's own ``setup()`` is run (lupa, a Lua runtime; the
 OSRM-only globals it expects are stubbed), and its highway speed table, its
@@ -31,16 +31,16 @@ from typing import Any
 
 import osmium
 import pandas as pd
-from pyproj import Geod
 from shapely.geometry import LineString, Point
 from sqlalchemy import Engine, text
 
 from locator.db.copy import copy_frame
+from locator.geo import GEOD
 from locator.progress import NullReporter, Reporter
 from locator.settings import Settings
-from locator.travel import osrm
+from locator.travel.modes import Mode
+from locator.travel.osrm import prepare
 
-_GEOD = Geod(ellps="WGS84")
 _NO_ACCESS = {"no", "private", "agricultural", "forestry", "emergency", "psv", "delivery"}
 _ONEWAY_YES = {"yes", "true", "1"}
 _IMPLIED_ONEWAY = {"motorway", "motorway_link"}
@@ -67,11 +67,11 @@ class FootProfile:
     surface_speeds_kmh: dict[str, float]
 
 
-def _setup(settings: Settings, mode: osrm.Mode) -> Any:
+def _setup(settings: Settings, mode: Mode) -> Any:
     """The table an OSRM profile's ``setup()`` returns, run in lupa."""
     import lupa
 
-    path = osrm.profile(settings, mode)
+    path = prepare.profile(settings, mode)
     folder = path.parent
     lua = lupa.LuaRuntime(unpack_returned_tuples=True)
     lua.execute(f"package.path = '{folder}/?.lua;' .. package.path")
@@ -298,7 +298,7 @@ def build(pbf: Path, car: CarProfile, foot: FootProfile) -> Graph:
                 continue
             part = way.nodes[start : i + 1]
             lons, lats = [p[1] for p in part], [p[2] for p in part]
-            length = float(_GEOD.line_length(lons, lats))
+            length = float(GEOD.line_length(lons, lats))
             seconds = length / (way.speed_kmh / 3.6) if way.speed_kmh else -1.0
             rows.append(
                 (
@@ -323,7 +323,7 @@ def load(engine: Engine, graph: Graph) -> None:
     """Replace the graph in one transaction: readers see the old one or the new one.
 
     TRUNCATE (not DELETE) also gives both tables new files on disk: their
-    ``pg_relation_filenode`` is the stamp by which ``locator.travel.isochrone`` knows that the
+    ``pg_relation_filenode`` is the stamp by which ``locator.travel.graph`` knows that the
     graph it holds in memory is no longer the imported one."""
     with engine.begin() as conn:
         conn.execute(text("TRUNCATE road_edge, road_vertex"))

@@ -20,7 +20,8 @@ import httpx
 
 from locator.errors import ConfigurationError
 from locator.settings import Settings
-from locator.travel import osrm
+from locator.travel.modes import PROFILES, Mode
+from locator.travel.osrm import prepare
 
 HOST = "127.0.0.1"
 START_TIMEOUT_S = 60.0
@@ -29,7 +30,7 @@ STOP_TIMEOUT_S = 10.0
 
 @dataclass(frozen=True)
 class EngineStatus:
-    mode: osrm.Mode
+    mode: Mode
     port: int
     running: bool
     pid: int | None
@@ -43,16 +44,16 @@ class RoutingEngine:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
 
-    def port(self, mode: osrm.Mode) -> int:
-        return self.settings.osrm_port + list(osrm.PROFILES).index(mode)
+    def port(self, mode: Mode) -> int:
+        return self.settings.osrm_port + list(PROFILES).index(mode)
 
-    def _pid_file(self, mode: osrm.Mode) -> Path:
+    def _pid_file(self, mode: Mode) -> Path:
         return self.settings.state_dir / "run" / f"osrm-{mode}.pid"
 
-    def _log(self, mode: osrm.Mode) -> Path:
+    def _log(self, mode: Mode) -> Path:
         return self.settings.state_dir / "roads" / f"osrm-routed-{mode}.log"
 
-    def _pid(self, mode: osrm.Mode) -> int | None:
+    def _pid(self, mode: Mode) -> int | None:
         """The pid in the pid file when that process is alive and is osrm-routed."""
         try:
             pid = int(self._pid_file(mode).read_text().strip())
@@ -61,7 +62,7 @@ class RoutingEngine:
             return None
         return pid if b"osrm-routed" in cmdline else None
 
-    def _answers(self, mode: osrm.Mode) -> bool:
+    def _answers(self, mode: Mode) -> bool:
         try:
             # any HTTP answer means it is serving (a bad request is a 400)
             httpx.get(f"http://{HOST}:{self.port(mode)}/nearest/v1/x/0,0", timeout=1.0)
@@ -69,17 +70,17 @@ class RoutingEngine:
             return False
         return True
 
-    def status(self, mode: osrm.Mode) -> EngineStatus:
+    def status(self, mode: Mode) -> EngineStatus:
         pid = self._pid(mode)
         return EngineStatus(mode, self.port(mode), pid is not None and self._answers(mode), pid)
 
-    def start(self, mode: osrm.Mode) -> bool:
+    def start(self, mode: Mode) -> bool:
         """Start ``mode``'s engine unless it runs; True when this call started it."""
         if self.status(mode).running:
             return False
         self.stop(mode)  # a process that holds the pid file but does not answer
-        network = osrm.network_file(self.settings, mode)
-        if not (network.parent / f"{osrm.NETWORK}.osrm.mldgr").exists():
+        network = prepare.network_file(self.settings, mode)
+        if not (network.parent / f"{prepare.NETWORK}.osrm.mldgr").exists():
             raise ConfigurationError(
                 f"no road network is imported for {mode}: run "
                 "`locator roads import FILE.osm.pbf` first",
@@ -89,7 +90,7 @@ class RoutingEngine:
         pid_file.parent.mkdir(parents=True, exist_ok=True)
         log.parent.mkdir(parents=True, exist_ok=True)
         command = [
-            str(osrm.program(self.settings, "osrm-routed")),
+            str(prepare.program(self.settings, "osrm-routed")),
             "--algorithm", "mld",
             "--ip", HOST,
             "--port", str(self.port(mode)),
@@ -116,7 +117,7 @@ class RoutingEngine:
             f"(the whole log: {log}; another program may hold the port: set LOCATOR_OSRM_PORT)"
         )
 
-    def stop(self, mode: osrm.Mode) -> bool:
+    def stop(self, mode: Mode) -> bool:
         """Stop ``mode``'s engine if it runs; True when this call stopped it."""
         pid = self._pid(mode)
         self._pid_file(mode).unlink(missing_ok=True)
@@ -131,9 +132,9 @@ class RoutingEngine:
         os.kill(pid, signal.SIGKILL)
         return True
 
-    def restart_running(self) -> list[osrm.Mode]:
+    def restart_running(self) -> list[Mode]:
         """After an import: the engines that were running serve the new network."""
-        running = [mode for mode in osrm.PROFILES if self.status(mode).running]
+        running = [mode for mode in PROFILES if self.status(mode).running]
         for mode in running:
             self.stop(mode)
             self.start(mode)

@@ -9,7 +9,7 @@ with ``open_now``, each is judged open or closed at its arrival time (now + trav
 time) by the same SQL function that filters ``open_now`` everywhere else.
 
 Where no imported network covers the origin, or the engine does not answer (the search
-must not fail with it), durations are the straight-line estimate of ``locator.travel.routing``
+must not fail with it), durations are the straight-line estimate of ``locator.travel.estimate``
 (so the order is the distance order) and the answer says so. A
 candidate the engine cannot reach (no road within the snap radius, or no connection)
 keeps a straight-line estimate, labelled, and ranks after every routed one.
@@ -29,8 +29,11 @@ from locator.errors import EngineUnavailable
 from locator.query.filters import PointFilter
 from locator.query.nearest import nearest
 from locator.settings import Settings
-from locator.travel import osrm
-from locator.travel.routing import OsrmClient, Place, geodesic_m, straight_line_duration_s
+from locator.travel import estimate
+from locator.travel.modes import Mode
+from locator.travel.osrm.client import OsrmClient
+from locator.travel.osrm.prepare import read_manifest
+from locator.travel.places import Place
 
 MAX_TABLE = 999
 """Candidates in one table call: osrm-routed is started with --max-table-size 1000."""
@@ -46,16 +49,6 @@ def candidate_count(settings: Settings, k: int) -> int:
     return min(max(3 * k, settings.travel_time_candidates), MAX_TABLE)
 
 
-def _estimate(origin: Place, point: dict[str, Any], mode: osrm.Mode) -> dict[str, Any]:
-    metres = geodesic_m(origin, Place(point["lat"], point["lon"]))
-    return {
-        "method": "straight_line",
-        "duration_s": round(straight_line_duration_s(metres, mode), 1),
-        "distance_m": round(metres, 1),
-        "snap_distance_m": None,
-    }
-
-
 @dataclass(frozen=True)
 class NoTravelTimes:
     """Why the candidates keep the distance order (durations estimated in a line)."""
@@ -68,11 +61,11 @@ class NoTravelTimes:
 
 
 def _network_travel(
-    settings: Settings, origin: Place, points: list[dict[str, Any]], mode: osrm.Mode
+    settings: Settings, origin: Place, points: list[dict[str, Any]], mode: Mode
 ) -> tuple[list[dict[str, Any]], NoTravelTimes | None]:
     """Each point's trip by the engine (one table call), or why there is none at all:
     a ranking falls back to the distance order rather than fail the search."""
-    if osrm.read_manifest(settings) is None:
+    if read_manifest(settings) is None:
         return [], NoTravelTimes("no_network", "no road network is imported")
     coords = ";".join(
         f"{x:.6f},{y:.6f}"
@@ -113,7 +106,7 @@ def _network_travel(
     for j, point in enumerate(points, start=1):
         snap = float(body["destinations"][j]["distance"])
         if durations[j] is None or snap > settings.route_snap_radius_m:
-            travel.append(_estimate(origin, point, mode))
+            travel.append(estimate.trip(origin, point["lat"], point["lon"], mode))
             continue
         travel.append(
             {
@@ -145,7 +138,7 @@ def nearest_by_travel_time(
     f: PointFilter,
     k: int,
     radius_m: float | None,
-    mode: osrm.Mode,
+    mode: Mode,
 ) -> Ranking:
     """The ``k`` points the citizen reaches soonest, among the nearest candidates."""
     origin = Place(lat, lon)
@@ -154,7 +147,7 @@ def nearest_by_travel_time(
     candidates = nearest(db, lat, lon, by_distance, n, radius_m).results
     travel, fallback = _network_travel(settings, origin, candidates, mode)
     if fallback is not None:
-        travel = [_estimate(origin, p, mode) for p in candidates]
+        travel = [estimate.trip(origin, p["lat"], p["lon"], mode) for p in candidates]
     start = f.moment()
     for point, trip in zip(candidates, travel, strict=True):
         trip["arrives_at"] = start + dt.timedelta(seconds=trip["duration_s"])
