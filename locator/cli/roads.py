@@ -1,0 +1,93 @@
+"""`locator roads ...`: the road network the routing engines (OSRM) and travel times use."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from locator.cli.common import console, friendly, migrated_engine
+from locator.progress import RichReporter
+from locator.settings import get_settings
+from locator.travel import osrm
+from locator.travel.routing_engine import RoutingEngine
+
+roads_app = typer.Typer(help="Road networks for routing (OSRM).", no_args_is_help=True)
+
+
+@roads_app.command("import")
+@friendly
+def roads_import(
+    file: Annotated[Path, typer.Argument(help="An OpenStreetMap extract (.osm.pbf).")],
+) -> None:
+    """Prepare FILE for OSRM (car and foot profiles, MLD); replaces the current network."""
+    # the road graph's import pulls in pandas and the ORM (about a second): imported
+    # here, not by `locator --help`
+    from locator.travel import road_graph
+
+    settings = get_settings()
+    engine = migrated_engine()
+    started = time.perf_counter()
+    with RichReporter(console) as reporter:
+        made = osrm.prepare(file, settings, reporter)
+        graph = road_graph.import_graph(engine, file, settings, reporter)
+
+    restarted = RoutingEngine(settings).restart_running()
+    modes = ", ".join(
+        f"{mode} {made.seconds[mode]:.1f} s ({made.bytes[mode] / 2**20:.1f} MiB)"
+        for mode in made.seconds
+    )
+    console.print(
+        f"prepared {Path(made.source).name} for OSRM {made.osrm_version} in "
+        f"{time.perf_counter() - started:.1f} s: {modes}; in {osrm.roads_dir(settings)}; "
+        f"road graph in PostGIS: {len(graph.vertices):,} vertices, {len(graph.edges):,} edges",
+        highlight=False,
+    )
+    if restarted:
+        console.print(f"restarted the running engines on the new network: {', '.join(restarted)}")
+
+
+@roads_app.command("status")
+@friendly
+def roads_status() -> None:
+    """Which road network is imported, from what and when, and which engines run."""
+    settings = get_settings()
+    made = osrm.read_manifest(settings)
+    if made is None:
+        console.print("no road network imported: run `locator roads import FILE.osm.pbf`")
+        return
+    console.print(
+        f"road network: {made.source} ({made.source_bytes / 2**20:.1f} MiB, sha256 "
+        f"{made.source_sha256[:12]}), imported {made.imported_at} with OSRM "
+        f"{made.osrm_version}; modes: {', '.join(made.seconds)}; in {osrm.roads_dir(settings)}",
+        highlight=False,
+    )
+    engine = RoutingEngine(settings)
+    for mode in osrm.PROFILES:
+        s = engine.status(mode)
+        state = f"running on {s.url} (pid {s.pid})" if s.running else "stopped"
+        console.print(f"{mode} engine: {state}", highlight=False)
+
+
+@roads_app.command("start")
+@friendly
+def roads_start() -> None:
+    """Start the routing engines (osrm-routed on loopback) for every mode."""
+    engine = RoutingEngine(get_settings())
+    for mode in osrm.PROFILES:
+        started = engine.start(mode)
+        s = engine.status(mode)
+        verb = "started" if started else "already running"
+        console.print(f"{mode} engine {verb} on {s.url}", highlight=False)
+
+
+@roads_app.command("stop")
+@friendly
+def roads_stop() -> None:
+    """Stop the routing engines."""
+    engine = RoutingEngine(get_settings())
+    for mode in osrm.PROFILES:
+        stopped = engine.stop(mode)
+        console.print(f"{mode} engine {'stopped' if stopped else 'was not running'}")
