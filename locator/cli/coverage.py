@@ -4,13 +4,15 @@ files and a map."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, cast
 
 import typer
 from rich.table import Table
 
 from locator.cli.common import console, err, friendly, migrated_engine
 from locator.errors import LocatorError
+from locator.query.filters import PointFilter
+from locator.registry.catalogue import service_names
 from locator.settings import get_settings
 
 COVERAGE_FORMATS = {".gpkg": "GPKG", ".geojson": "GeoJSON", ".parquet": "parquet", ".csv": "csv"}
@@ -79,10 +81,10 @@ def coverage(
     ] = None,
 ) -> None:
     """Coverage gaps: people beyond N km (or N minutes) of a point offering a service."""
-    from sqlalchemy import text
-
+    # the analysis pulls in GeoPandas and SciPy, the maps folium (two seconds and more):
+    # imported when the command runs (the maps only for --map), not by `locator --help`
     from locator.analysis import coverage as cov
-    from locator.query.filters import PointFilter
+    from locator.analysis.run import run_coverage
 
     if threshold_km and threshold_min:
         raise LocatorError("give --threshold-km or --threshold-min, not both")
@@ -97,16 +99,10 @@ def coverage(
         raise LocatorError(str(exc).splitlines()[-1]) from None
     engine = migrated_engine()
     with engine.connect() as conn:
-        from locator.query.filters import check_codes
-
-        check_codes(conn, f)
-        try:
-            result = cov.coverage(conn, get_settings(), f, thresholds=thresholds, mode=mode)
-        except ValueError as exc:
-            raise LocatorError(str(exc)) from None
-        polygons = output is not None or map_file is not None
-        areas = cov.aggregate(result, level, conn, with_polygons=polygons)  # type: ignore[arg-type]
-        siting = cov.suggest_sites(result, sites) if sites else None
+        run = run_coverage(conn, get_settings(), f, thresholds=thresholds, mode=mode,
+                           level=cast(cov.Level, level), sites=sites,
+                           with_polygons=output is not None or map_file is not None)  # fmt: skip
+        result, areas, siting = run.result, run.areas, run.siting
         if map_file is not None:
             from locator import maps
 
@@ -114,11 +110,7 @@ def coverage(
                 raise LocatorError("--map draws districts or tambons: give --level district")
             largest = max(result.thresholds)
             unit_word: Literal["km", "min"] = "km" if mode == "distance" else "min"
-            named = conn.execute(
-                text("SELECT name_th, name_en FROM service WHERE code = :c"), {"c": service}
-            ).first()
-            service_th, service_en = (named.name_th, named.name_en) if named else (
-                "ทุกบริการ", "any service")  # fmt: skip
+            service_th, service_en = service_names(conn, service) or ("ทุกบริการ", "any service")
             m = maps.coverage_map(
                 areas, largest, worst=cov.worst_units(result, worst or 10), sites=siting,
                 title_th=f"ประชากรที่อยู่ห่างเกิน {largest:g} {unit_word}: {service_th}"
@@ -128,7 +120,7 @@ def coverage(
                 unit=unit_word, level=level, warning=maps.demo_data_warning(conn),
             )  # fmt: skip
             maps.save(m, map_file)
-    s = cov.summary(result)
+    s = run.summary
     unit = s["unit"]
     what = f"{service or 'any service'}{' (no photocopies)' if no_copy else ''}"
     console.print(

@@ -12,17 +12,18 @@ from rich.table import Table
 from locator.cli.common import console, friendly
 from locator.db.engine import make_engine
 
+# the status and the progress pull in the ORM models (most of a second): imported by the
+# commands, so that `locator --help` does not wait for them
+
 
 @friendly
 def status(
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
 ) -> None:
     """Database location, migration revision, and what is loaded."""
-    # the status and the progress pull in the ORM models (most of a second): imported by
-    # the commands, so that `locator --help` does not wait for them
-    from locator.db.status import collect_status
+    from locator.analysis.stats import database_status
 
-    data = collect_status(make_engine())
+    data = database_status(make_engine())
     if as_json:
         print(json.dumps(data, ensure_ascii=False, indent=2))
         return

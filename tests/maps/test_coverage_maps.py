@@ -19,7 +19,7 @@ from sqlalchemy import Engine, text
 
 from locator import maps
 from locator.analysis import coverage
-from locator.db.status import registry_stats
+from locator.analysis.stats import registry_stats
 from locator.errors import InvalidInput
 from locator.query.filters import PointFilter
 from locator.settings import get_settings
