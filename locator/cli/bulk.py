@@ -8,7 +8,6 @@ from typing import Annotated
 
 import typer
 from rich.table import Table
-from sqlalchemy import text
 
 from locator.cli.common import console, err, friendly, migrated_engine
 from locator.errors import LocatorError
@@ -53,7 +52,7 @@ def import_cmd(
     ] = None,
 ) -> None:
     """Import an agency's points: all rows or none, each bad row named."""
-    from locator.agencies import bulk
+    from locator.agencies import accounts, bulk
 
     if not file.is_file():
         raise LocatorError(f"no such file: {file}")
@@ -62,12 +61,10 @@ def import_cmd(
     with engine.begin() as conn:
         account_id = None
         if account is not None:
-            found = conn.execute(
-                text("SELECT id FROM account WHERE username = :u AND active"), {"u": account}
-            ).scalar()
+            found = accounts.find_active(conn, account)
             if found is None:
                 raise LocatorError(f"no active account {account!r} (locator accounts list)")
-            account_id = int(found)
+            account_id = found.id
         with RichReporter(err) as reporter:
             report = bulk.import_points(conn, get_settings(), agency, table,
                                         account_id=account_id, dry_run=dry_run,
