@@ -7,9 +7,8 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.table import Table
 
-from locator.cli.common import console, err, friendly, migrated_engine
+from locator.cli.common import console, err, friendly, migrated_engine, refuse_rows
 from locator.errors import LocatorError
 from locator.progress import RichReporter
 from locator.registry.hours import BANGKOK
@@ -71,13 +70,8 @@ def import_cmd(
                                         override=override, confirm_duplicates=confirm_duplicates,
                                         reporter=reporter)  # fmt: skip
     if not report.ok:
-        shown = Table("row", "field", "problem",
-                      title=f"{file.name}: {len(report.errors)} problems")  # fmt: skip
-        for p in report.errors:
-            shown.add_row(str(p.row), p.field, p.message)
-        console.print(shown)
-        console.print("nothing was written: fix the rows above and import again", highlight=False)
-        raise typer.Exit(2)
+        refuse_rows(f"{file.name}: {len(report.errors)} problems",
+                    ((str(p.row), p.field, p.message) for p in report.errors))  # fmt: skip
     verb = "would be" if dry_run else "were"
     console.print(
         f"{'dry run: ' if dry_run else ''}{report.rows:,} rows: {report.created:,} new points, "

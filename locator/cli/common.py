@@ -6,12 +6,13 @@ LOCATOR_DATABASE_URL points elsewhere). Domain errors print their message and ex
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from functools import wraps
-from typing import Any, TypeVar, cast
+from typing import Any, NoReturn, TypeVar, cast
 
 import typer
 from rich.console import Console
+from rich.table import Table
 from sqlalchemy import Engine
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError
@@ -90,6 +91,17 @@ def explain_database_error(exc: BaseException, url: str | URL | None = None) -> 
             "one; LOCATOR_DATABASE_URL names another)"
         )
     return f"database error{where}: {said}; {hint}"
+
+
+def refuse_rows(title: str, problems: Iterable[tuple[str, str, str]]) -> NoReturn:
+    """A file imported all or nothing was refused: each problem (row, field, what is
+    wrong) on one line of a table, then exit 2."""
+    table = Table("row", "field", "problem", title=title)
+    for problem in problems:
+        table.add_row(*problem)
+    console.print(table)
+    console.print("nothing was written: fix the rows above and import again", highlight=False)
+    raise typer.Exit(2)
 
 
 def migrated_engine() -> Engine:

@@ -7,9 +7,8 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.table import Table
 
-from locator.cli.common import console, err, friendly, migrated_engine
+from locator.cli.common import console, err, friendly, migrated_engine, refuse_rows
 
 hours_app = typer.Typer(
     help="Opening hours in and out as OpenStreetMap opening_hours text.", no_args_is_help=True
@@ -65,14 +64,8 @@ def hours_import(
     with engine.begin() as conn:
         report = hours_io.import_rows(conn, rows, dry_run=dry_run)
     if not report.ok:
-        table = Table(
-            "row", "field", "problem", title=f"{file.name}: {len(report.problems)} problems"
-        )
-        for p in report.problems:
-            table.add_row(f"row {p.row}", p.field, p.message)
-        console.print(table)
-        console.print("nothing was written: fix the rows above and import again", highlight=False)
-        raise typer.Exit(2)
+        refuse_rows(f"{file.name}: {len(report.problems)} problems",
+                    ((f"row {p.row}", p.field, p.message) for p in report.problems))  # fmt: skip
     verb = "would change" if dry_run else "changed"
     console.print(
         f"{'dry run: ' if dry_run else ''}{report.rows:,} rows checked, {report.changed:,} "
