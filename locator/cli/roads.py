@@ -12,9 +12,12 @@ from locator.cli.common import console, friendly, migrated_engine
 from locator.progress import RichReporter
 from locator.settings import get_settings
 from locator.travel import osrm
-from locator.travel.routing_engine import RoutingEngine
 
 roads_app = typer.Typer(help="Road networks for routing (OSRM).", no_args_is_help=True)
+
+# the road graph's import pulls in pandas and the ORM (about a second), the routing
+# engines an HTTP client (a tenth of a second): each command imports what it uses when
+# it runs, so that `locator --help` does not wait for them
 
 
 @roads_app.command("import")
@@ -23,9 +26,8 @@ def roads_import(
     file: Annotated[Path, typer.Argument(help="An OpenStreetMap extract (.osm.pbf).")],
 ) -> None:
     """Prepare FILE for OSRM (car and foot profiles, MLD); replaces the current network."""
-    # the road graph's import pulls in pandas and the ORM (about a second): imported
-    # here, not by `locator --help`
     from locator.travel import road_graph
+    from locator.travel.routing_engine import RoutingEngine
 
     settings = get_settings()
     engine = migrated_engine()
@@ -53,6 +55,8 @@ def roads_import(
 @friendly
 def roads_status() -> None:
     """Which road network is imported, from what and when, and which engines run."""
+    from locator.travel.routing_engine import RoutingEngine
+
     settings = get_settings()
     made = osrm.read_manifest(settings)
     if made is None:
@@ -75,6 +79,8 @@ def roads_status() -> None:
 @friendly
 def roads_start() -> None:
     """Start the routing engines (osrm-routed on loopback) for every mode."""
+    from locator.travel.routing_engine import RoutingEngine
+
     engine = RoutingEngine(get_settings())
     for mode in osrm.PROFILES:
         started = engine.start(mode)
@@ -87,6 +93,8 @@ def roads_start() -> None:
 @friendly
 def roads_stop() -> None:
     """Stop the routing engines."""
+    from locator.travel.routing_engine import RoutingEngine
+
     engine = RoutingEngine(get_settings())
     for mode in osrm.PROFILES:
         stopped = engine.stop(mode)

@@ -8,9 +8,6 @@ import socket
 from typing import Annotated
 
 import typer
-import uvicorn
-from uvicorn.config import LOGGING_CONFIG
-from uvicorn.supervisors import Multiprocess
 
 from locator.cli.common import console, friendly
 from locator.cli.db import migrate
@@ -21,7 +18,6 @@ from locator.errors import ConfigurationError
 from locator.secrets import client_hash_key
 from locator.settings import Settings, get_settings
 from locator.travel import osrm
-from locator.travel.routing_engine import RoutingEngine
 
 
 @friendly
@@ -32,6 +28,12 @@ def serve(
     access_log: Annotated[bool, typer.Option(help="Log every request.")] = True,
 ) -> None:
     """Serve the HTTP API (OpenAPI docs at /docs)."""
+    # uvicorn and the routing engines' HTTP client take a tenth of a second and more:
+    # imported by the commands that run them, not by `locator --help`
+    import uvicorn
+    from uvicorn.config import LOGGING_CONFIG
+    from uvicorn.supervisors import Multiprocess
+
     settings = get_settings()
     client_hash_key(settings)  # a deployment without its key is told now, in one line
     database_url()  # start the embedded cluster before the workers need it
@@ -64,6 +66,8 @@ def serve(
 def _start_routing(settings: Settings) -> None:
     """The routing engines, on demand like the database, when a road network is
     imported; without one the API answers routes with labelled estimates."""
+    from locator.travel.routing_engine import RoutingEngine
+
     if osrm.read_manifest(settings) is None:
         return
     engine = RoutingEngine(settings)
