@@ -130,8 +130,13 @@ def create(
     return _issue(conn, account, "first key")
 
 
+def find_active(conn: Executor, username: str) -> Account | None:
+    """The account of that username if it is active, else None."""
+    return _account(conn, "a.username = :u AND a.active", {"u": username})
+
+
 def _active(conn: Executor, username: str) -> Account:
-    account = _account(conn, "a.username = :u AND a.active", {"u": username})
+    account = find_active(conn, username)
     if account is None:
         raise NotFound(f"no active account {username!r}")
     return account

@@ -282,12 +282,12 @@ def coverage(
     ``settings.route_snap_radius_m`` from a road vertex (``notes`` says how many).
     An unknown service, agency or kind raises ``InvalidInput`` (as on every door)."""
     started = time.perf_counter()
+    check_codes(db, f)  # an unknown service is a mistake to name, not a country of gaps
     if mode not in ("distance", "travel_time"):
         raise ValueError(f"mode: distance or travel_time, not {mode!r}")
     ts = sorted(float(t) for t in thresholds)
     if not ts or any(not math.isfinite(t) or t <= 0 for t in ts):
         raise ValueError("thresholds: at least one, each a positive number")
-    check_codes(db, f)  # an unknown service is a mistake to name, not a country of gaps
     areas: pd.DataFrame | None = None
     if units is None:
         cached = _read_units(db)

@@ -19,6 +19,7 @@ from locator.maps.choropleth import (
     shade_key,
 )
 from locator.query.filters import PointFilter, check_codes, conditions
+from locator.registry.catalogue import service_names
 
 if TYPE_CHECKING:
     import geopandas as gpd
@@ -93,10 +94,8 @@ def no_copy_map(db: Executor, f: PointFilter | None = None) -> folium.Map:
     areas = no_copy_by_province(db, f)
     scope = ""
     if f is not None and f.service is not None:
-        name = db.execute(
-            text("SELECT name_th, name_en FROM service WHERE code = :c"), {"c": f.service}
-        ).first()
-        scope = f" ({name.name_en if name else f.service})"
+        names = service_names(db, f.service)
+        scope = f" ({names[1] if names else f.service})"
 
     prefixes = [
         "",

@@ -93,3 +93,11 @@ def service_detail(db: Executor, code: str) -> dict[str, Any]:
         )
     ]
     return out
+
+
+def service_names(db: Executor, code: str | None) -> tuple[str, str] | None:
+    """A service's Thai and English names; None for no code or an unknown one."""
+    row = db.execute(
+        text("SELECT name_th, name_en FROM service WHERE code = :c"), {"c": code}
+    ).first()
+    return (row.name_th, row.name_en) if row else None

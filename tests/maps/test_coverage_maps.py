@@ -18,7 +18,7 @@ import shapely
 from sqlalchemy import Engine, text
 
 from locator.analysis import coverage
-from locator.db.status import registry_stats
+from locator.analysis.stats import registry_stats
 from locator.errors import InvalidInput
 from locator.maps.base import distance_words, remote_resources, render, save
 from locator.maps.choropleth import SIMPLIFY_DEG, light_polygons

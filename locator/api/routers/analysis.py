@@ -1,7 +1,7 @@
 """The analysts' door: isochrones (what can be reached from a place within so many
 minutes), coverage gaps (who lives beyond N km or N minutes of a service) and the
 registry's counts. The routes translate HTTP to the domain (``locator.travel.isochrone``,
-``locator.analysis.coverage``, ``locator.db.status``) and back."""
+``locator.analysis.coverage``, ``locator.analysis.stats``) and back."""
 
 import json
 from typing import TYPE_CHECKING, Annotated, Any, TypeAlias
@@ -10,14 +10,15 @@ import shapely
 from fastapi import APIRouter, Query, Request, Response
 
 from locator.analysis import coverage
+from locator.analysis.run import run_coverage
+from locator.analysis.stats import registry_stats
 from locator.api.deps import ReaderDep, SettingsDep, work_slots
 from locator.api.errors import error_responses
 from locator.api.queries import CoverageQuery, IsochroneQuery, request_models
 from locator.api.responses import json_response
 from locator.api.schemas import IsochroneResponse
-from locator.db.status import registry_stats
-from locator.errors import Busy, InvalidInput
-from locator.query.filters import PointFilter, check_codes
+from locator.errors import Busy
+from locator.query.filters import PointFilter
 from locator.settings import Settings
 from locator.travel import isochrone
 
@@ -101,16 +102,12 @@ def build_router(settings: Settings) -> APIRouter:
                        retry_after_s=settings.retry_after_s)  # fmt: skip
         try:
             with reader() as db:
-                check_codes(db, f)
-                try:
-                    result = coverage.coverage(db, settings, f, thresholds=thresholds, mode=q.mode)
-                except ValueError as exc:
-                    raise InvalidInput(str(exc)) from None
-                areas = coverage.aggregate(result, q.level, db, with_polygons=q.format == "geojson")
-            siting = coverage.suggest_sites(result, q.sites) if q.sites else None
+                run = run_coverage(db, settings, f, thresholds=thresholds, mode=q.mode,
+                                   level=q.level, sites=q.sites,
+                                   with_polygons=q.format == "geojson")  # fmt: skip
         finally:
             slots.release()
-        summary = coverage.summary(result)
+        summary, areas, siting = run.summary, run.areas, run.siting
         sites = None
         if siting is not None:
             sites = {
@@ -136,7 +133,7 @@ def build_router(settings: Settings) -> APIRouter:
             return response
         body = {
             "summary": summary, "level": q.level, "areas": _records(areas),
-            "worst": _with_lat_lon(coverage.worst_units(result, q.worst)) if q.worst else [],
+            "worst": _with_lat_lon(coverage.worst_units(run.result, q.worst)) if q.worst else [],
             "sites": sites,
         }  # fmt: skip
         return json_response(body)

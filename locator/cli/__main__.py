@@ -1,0 +1,5 @@
+"""`python -m locator.cli`: the same as the `locator` command."""
+
+from locator.cli import app
+
+app()
