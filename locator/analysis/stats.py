@@ -5,14 +5,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Connection, Engine, text
-from sqlalchemy.orm import Session
+from sqlalchemy import Engine, text
 
+from locator.db.engine import Executor
 from locator.db.status import collect_status
 from locator.registry import pincheck
 
 
-def registry_stats(conn: Connection | Session) -> dict[str, Any]:
+def registry_stats(conn: Executor) -> dict[str, Any]:
     by_kind: dict[str, dict[str, int]] = {}
     for kind, source, n in conn.execute(
         text("SELECT kind, source, count(*) FROM service_point GROUP BY 1, 2 ORDER BY 1, 2")

@@ -37,8 +37,8 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Connection, text
-from sqlalchemy.orm import Session
 
+from locator.db.engine import Executor
 from locator.registry.vocabulary import QA_FLAGS
 from locator.settings import Settings
 
@@ -245,9 +245,7 @@ FROM service_point p WHERE p.id = ANY(CAST(:ids AS bigint[]))
 """
 
 
-def check_points(
-    conn: Connection | Session, settings: Settings, point_ids: list[int]
-) -> list[Finding]:
+def check_points(conn: Executor, settings: Settings, point_ids: list[int]) -> list[Finding]:
     """The check of stored points as their agency states them (a bulk import checks its
     rows after writing them, so that they are compared with each other too)."""
     sql = _check_sql(_STATED_CLAIMS, "true")
@@ -290,7 +288,7 @@ NEEDS_REVIEW = "EXISTS (SELECT 1 FROM qa_flag q WHERE q.point_id = p.id AND q.re
 """SQL: point ``p`` has an unresolved finding (what ``counts`` counts, per point)."""
 
 
-def counts(conn: Connection | Session) -> dict[str, Any]:
+def counts(conn: Executor) -> dict[str, Any]:
     """The unresolved flags per flag, and how many points need review."""
     per_flag = dict.fromkeys(QA_FLAGS, 0)
     for flag, n in conn.execute(

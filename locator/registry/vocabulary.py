@@ -23,8 +23,8 @@ SOURCE_WORDS: dict[str, Words] = {
         "Real office, imported from an outside source",
     ),
     "generated": (
-        "จุดสมมุติสำหรับการสาธิต ไม่ใช่ข้อเท็จจริง",
-        "Generated for the demo, not a fact: no such office; its name, place, phones and "
+        "จุดสมมุติสำหรับการสาธิต ไม่ใช่สำนักงานจริง: ชื่อ ที่ตั้ง เบอร์โทร และเวลาทำการเป็นข้อมูลสมมุติ",
+        "Generated for the demo, not a fact: not a real office; its name, place, phones and "
         "hours are invented",
     ),
 }
