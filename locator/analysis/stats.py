@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy import Engine, text
 
 from locator.db.engine import Executor
-from locator.db.status import collect_status
+from locator.ops.status import collect_status
 from locator.registry import pincheck
 
 

@@ -71,7 +71,7 @@ def db_dump(
     """Dump the database to FILE, with FILE.manifest.json: rows and checksums per table."""
     # backups and migrations pull in the ORM models and Alembic (about a second):
     # imported by the commands that use them, not by `locator --help`
-    from locator.db.backup import dump
+    from locator.ops.backup import dump
 
     with RichReporter(console) as reporter:
         result = dump(get_settings(), file, reporter)
@@ -87,7 +87,7 @@ def db_restore(
     ] = False,
 ) -> None:
     """Restore FILE (its data all or nothing), grant the API roles, verify every table."""
-    from locator.db.backup import restore
+    from locator.ops.backup import restore
 
     with RichReporter(console) as reporter:
         result = restore(get_settings(), file, replace=replace, reporter=reporter)

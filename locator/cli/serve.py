@@ -104,7 +104,7 @@ def demo(
 ) -> None:
     """Everything from nothing: database, schema, reference data, registry, then serve."""
     # the status pulls in the ORM models (most of a second): demo alone needs it here
-    from locator.db.status import collect_status
+    from locator.ops.status import collect_status
 
     db_start_msg = "LOCATOR_DATABASE_URL" if get_settings().database_url else "embedded cluster"
     console.print(f"[bold]1/4[/] database ({db_start_msg})")

@@ -2,7 +2,8 @@
 
 Owns every connection to PostgreSQL (the three engines, the API's two behind a
 ``locator.failfast`` gate), the local PostGIS cluster the demo and the tests start, the
-least-privilege roles, the Alembic runner, dump and restore, and the bulk COPY helper.
+least-privilege roles, the Alembic runner and the bulk COPY helper (dump, restore and
+status, which read the schema, are ``locator.ops``).
 It may import only ``locator.settings``, ``locator.errors``, ``locator.progress`` and
 ``locator.failfast``: everything else stands on it.
 """

@@ -72,7 +72,7 @@ def create_roles(conn: Connection) -> None:
 def grant(conn: Connection) -> None:
     """Grant each role its privileges in this database (idempotent). Only on the tables
     that exist: an early migration grants what is there then, the latest all of it, and
-    a restore (``locator.db.backup``) everything again."""
+    a restore (``locator.ops.backup``) everything again."""
     existing = set(
         conn.execute(text("SELECT tablename FROM pg_tables WHERE schemaname = 'public'")).scalars()
     )

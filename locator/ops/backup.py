@@ -44,7 +44,6 @@ from locator.db.cluster import find_pg_bin, installed_bin_dirs
 from locator.db.engine import database_url, make_engine
 from locator.db.migrate import alembic_config, current_revision, head_revision
 from locator.db.roles import create_roles, grant
-from locator.db.status import describe_url
 from locator.errors import (
     ConfigurationError,
     Conflict,
@@ -54,6 +53,7 @@ from locator.errors import (
     RestoreFailed,
     VerificationFailed,
 )
+from locator.ops.status import describe_url
 from locator.progress import NullReporter, Reporter
 from locator.registry.models import Base
 from locator.settings import Settings

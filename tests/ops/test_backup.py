@@ -3,7 +3,7 @@ exactly, the API's roles work on the copy, and a bad file or a full database is 
 with one line, leaving the database as it was.
 
 The session database is only ever read (dumped); restores go into databases of their own.
-The checks below are written independently of ``locator.db.backup``: if its fingerprint were
+The checks below are written independently of ``locator.ops.backup``: if its fingerprint were
 wrong in the same way on both sides, these would still see the difference.
 """
 
@@ -21,10 +21,10 @@ import pytest
 from sqlalchemy import create_engine, text
 from sqlalchemy.exc import DBAPIError
 
-from locator.db.backup import find_tools, libpq_target
 from locator.db.engine import with_user
 from locator.db.migrate import head_revision
 from locator.db.roles import API_ROLE, READER_ROLE
+from locator.ops.backup import find_tools, libpq_target
 from locator.registry.models import Base
 from locator.settings import Settings
 from tests.support.cli import LOCATOR
