@@ -1,5 +1,6 @@
 """Shared set-up for the benchmarks: their databases on the same server, the environment
-of the servers they start, and the figures they compute.
+of the servers they start, and the figures they compute (medians, wrk's report, the CPU
+a server and PostgreSQL used).
 
 Servers, ports and the ``locator`` command come from tests/support (servers.py,
 ports.py, cli.py), the one home they share with the tests.
@@ -14,6 +15,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine, create_engine, text
@@ -83,6 +85,64 @@ def parse_wrk(out: str) -> dict[str, float]:
         "p99": ms("99"),
         "errors": float(errors.group(1)) if errors else 0.0,
     }
+
+
+def cpu_ticks(pid: int) -> int:
+    """User and system CPU ticks a process has used so far (0 once it is gone)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0
+    return int(fields[11]) + int(fields[12])  # utime + stime
+
+
+def processes() -> list[tuple[int, int, str]]:
+    """(pid, parent pid, command name) of every process we can see."""
+    out = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue
+            name = stat[stat.index("(") + 1 : stat.rindex(")")]
+            out.append((int(entry.name), int(stat.rsplit(")", 1)[1].split()[1]), name))
+    return out
+
+
+class CpuMeter:
+    """CPU seconds used by the API server (its process tree) and by PostgreSQL (every
+    process named postgres on this machine: run the bench on a quiet box).
+
+    Counted per process, as the growth between two samples: a process that exits in
+    between (the last pgbench run's backends) takes its CPU time with it, and must not
+    make the total shrink.
+    """
+
+    def __init__(self, server_pid: int) -> None:
+        self.server_pid = server_pid
+        self.hz = os.sysconf("SC_CLK_TCK")
+
+    def sample(self) -> tuple[dict[int, int], dict[int, int]]:
+        procs = processes()
+        tree, grew = {self.server_pid}, True
+        while grew:
+            more = {pid for pid, ppid, _ in procs if ppid in tree} - tree
+            tree |= more
+            grew = bool(more)
+        api = {pid: cpu_ticks(pid) for pid in tree}
+        pg = {pid: cpu_ticks(pid) for pid, _, name in procs if name == "postgres"}
+        return api, pg
+
+    def used(
+        self, before: tuple[dict[int, int], dict[int, int]],
+        after: tuple[dict[int, int], dict[int, int]],
+    ) -> tuple[float, float]:  # fmt: skip
+        """(server, PostgreSQL) CPU seconds between two samples."""
+        return tuple(  # type: ignore[return-value]
+            sum(ticks - b.get(pid, 0) for pid, ticks in a.items()) / self.hz
+            for b, a in zip(before, after, strict=True)
+        )
 
 
 def bench_database(name: str) -> str:

@@ -40,7 +40,7 @@ from pathlib import Path
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
-from bench.common import bench_database, bench_env, parse_wrk
+from bench.common import CpuMeter, bench_database, bench_env, parse_wrk
 from locator.db.cluster import find_pg_bin
 from locator.ingest.reference import load_reference
 from locator.ingest.registry import load_registry
@@ -155,63 +155,6 @@ def run_pgbench(url: str, service: str | None, seconds: int, clients: int) -> di
         "p99": latencies[int(len(latencies) * 0.99) - 1],
         "errors": 0.0,
     }
-
-
-def _cpu_ticks(pid: int) -> int:
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
-        return 0
-    return int(fields[11]) + int(fields[12])  # utime + stime
-
-
-def _processes() -> list[tuple[int, int, str]]:
-    """(pid, parent pid, command name) of every process we can see."""
-    out = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                stat = (entry / "stat").read_text()
-            except OSError:
-                continue
-            name = stat[stat.index("(") + 1 : stat.rindex(")")]
-            out.append((int(entry.name), int(stat.rsplit(")", 1)[1].split()[1]), name))
-    return out
-
-
-class CpuMeter:
-    """CPU seconds used by the API server (its process tree) and by PostgreSQL (every
-    process named postgres on this machine: run the bench on a quiet box).
-
-    Counted per process, as the growth between two samples: a process that exits in
-    between (the last pgbench run's backends) takes its CPU time with it, and must not
-    make the total shrink.
-    """
-
-    def __init__(self, server_pid: int) -> None:
-        self.server_pid = server_pid
-        self.hz = os.sysconf("SC_CLK_TCK")
-
-    def sample(self) -> tuple[dict[int, int], dict[int, int]]:
-        procs = _processes()
-        tree, grew = {self.server_pid}, True
-        while grew:
-            more = {pid for pid, ppid, _ in procs if ppid in tree} - tree
-            tree |= more
-            grew = bool(more)
-        api = {pid: _cpu_ticks(pid) for pid in tree}
-        pg = {pid: _cpu_ticks(pid) for pid, _, name in procs if name == "postgres"}
-        return api, pg
-
-    def used(
-        self, before: tuple[dict[int, int], dict[int, int]],
-        after: tuple[dict[int, int], dict[int, int]],
-    ) -> tuple[float, float]:  # fmt: skip
-        """(server, PostgreSQL) CPU seconds between two samples."""
-        return tuple(  # type: ignore[return-value]
-            sum(ticks - b.get(pid, 0) for pid, ticks in a.items()) / self.hz
-            for b, a in zip(before, after, strict=True)
-        )
 
 
 def _summary(runs: list[dict[str, float]]) -> dict[str, float]:

@@ -6,7 +6,7 @@ import asyncio
 import time
 from pathlib import Path
 
-from bench.nearest import CpuMeter
+from bench.common import CpuMeter
 
 
 def _grown(before: dict[int, int], after: dict[int, int]) -> int:
