@@ -303,7 +303,7 @@ class CompressWhenAccepted:
     ``compresslevel``, where bytes matter most, on a phone's first load; the API's
     answers, made and compressed anew each time, at ``api_compresslevel``, where CPU
     does. Measured on a 466 km route (261 KB of GeoJSON): level 5 takes 5.6 ms for 78 KB,
-    level 1 1.8 ms for 89 KB (bench/README.md, routing), which was the difference
+    level 1 1.8 ms for 89 KB (bench/HISTORY.md, routing), which was the difference
     between meeting the long-route target through the API and missing it.
     """
 

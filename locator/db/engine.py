@@ -195,7 +195,7 @@ def run_prepared(db: Executor, statement: str, params: Mapping[str, Any]) -> lis
     to the transaction, so a rollback does not undo them.
 
     It uses the driver's cursor directly: SQLAlchemy's result machinery was 8 % of the
-    API's CPU per nearest request (bench/README.md). Errors are raised as SQLAlchemy's
+    API's CPU per nearest request (bench/HISTORY.md). Errors are raised as SQLAlchemy's
     ``DBAPIError`` all the same, and a connection found dead (a database restart) is
     invalidated with the rest of its pool, as SQLAlchemy itself does on a disconnect, so
     the next requests reconnect.

@@ -194,7 +194,7 @@ def list_features(db: Executor, q: ItemQuery, max_page_size: int) -> FeaturePage
     if q.cql is None and not q.sortby:
         # The everyday pages (a box, the shared filters) as prepared statements with
         # their generic plan, from a bounded set of statement shapes: 1.6x the
-        # throughput of planning each one (bench/README.md, "OGC items beside tipg").
+        # throughput of planning each one (bench/HISTORY.md, "OGC items beside tipg").
         # A CQL2 filter or a sort can take any shape, so those are planned per request.
         number_matched = int(run_prepared(db, count, params)[0]["count"])
         if q.offset < number_matched:

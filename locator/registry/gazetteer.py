@@ -59,7 +59,7 @@ VariantKind = Literal["name_en", "name_th", "short_en", "short_th", "alias"]
 
 LEVEL_RANK: Mapping[str, int] = {"province": 0, "district": 1, "tambon": 2}
 DEFAULT_MIN_SCORE = 75.0
-"""Below this a candidate is noise. On the test table (tests/test_gazetteer.py) the
+"""Below this a candidate is noise. On the test table (tests/registry/test_gazetteer.py) the
 intended place of every variant spelling scores 75 or more (all but "Trad" and
 "Phetburi", 80 or more), and the best match of a string that names no place ("office",
 "โรงพยาบาล", random letters) at most 67."""

@@ -5,7 +5,7 @@ SQL the loader and the single writes use (``locator.registry.pincheck``), run on
 written point, so a new row is compared with the registry *and* with the other rows of
 the same file (two rows pinning one office twice are duplicates), in one pass. A refused
 import, or a dry run, rolls the savepoint back. Measured on the whole 60,000-point
-registry: bench/README.md (import).
+registry: bench/HISTORY.md (import).
 """
 
 from __future__ import annotations

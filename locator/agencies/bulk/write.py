@@ -56,7 +56,7 @@ AS u(id, agency, kind, name_th, name_en, lon, lat, address_th, address_en, tambo
 def insert(db: Executor, planned: list[PlannedRow]) -> None:
     """New points through COPY, with ids drawn first so each row knows its point. An
     INSERT from 19 arrays of 60,000 values took 6.2 s where COPY of the same rows takes
-    4.0 (bench/README.md, import): the difference was the arrays' SQL literals."""
+    4.0 (bench/HISTORY.md, import): the difference was the arrays' SQL literals."""
     if not planned:
         return
     import pandas as pd
