@@ -90,7 +90,7 @@ class Place:
 
 
 @dataclass(frozen=True, slots=True)
-class PlaceMatch:
+class PlaceMatch(Place):
     """A place a query may mean. ``variant`` is the name that matched, as written in the
     gazetteer (an official name, a short form such as "Chiang Mai" for the district
     "Mueang Chiang Mai", or an alias); ``how`` says how it matched, so a caller can
@@ -99,12 +99,6 @@ class PlaceMatch:
     part of a longer name ("Ubon"), ``in_query`` that the name is part of a longer query
     ("post office bangrak")."""
 
-    code: str
-    level: str
-    name_th: str
-    name_en: str
-    parent_code: str | None
-    population: int | None
     score: float
     how: How
     variant: str

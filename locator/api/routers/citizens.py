@@ -6,7 +6,7 @@ and back. Their query parameters are the models of ``locator.api.queries``, whos
 come from the settings and appear in the OpenAPI document.
 """
 
-from typing import TYPE_CHECKING, Annotated, Literal, TypeAlias
+from typing import TYPE_CHECKING, Annotated, Any, Literal, TypeAlias
 
 import orjson
 from fastapi import APIRouter, Path, Query, Request, Response
@@ -57,6 +57,25 @@ def _place(m: PlaceMatch) -> dict[str, object]:
     }
 
 
+def _nearest_answer(
+    p: NearestQuery,
+    results: list[dict[str, Any]],
+    total: int | None,
+    next_offset: int | None,
+    ranking: dict[str, Any],
+) -> Response:
+    return json_response(
+        {
+            "origin": {"lat": p.lat, "lon": p.lon},
+            "count": len(results),
+            "total": total,
+            "next_offset": next_offset,
+            "ranking": ranking,
+            "results": results,
+        }
+    )
+
+
 def build_router(settings: Settings) -> APIRouter:
     """The citizens' routes; their query bounds come from ``settings``."""
     models = request_models(settings)
@@ -88,28 +107,10 @@ def build_router(settings: Settings) -> APIRouter:
                 ranked = nearest_by_travel_time(
                     db, settings, p.lat, p.lon, p, k, p.radius_m, p.mode
                 )
-            return json_response(
-                {
-                    "origin": {"lat": p.lat, "lon": p.lon},
-                    "count": len(ranked.results),
-                    "total": None,
-                    "next_offset": None,
-                    "ranking": ranked.info,
-                    "results": ranked.results,
-                }
-            )
+            return _nearest_answer(p, ranked.results, None, None, ranked.info)
         with reader() as db:
             page = nearest_points.nearest(db, p.lat, p.lon, p, k, p.radius_m, p.limit, p.offset)
-        return json_response(
-            {
-                "origin": {"lat": p.lat, "lon": p.lon},
-                "count": len(page.results),
-                "total": page.total,
-                "next_offset": page.next_offset,
-                "ranking": {"by": "distance"},
-                "results": page.results,
-            }
-        )
+        return _nearest_answer(p, page.results, page.total, page.next_offset, {"by": "distance"})
 
     @router.get(
         "/points/search",

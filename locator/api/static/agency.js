@@ -94,12 +94,9 @@
 
   // ------------------------------------------------------------------ DOM helpers
   // DOM helpers shared with the other page (dom.js, loaded first)
-  var $ = window.locatorDom.$, h = window.locatorDom.h, append = window.locatorDom.append;
-  var clear = window.locatorDom.clear, bi = window.locatorDom.bi, str = window.locatorDom.str;
-
-
-
-
+  var dom = window.locatorDom;
+  var $ = dom.$, h = dom.h, append = dom.append, clear = dom.clear, bi = dom.bi, str = dom.str;
+  var setStatus = dom.setStatus, ApiError = dom.ApiError;
 
   function words(table, key) {
     var w = table[key];
@@ -113,15 +110,6 @@
   }
 
   // ------------------------------------------------------------------ status area
-  function setStatus(kind, th, en) {
-    var box = $("status");
-    clear(box);
-    box.className = "status" + (kind ? " status-" + kind : "");
-    if (!th && !en) return;
-    if (kind === "busy") box.appendChild(h("span", { class: "spinner", "aria-hidden": "true" }));
-    box.appendChild(bi(th, en));
-  }
-
   /** An error, in Thai and English, with the server's own words (what to fix) below. */
   function showError(err, th, en, box) {
     if (err && err.signedOut) return; // the sign-in form already says why
@@ -137,16 +125,6 @@
   }
 
   // ------------------------------------------------------------------ API
-  function ApiError(status, code, message, details, headers) {
-    this.name = "ApiError";
-    this.status = status;
-    this.code = code;
-    this.message = message;
-    this.details = details && typeof details === "object" ? details : {};
-    this.headers = headers || null;
-  }
-  ApiError.prototype = Object.create(Error.prototype);
-
   /**
    * One call of the API with the signed-in key. opts: method, params, json (a body to
    * send as JSON), body + type (a file), etag (If-Match), as ("json" | "blob"), key
@@ -175,33 +153,21 @@
     }
     return fetch(url.toString(), init)
       .catch(function () {
-        throw new ApiError(0, "network", "ติดต่อเซิร์ฟเวอร์ไม่ได้ · Cannot reach the server (" + url.pathname + ")");
+        throw dom.unreachable(url);
       })
       .then(function (resp) {
         if (resp.ok && opts.as === "blob") {
           return resp.blob().then(function (blob) { return { data: blob, headers: resp.headers }; });
         }
-        return resp.text().then(function (text) {
-          var json = null;
-          try { json = text ? JSON.parse(text) : null; } catch (e) { json = null; }
-          if (!resp.ok) {
-            var e = json && json.error ? json.error : {};
-            var msg = typeof e.message === "string" && e.message
-              ? e.message
-              : "HTTP " + resp.status + " " + (resp.statusText || "") + " (" + url.pathname + ")";
-            var err = new ApiError(resp.status, str(e.code) || "http_" + resp.status, msg, e.details, resp.headers);
-            if (resp.status === 401 && !opts.key && state.key) {
-              signOut(["กุญแจใช้ไม่ได้แล้ว (ถูกยกเลิกหรือเปลี่ยนใหม่) กรุณาเข้าสู่ระบบอีกครั้ง",
-                "Your key is no longer accepted (revoked or rotated): please sign in again"], err);
-              err.signedOut = true;
-            }
-            throw err;
-          }
-          if (json === null) {
-            throw new ApiError(resp.status, "bad_response",
-              "คำตอบจากเซิร์ฟเวอร์อ่านไม่ได้ · The server's answer is not JSON (" + url.pathname + ")");
-          }
+        return dom.readAnswer(resp, url).then(function (json) {
           return { data: json, headers: resp.headers };
+        }, function (err) {
+          if (err instanceof ApiError && err.status === 401 && !opts.key && state.key) {
+            signOut(["กุญแจใช้ไม่ได้แล้ว (ถูกยกเลิกหรือเปลี่ยนใหม่) กรุณาเข้าสู่ระบบอีกครั้ง",
+              "Your key is no longer accepted (revoked or rotated): please sign in again"], err);
+            err.signedOut = true;
+          }
+          throw err;
         });
       });
   }
@@ -215,8 +181,7 @@
   }
 
   function kindLabel(kind) {
-    var k = state.labels.kinds[kind];
-    return k ? bi(k.name_th, k.name_en) : bi(str(kind).replace(/_/g, " "), null);
+    return dom.kindLabel(state.labels, kind);
   }
 
   function loadCatalogue() {

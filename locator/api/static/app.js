@@ -77,23 +77,11 @@
 
   // ------------------------------------------------------------------ DOM helpers
   // DOM helpers shared with the other page (dom.js, loaded first)
-  var $ = window.locatorDom.$, h = window.locatorDom.h, append = window.locatorDom.append;
-  var clear = window.locatorDom.clear, bi = window.locatorDom.bi, str = window.locatorDom.str;
-
-
-
-
+  var dom = window.locatorDom;
+  var $ = dom.$, h = dom.h, append = dom.append, clear = dom.clear, bi = dom.bi, str = dom.str;
+  var setStatus = dom.setStatus;
 
   // ------------------------------------------------------------------ status area
-  function setStatus(kind, th, en) {
-    var box = $("status");
-    clear(box);
-    box.className = "status" + (kind ? " status-" + kind : "");
-    if (!th && !en) return;
-    if (kind === "busy") box.appendChild(h("span", { class: "spinner", "aria-hidden": "true" }));
-    box.appendChild(bi(th, en));
-  }
-
   function showError(err, th, en) {
     var message = err && err.message ? err.message : String(err);
     var box = $("status");
@@ -105,15 +93,6 @@
   }
 
   // ------------------------------------------------------------------ API
-  function ApiError(status, code, message, details) {
-    this.name = "ApiError";
-    this.status = status;
-    this.code = code;
-    this.message = message;
-    this.details = details && typeof details === "object" ? details : {};
-  }
-  ApiError.prototype = Object.create(Error.prototype);
-
   function api(path, params, signal, post) {
     var url = new URL(path, window.location.origin);
     if (params) {
@@ -128,27 +107,9 @@
     return fetch(url.toString(), init)
       .catch(function (err) {
         if (err && err.name === "AbortError") throw err;
-        throw new ApiError(0, "network",
-          "ติดต่อเซิร์ฟเวอร์ไม่ได้ · Cannot reach the server (" + url.pathname + ")");
+        throw dom.unreachable(url);
       })
-      .then(function (resp) {
-        return resp.text().then(function (text) {
-          var json = null;
-          try { json = text ? JSON.parse(text) : null; } catch (e) { json = null; }
-          if (!resp.ok) {
-            var e = json && json.error ? json.error : {};
-            var msg = typeof e.message === "string" && e.message
-              ? e.message
-              : "HTTP " + resp.status + " " + (resp.statusText || "") + " (" + url.pathname + ")";
-            throw new ApiError(resp.status, str(e.code) || "http_" + resp.status, msg, e.details);
-          }
-          if (json === null) {
-            throw new ApiError(resp.status, "bad_response",
-              "คำตอบจากเซิร์ฟเวอร์อ่านไม่ได้ · The server's answer is not JSON (" + url.pathname + ")");
-          }
-          return json;
-        });
-      });
+      .then(function (resp) { return dom.readAnswer(resp, url); });
   }
 
   // ------------------------------------------------------------------ formatting
@@ -196,8 +157,7 @@
   }
 
   function kindLabel(kind) {
-    var k = state.labels.kinds[kind];
-    return k ? bi(k.name_th, k.name_en) : bi(str(kind).replace(/_/g, " "), null);
+    return dom.kindLabel(state.labels, kind);
   }
 
   function documentName(code) {
