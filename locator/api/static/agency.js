@@ -239,13 +239,7 @@
   var TILE_URL = body.getAttribute("data-tile-url") || "";
   var TILE_CREDIT = body.getAttribute("data-tile-attribution") || "";
   var tiles = TILE_URL ? L.tileLayer(TILE_URL, { maxZoom: 19 }) : null;
-  var provinces = L.geoJSON(null, {
-    renderer: L.canvas({ padding: 0.4 }),
-    interactive: false,
-    style: function () {
-      return { color: "#6b7a90", weight: 0.8, opacity: 0.9, fillColor: "#fbfaf5", fillOpacity: 1 };
-    }
-  });
+  var provinces = dom.provinceLayer();
   var outlines = null;
   function loadOutlines() {
     if (!outlines) {

@@ -244,13 +244,7 @@
   var TILE_TIMEOUT_MS = 15000; // no tile at all by then: the tile server does not answer
   var DISTRICT_ZOOM = 9;
   var tiles = TILE_URL ? L.tileLayer(TILE_URL, { maxZoom: 19 }) : null;
-  var provinces = L.geoJSON(null, {
-    renderer: L.canvas({ padding: 0.4 }),
-    interactive: false,
-    style: function () {
-      return { color: "#6b7a90", weight: 0.8, opacity: 0.9, fillColor: "#fbfaf5", fillOpacity: 1 };
-    }
-  });
+  var provinces = dom.provinceLayer();
   var districts = L.geoJSON(null, {
     renderer: L.canvas({ padding: 0.4 }),
     interactive: false,

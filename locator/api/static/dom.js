@@ -108,9 +108,21 @@
     return k ? bi(k.name_th, k.name_en) : bi(str(kind).replace(/_/g, " "), null);
   }
 
+  /** The offline background both maps fall back to: province outlines on a canvas,
+   *  filled paper-white (Leaflet is loaded before this file). */
+  function provinceLayer() {
+    return L.geoJSON(null, {
+      renderer: L.canvas({ padding: 0.4 }),
+      interactive: false,
+      style: function () {
+        return { color: "#6b7a90", weight: 0.8, opacity: 0.9, fillColor: "#fbfaf5", fillOpacity: 1 };
+      }
+    });
+  }
+
   window.locatorDom = {
     $: $, h: h, append: append, clear: clear, bi: bi, str: str,
     setStatus: setStatus, ApiError: ApiError, unreachable: unreachable,
-    readAnswer: readAnswer, kindLabel: kindLabel
+    readAnswer: readAnswer, kindLabel: kindLabel, provinceLayer: provinceLayer
   };
 })();
