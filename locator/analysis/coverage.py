@@ -56,6 +56,14 @@ from locator.travel.snapping import to_vertices, vertex_snapper
 
 Measure = Literal["distance", "travel_time"]
 """What a coverage run measures to the nearest point: geodesic km, or minutes on the roads."""
+MAX_THRESHOLD = 1000
+"""Km or minutes: beyond this a threshold is a typo, not a question."""
+
+
+class ThresholdError(ValueError):
+    """Thresholds no coverage can be computed for (the doors name the parameter)."""
+
+
 Level = Literal["tambon", "district", "province"]
 Floats = NDArray[np.float64]
 Ints = NDArray[np.int64]
@@ -285,9 +293,11 @@ def coverage(
     check_codes(db, f)  # an unknown service is a mistake to name, not a country of gaps
     if mode not in ("distance", "travel_time"):
         raise ValueError(f"mode: distance or travel_time, not {mode!r}")
-    ts = sorted(float(t) for t in thresholds)
-    if not ts or any(not math.isfinite(t) or t <= 0 for t in ts):
-        raise ValueError("thresholds: at least one, each a positive number")
+    ts = sorted({float(t) for t in thresholds})
+    if not ts or any(not (math.isfinite(t) and 0 < t <= MAX_THRESHOLD) for t in ts):
+        raise ThresholdError(
+            f"thresholds: at least one, each above 0 and at most {MAX_THRESHOLD:,}"
+        )
     areas: pd.DataFrame | None = None
     if units is None:
         cached = _read_units(db)

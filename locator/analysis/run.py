@@ -50,6 +50,8 @@ def run_coverage(
     threshold. An unknown code or unusable thresholds raise ``InvalidInput``."""
     try:
         result = coverage.coverage(db, settings, f, thresholds=thresholds, mode=mode)
+    except coverage.ThresholdError as exc:
+        raise InvalidInput(str(exc), parameter="thresholds") from None
     except ValueError as exc:
         raise InvalidInput(str(exc)) from None
     areas = coverage.aggregate(result, level, db, with_polygons=with_polygons)

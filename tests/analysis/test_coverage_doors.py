@@ -86,6 +86,18 @@ def test_bad_questions_are_422s_that_say_what_to_fix(client, params: dict, says:
     assert says in r.text
 
 
+def test_both_doors_refuse_the_same_thresholds(client, cli_env: dict[str, str]) -> None:
+    """One rule for thresholds (each above 0, at most 1,000), whichever door asks."""
+    api = client.get("/v1/coverage", params={"service": "passport_issue", "thresholds": "1500"})
+    assert api.status_code == 422 and "at most 1,000" in api.text
+    assert api.json()["error"]["details"]["parameter"] == "thresholds"
+    cli = subprocess.run(
+        [LOCATOR, "coverage", "--service", "passport_issue", "--threshold-km", "1500"],
+        env=cli_env, capture_output=True, text=True,
+    )  # fmt: skip
+    assert cli.returncode == 2 and "at most 1,000" in cli.stderr
+
+
 def test_the_command_line_writes_every_format(cli_env: dict[str, str], tmp_path: Path) -> None:
     for suffix in (".gpkg", ".geojson", ".parquet", ".csv"):
         out = tmp_path / f"districts{suffix}"
