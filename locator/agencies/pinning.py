@@ -38,7 +38,7 @@ from locator.errors import (
 )
 from locator.registry import hours, pincheck
 from locator.registry.agency_tree import ancestry_cte, subtree_ids
-from locator.registry.etags import names_version, version_etag
+from locator.registry.etags import names_no_version, names_version, version_etag
 from locator.registry.kinds import point_kinds
 from locator.settings import Settings
 
@@ -95,10 +95,10 @@ def _lock(db: Executor, account: Account, point_id: int, if_match: str | None) -
     ).first()
     if row is None:
         raise NotFound(f"no service point {point_id} of your agency")
-    if not if_match:
+    if not if_match or names_no_version(if_match):
         raise PreconditionRequired(
             f"send If-Match: {version_etag(row.version)} (the ETag of the point as you last read "
-            "it), so an edit cannot overwrite one you have not seen"
+            "it, not *), so an edit cannot overwrite one you have not seen"
         )
     if not names_version(if_match, int(row.version)):
         raise PreconditionFailed(
@@ -399,6 +399,7 @@ def close(db: Executor, account: Account, point_id: int, if_match: str | None) -
 
 def put_offering(
     db: Executor,
+    settings: Settings,
     account: Account,
     point_id: int,
     service: str,
@@ -406,8 +407,10 @@ def put_offering(
     if_match: str | None,
 ) -> WriteResult:
     """Offer a service at the point (or change it): which documents the office still
-    wants as photocopies (none: it is No-Copy), its own hours, a note."""
-    _lock(db, account, point_id, if_match)
+    wants as photocopies (none: it is No-Copy), its own hours, a note. Only a service its
+    kind of office gives (data/point_kinds.yaml): a land office offering passports would
+    answer every passport search."""
+    current = _lock(db, account, point_id, if_match)
     documents = db.execute(
         text(
             "SELECT sd.document_code, d.issued_by_government FROM service_document sd "
@@ -418,6 +421,13 @@ def put_offering(
     exists = db.execute(text("SELECT 1 FROM service WHERE code = :s"), {"s": service}).first()
     if exists is None:
         raise NotFound(f"no service {service!r} in the catalogue (GET /v1/services)")
+    kind = point_kinds(settings.catalogue_dir).get(current["kind"])
+    if kind is not None and service not in kind.services:
+        raise InvalidInput(
+            f"a {kind.name_en.lower()} ({current['kind']}) does not give {service}; its "
+            f"services: {', '.join(kind.services)}",
+            parameter="service",
+        )
     asked = list(dict.fromkeys(body.get("copies_required") or []))
     known = {d.document_code for d in documents}
     unknown = [d for d in asked if d not in known]

@@ -28,10 +28,16 @@ def version_etag(version: int) -> str:
     return f'"v{version}"'
 
 
+def names_no_version(if_match: str) -> bool:
+    """``If-Match: *`` (any version at all) would let an edit overwrite one its author
+    never saw: an edit must name the version it was made on."""
+    return all(t.strip() in ("*", "") for t in if_match.split(","))
+
+
 def names_version(if_match: str, version: int) -> bool:
     """If-Match names this version: ``"v7"``, or the detail's ``"v7.<hash>"`` (the hash
     part is the cache's: a new rating changes it, and must not block an edit)."""
     for tag in (t.strip().removeprefix("W/") for t in if_match.split(",")):
-        if tag == "*" or tag.strip('"').split(".")[0] == f"v{version}":
+        if tag.strip('"').split(".")[0] == f"v{version}":
             return True
     return False

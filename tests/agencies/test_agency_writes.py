@@ -128,6 +128,25 @@ def test_edits_need_the_current_etag(client, dopa) -> None:
     assert again.status_code == 200 and again.json()["point"]["name_en"] == "Again"
 
 
+def test_if_match_star_is_no_etag(client, dopa) -> None:
+    """``If-Match: *`` names no version: it would let every concurrent edit win."""
+    created = _create(client, dopa)
+    point_id = created.json()["point"]["id"]
+    url = f"/v1/points/{point_id}"
+    for star in ("*", " * ", "*, *"):
+        r = client.patch(url, json={"name_en": "Blind"}, headers={**dopa, "If-Match": star})
+        assert r.status_code == 428, (star, r.text)
+        assert "not *" in r.json()["error"]["message"]
+    offer = client.put(
+        f"{url}/offerings/id_card_renewal",
+        json={"copies_required": []},
+        headers={**dopa, "If-Match": "*"},
+    )
+    assert offer.status_code == 428
+    assert client.delete(url, headers={**dopa, "If-Match": "*"}).status_code == 428
+    assert client.get(url).json()["name_en"] == NEW_OFFICE["name_en"]
+
+
 def test_another_agencys_points_are_not_there(client, dopa, police, connection) -> None:
     created = _create(client, dopa)
     point_id, tag = created.json()["point"]["id"], created.headers["etag"]
@@ -218,6 +237,24 @@ def test_a_near_duplicate_is_refused_unless_confirmed(client, dopa) -> None:
         headers=dopa,
     )
     assert confirmed.status_code == 201
+
+
+def test_an_office_offers_only_what_its_kind_gives(client, dopa) -> None:
+    """A district office cannot be made to answer as a passport or land office."""
+    created = _create(client, dopa)
+    point_id, tag = created.json()["point"]["id"], created.headers["etag"]
+    for service in ("passport_issue", "land_title_transfer"):
+        r = client.put(
+            f"/v1/points/{point_id}/offerings/{service}",
+            json={"copies_required": []},
+            headers={**dopa, "If-Match": tag},
+        )
+        assert r.status_code == 422, (service, r.text)
+        assert "district_office" in r.text and "id_card_renewal" in r.text
+    found = client.get(
+        "/v1/points/nearest", params={**CHANG_KHLAN, "service": "passport_issue", "k": 20}
+    ).json()["results"]
+    assert point_id not in [p["id"] for p in found]
 
 
 def test_offer_a_service_with_its_no_copy_status_then_close(client, dopa) -> None:

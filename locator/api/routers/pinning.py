@@ -164,6 +164,7 @@ def update_point(
 )
 def put_offering(
     writer: WriterDep,
+    settings: SettingsDep,
     account: CurrentAccount,
     point_id: PointId,
     service: ServiceCode,
@@ -171,7 +172,7 @@ def put_offering(
     if_match: IfMatch = None,
 ) -> Response:
     with writer() as session:
-        result = pinning.put_offering(session, account, point_id, service,
+        result = pinning.put_offering(session, settings, account, point_id, service,
                                       body.model_dump(), if_match)  # fmt: skip
         return _written(session, result)
 
