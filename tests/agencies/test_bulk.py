@@ -109,6 +109,32 @@ def test_an_export_reads_back_unchanged_in_every_format(client, dopa_50) -> None
     assert feature["properties"]["synthetic"] == ["phones", "hours", "no_copy"]
 
 
+def test_a_csv_export_runs_no_formula_and_reads_back_unchanged(client, dopa_50, connection) -> None:
+    """A cell a spreadsheet would run (``=HYPERLINK`` in a name, ``+66`` in phones) is
+    written with a leading apostrophe; the import takes it off again."""
+    point = connection.execute(
+        text(
+            "SELECT p.id FROM service_point p JOIN agency a ON a.id = p.agency_id "
+            "WHERE a.code = 'dopa_50' ORDER BY p.id LIMIT 1"
+        )
+    ).scalar_one()
+    hostile = '=HYPERLINK("http://evil.example","Click")'
+    connection.execute(
+        text(
+            "UPDATE service_point SET name_en = :n, phones = ARRAY['+66 53 112 000'] WHERE id = :i"
+        ),
+        {"n": hostile, "i": point},
+    )
+    exported = _export(client, dopa_50, "dopa_50", "csv").content
+    rows = _rows(exported)
+    row = next(r for r in rows if r["id"] == str(point))
+    assert row["name_en"] == "'" + hostile and row["phones"] == "'+66 53 112 000"
+    assert not any(v.startswith(("=", "+", "@")) for r in rows for v in r.values() if v)
+    back = _import(client, dopa_50, "dopa_50", exported, dry_run="true")
+    assert back.status_code == 200, back.text[:500]
+    assert back.json()["unchanged"] == len(rows)
+
+
 def _dopa_rows(client: TestClient, headers: dict[str, str]) -> list[dict[str, str]]:
     """Two provinces' DOPA points: 3,289 rows."""
     return [

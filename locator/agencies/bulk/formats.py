@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 import tempfile
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -89,7 +90,7 @@ def _read_csv(data: bytes, name: str) -> Table:
                     f"{len(columns)} columns (a comma inside a cell needs quotes)",
                     row=len(rows) + 1,
                 )
-            rows.append(row)
+            rows.append({k: _unguard(v) for k, v in row.items()})
     except csv.Error as exc:  # a NUL byte, an unclosed quote at the end
         raise InvalidInput(f"{name}, row {len(rows) + 1}: not CSV ({exc})") from None
     if not columns:
@@ -162,6 +163,26 @@ def _read_gpkg(data: bytes, name: str) -> Table:
 
 
 # --- writing a file -------------------------------------------------------------------
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+_NUMBER = re.compile(r"-?\d+(\.\d+)?")
+FORMULA_GUARD = "'"
+"""Put before a CSV text cell a spreadsheet would run as a formula (``=HYPERLINK(...)``
+in a name, ``+66 ...`` in a phone list), as OWASP advises; the import takes it off
+again, so an export still reads back unchanged."""
+
+
+def _guard(value: Any) -> Any:
+    if isinstance(value, str) and value.startswith(_FORMULA_START) and not _NUMBER.fullmatch(value):
+        return FORMULA_GUARD + value
+    return value
+
+
+def _unguard(value: Any) -> Any:
+    if isinstance(value, str) and value.startswith(FORMULA_GUARD) and value[1:2] in _FORMULA_START:
+        return value[1:]
+    return value
+
+
 def _flat(row: Mapping[str, Any]) -> dict[str, Any]:
     out = dict(row)
     out["phones"] = LIST_SEPARATOR.join(row["phones"])
@@ -177,7 +198,7 @@ def write_file(rows: Iterable[Mapping[str, Any]], fmt: Format) -> bytes:
         buffer = io.StringIO(newline="")
         writer = csv.DictWriter(buffer, fieldnames=COLUMNS, lineterminator="\n")
         writer.writeheader()
-        writer.writerows(_flat(r) for r in rows)
+        writer.writerows({k: _guard(v) for k, v in _flat(r).items()} for r in rows)
         return buffer.getvalue().encode("utf-8")
     if fmt == "geojson":
         features = [
