@@ -17,8 +17,8 @@ CODE = r"^[a-z][a-z0-9_]*$"
 MAX_ID = 2**63 - 1  # bigint
 
 ISO_MOMENT = (
-    r"^(19\d\d|2[01]\d\d|2200)-\d{2}-\d{2}"
-    r"([T ]\d{2}:\d{2}(:\d{2}(\.\d{1,6})?)?(Z|z|[+-](0\d|1[0-4]):?\d{2})?)?$"
+    r"^(19\d\d|2[01]\d\d|2200)-(0[1-9]|1[0-2])-(0[1-9]|[12]\d|3[01])"
+    r"([T ]([01]\d|2[0-3]):[0-5]\d(:[0-5]\d(\.\d{1,6})?)?(Z|z|[+-](0\d|1[0-4]):?[0-5]\d)?)?$"
 )
 """What ``at`` accepts, as the OpenAPI document says it: ISO 8601, years 1900-2200."""
 _ISO_DATETIME = re.compile(ISO_MOMENT)

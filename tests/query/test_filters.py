@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import pytest
@@ -113,3 +114,20 @@ def test_within_a_radius_every_point_comes_a_page_at_a_time(
     capped = client.get("/v1/points/nearest", params={**params, "k": 5}).json()
     assert capped["count"] == 5 and capped["total"] is None and capped["next_offset"] is None
     assert [r["id"] for r in capped["results"]] == [r["id"] for r in seen[:5]]
+
+
+def test_the_documented_moment_is_the_accepted_one(client: TestClient) -> None:
+    """``at``'s pattern in the OpenAPI document admits no month 85, hour 24 or minute 61:
+    a client that follows the document is not refused, one that does not is told why."""
+    doc = client.get("/openapi.json").json()
+    params = doc["paths"]["/v1/points/nearest"]["get"]["parameters"]
+    schema = next(p for p in params if p["name"] == "at")["schema"]
+    pattern = next(s["pattern"] for s in schema.get("anyOf", [schema]) if "pattern" in s)
+    for bad in ("2026-85-01", "2026-12-00", "2026-12-07T24:00", "2026-12-07T10:61"):
+        assert not re.fullmatch(pattern, bad), bad
+        r = client.get("/v1/points/nearest", params={**CENTRE, "open_now": "true", "at": bad})
+        assert r.status_code == 422, (bad, r.text)
+    for good in ("2026-12-07", "2026-12-07T10:00", "2026-12-07 10:00:05.5+07:00"):
+        assert re.fullmatch(pattern, good), good
+        r = client.get("/v1/points/nearest", params={**CENTRE, "open_now": "true", "at": good})
+        assert r.status_code == 200, (good, r.text)
