@@ -9,13 +9,22 @@ from __future__ import annotations
 import datetime as dt
 from typing import Annotated, Any, Literal
 
-from pydantic import (
-    BaseModel,
-    ConfigDict,
-    Field,
-)
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from locator.registry.fields import CODE, PHONE_PATTERN
+
+
+class _In(BaseModel):
+    """A request body. PostgreSQL cannot store a NUL character in text: one anywhere in a
+    body is a 422 naming the field, never a 500 or a silently shortened value."""
+
+    @field_validator("*", mode="after")
+    @classmethod
+    def _no_nul(cls, value: Any) -> Any:
+        texts = value if isinstance(value, list) else [value]
+        if any(isinstance(t, str) and "\x00" in t for t in texts):
+            raise ValueError("contains a NUL character (\\u0000): remove it")
+        return value
 
 
 class _Out(BaseModel):
@@ -275,7 +284,7 @@ class ServiceDetail(ServiceSummary):
     documents: list[DocumentOut]
 
 
-class RatingCreate(BaseModel):
+class RatingCreate(_In):
     # strict: `true` is no score, "4" is no number
     model_config = ConfigDict(extra="forbid", strict=True)
 
@@ -427,7 +436,7 @@ class IsochroneResponse(_Out):
 # 422 naming the field, so a client learns at once that they are not its to set.
 
 
-class _PointFields(BaseModel):
+class _PointFields(_In):
     # strict: `false` is no longitude, "5" is no latitude
     model_config = ConfigDict(extra="forbid", strict=True)
 
@@ -476,7 +485,7 @@ class PointUpdate(_PointFields):
     )
 
 
-class OfferingPut(BaseModel):
+class OfferingPut(_In):
     model_config = ConfigDict(extra="forbid", strict=True)
 
     copies_required: list[Annotated[str, Field(pattern=CODE, max_length=64)]] = Field(

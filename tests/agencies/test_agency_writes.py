@@ -147,6 +147,29 @@ def test_if_match_star_is_no_etag(client, dopa) -> None:
     assert client.get(url).json()["name_en"] == NEW_OFFICE["name_en"]
 
 
+def test_a_nul_in_any_written_text_is_a_422_naming_the_field(client, dopa) -> None:
+    """PostgreSQL stores no NUL character: one in a body is refused, never a 500 and
+    never silently dropped (a rating comment used to lose it)."""
+    created = _create(client, dopa)
+    point_id, tag = created.json()["point"]["id"], created.headers["etag"]
+    url = f"/v1/points/{point_id}"
+    nul = "Chang\u0000Khlan"
+    attempts = [
+        ("PATCH", url, {"name_en": nul}, "name_en"),
+        ("PUT", f"{url}/offerings/id_card_renewal", {"copies_required": [], "notes": nul}, "notes"),
+        ("POST", f"{url}/ratings", {"score": 4, "comment": nul}, "comment"),
+    ]
+    for method, path, body, field in attempts:
+        # JSON writes the NUL as the escape \\u0000, as a client's library would
+        r = client.request(method, path, json=body, headers={**dopa, "If-Match": tag})
+        assert r.status_code == 422, (method, path, r.status_code, r.text)
+        assert "NUL" in r.text and field in r.text, r.text
+    new = {**NEW_OFFICE, "address_th": "ถนน\u0000ช้างคลาน"}
+    r = client.post("/v1/points", json=new, headers=dopa)
+    assert r.status_code == 422 and "address_th" in r.text
+    assert client.get(url).json()["name_en"] == NEW_OFFICE["name_en"]
+
+
 def test_another_agencys_points_are_not_there(client, dopa, police, connection) -> None:
     created = _create(client, dopa)
     point_id, tag = created.json()["point"]["id"], created.headers["etag"]
