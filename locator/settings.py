@@ -277,6 +277,12 @@ class Settings(BaseSettings):
     )
     max_rating_comment: int = Field(default=1000, ge=1)
     ratings_per_client_per_point_per_day: int = Field(default=3, ge=1)
+    ratings_per_client_per_day: int = Field(
+        default=20,
+        ge=1,
+        description="Ratings one client may give in a day over all points (a visit a day "
+        "to twenty offices is already more than anyone makes).",
+    )
     areas_simplify_deg: float = Field(default=0.005, ge=0, le=1)
     client_hash_key: str | None = Field(
         default=None,

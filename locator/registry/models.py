@@ -290,6 +290,7 @@ class Rating(Base):
         CheckConstraint("score BETWEEN 1 AND 5", name="rating_score_check"),
         CheckConstraint("char_length(comment) <= 2000", name="rating_comment_length_check"),
         Index("ix_rating_point_client_time", "point_id", "client_hash", "created_at"),
+        Index("ix_rating_client_time", "client_hash", "created_at"),
     )
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True)

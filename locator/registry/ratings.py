@@ -1,8 +1,9 @@
-"""Citizens rate a service point after a visit; abuse-limited per client per point per day.
+"""Citizens rate a service point after a visit; abuse-limited per client per point per
+day, and per client per day over all points.
 
 Clients are identified by a keyed hash of their address (the raw IP is never stored).
-The limit is checked and the rating written under a transaction-scoped advisory lock on
-(client, point), so two simultaneous posts cannot both slip under it.
+The limits are checked and the rating written under a transaction-scoped advisory lock
+on the client, so two simultaneous posts cannot both slip under them.
 """
 
 from __future__ import annotations
@@ -44,6 +45,35 @@ def clean_comment(comment: str | None, max_length: int) -> str | None:
     return cleaned or None
 
 
+def _retry_after(session: Session, oldest: dt.datetime) -> int:
+    now: dt.datetime = session.execute(text("SELECT now()")).scalar_one()
+    return max(1, math.ceil((oldest + WINDOW - now).total_seconds()))
+
+
+def _within_daily_limit(session: Session, who: str, limit: int) -> None:
+    """At most ``limit`` ratings a day from one client over all points. The index on
+    (client, time) and the limit itself bound the read to ``limit`` rows."""
+    recent = (
+        session.execute(
+            text(
+                "SELECT created_at FROM rating WHERE client_hash = :who "
+                "AND created_at > now() - CAST(:window AS interval) "
+                "ORDER BY created_at LIMIT :limit"
+            ),
+            {"who": who, "window": f"{int(WINDOW.total_seconds())} seconds", "limit": limit},
+        )
+        .scalars()
+        .all()
+    )
+    if len(recent) >= limit:
+        retry = _retry_after(session, recent[0])
+        raise RateLimited(
+            f"at most {limit} ratings a day from one client, over all points; "
+            f"try again in {retry} seconds",
+            retry_after_s=retry,
+        )
+
+
 def add_rating(
     session: Session,
     point_id: int,
@@ -75,8 +105,9 @@ def add_rating(
     who = client_hash(client, client_hash_key(settings))
     session.execute(
         text("SELECT pg_advisory_xact_lock(hashtextextended(:key, 0))"),
-        {"key": f"rating:{who}:{point_id}"},
+        {"key": f"rating:{who}"},
     )
+    _within_daily_limit(session, who, settings.ratings_per_client_per_day)
     recent = (
         session.execute(
             text(
@@ -90,8 +121,7 @@ def add_rating(
     )
     limit = settings.ratings_per_client_per_point_per_day
     if len(recent) >= limit:
-        now = session.execute(text("SELECT now()")).scalar_one()
-        retry = max(1, math.ceil((recent[0] + WINDOW - now).total_seconds()))
+        retry = _retry_after(session, recent[0])
         raise RateLimited(
             f"at most {limit} ratings per point per day from one client; "
             f"try again in {retry} seconds",

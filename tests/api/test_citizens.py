@@ -17,6 +17,8 @@ from sqlalchemy.orm import Session
 from locator.query.filters import PointFilter
 from locator.query.nearest import nearest_sql
 from locator.registry.hours import is_open
+from locator.settings import get_settings
+from tests.support.api import with_settings
 
 BANGKOK = {"lat": 13.7563, "lon": 100.5018}
 CHIANG_MAI = {"lat": 18.7883, "lon": 98.9853}
@@ -390,6 +392,21 @@ def test_rating_limit_per_client_per_point_per_day(client: TestClient) -> None:
     assert "per day" in response.json()["error"]["message"]
     other = nearest(client, k=2, **CHIANG_MAI)[1]  # another point is fine
     assert client.post(f"/v1/points/{other['id']}/ratings", json={"score": 4}).status_code == 201
+
+
+def test_rating_limit_per_client_per_day_over_all_points(client: TestClient) -> None:
+    """One client cannot rate point after point: a day's ratings over all points are
+    bounded too (LOCATOR_RATINGS_PER_CLIENT_PER_DAY)."""
+    narrow = get_settings().model_copy(update={"ratings_per_client_per_day": 3})
+    with_settings(client, narrow)
+    points = nearest(client, k=4, **CHIANG_MAI)
+    for point in points[:3]:
+        r = client.post(f"/v1/points/{point['id']}/ratings", json={"score": 4})
+        assert r.status_code == 201, r.text
+    refused = client.post(f"/v1/points/{points[3]['id']}/ratings", json={"score": 4})
+    assert refused.status_code == 429, refused.text
+    assert "over all points" in refused.json()["error"]["message"]
+    assert 0 < int(refused.headers["retry-after"]) <= 86_400
 
 
 @pytest.mark.parametrize(
