@@ -102,14 +102,17 @@ def _fail_fast(engine: Engine, cooldown_s: float) -> Engine:
 
 
 def make_write_engine(url: str, settings: Settings) -> Engine:
-    """The API's engine for writes (ratings, later the agencies' edits), as ``locator_api``.
+    """The API's engine for writes (ratings, the agencies' edits and imports), as
+    ``locator_api``.
 
-    No pre-ping (it costs a round trip per request): after a database restart the first
-    use of a dead connection raises a disconnect, SQLAlchemy then invalidates every
-    connection of the pool, that request answers 503 and the next ones reconnect.
+    Pre-pinged: a write lost to a dead pooled connection after a database restart is a
+    citizen's rating or a clerk's edit answered 503 although the database is back. The
+    ping is one loopback round trip on a route far rarer than the reads, whose engine
+    goes without (a read is simply retried).
     """
     engine = create_engine(
         url,
+        pool_pre_ping=True,
         pool_recycle=3600,
         pool_size=settings.api_threads,
         max_overflow=0,  # one connection per worker thread is all a request can use

@@ -88,8 +88,9 @@ def fuzz_config(max_examples: int, values: FuzzValues, seed: int = SEED) -> sche
         "places": list(PLACES),
         "route_ends": [*PLACES, *(str(i) for i in values.point_ids)],
         "minutes": list(MINUTES),
-        # an edit's precondition: "*" gets past the ETag check to the edit itself
-        "if_match": ["*"],
+        # an edit's precondition: the version every loaded point starts at, so that
+        # edits get past the ETag check to the edit itself (``*`` names no version: 428)
+        "if_match": ['"v1"', "*"],
     }
     bindings = {
         "path.collectionId": ("collections", 0.75),
