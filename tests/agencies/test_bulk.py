@@ -8,6 +8,7 @@ import datetime as dt
 import io
 import json
 import subprocess
+import tempfile
 import uuid
 from collections.abc import Iterator
 from contextlib import nullcontext
@@ -321,6 +322,7 @@ def test_a_bad_file_is_a_4xx_that_says_what_to_fix(
     r = _import(client, dopa_50, "dopa_50", body, content_type)
     assert r.status_code == 422, r.text
     assert says in r.text
+    assert tempfile.gettempdir() not in r.text  # no server path in what a caller reads
 
 
 @pytest.fixture

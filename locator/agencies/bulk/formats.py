@@ -144,7 +144,9 @@ def _read_gpkg(data: bytes, name: str) -> Table:
         try:
             frame = pyogrio.read_dataframe(tmp.name)
         except Exception as exc:  # GDAL's message, for a file that is no GeoPackage
-            raise InvalidInput(f"{name} could not be read as a GeoPackage: {exc}") from None
+            # GDAL names the file it opened: the server's temporary path, not the caller's
+            said = str(exc).replace(tmp.name, name)
+            raise InvalidInput(f"{name} could not be read as a GeoPackage: {said}") from None
     if frame.crs is not None and frame.crs.to_epsg() != 4326:
         frame = frame.to_crs(4326)
     geometry = frame.geometry
