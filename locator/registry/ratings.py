@@ -45,31 +45,33 @@ def clean_comment(comment: str | None, max_length: int) -> str | None:
     return cleaned or None
 
 
-def _retry_after(session: Session, oldest: dt.datetime) -> int:
-    now: dt.datetime = session.execute(text("SELECT now()")).scalar_one()
-    return max(1, math.ceil((oldest + WINDOW - now).total_seconds()))
-
-
-def _within_daily_limit(session: Session, who: str, limit: int) -> None:
-    """At most ``limit`` ratings a day from one client over all points. The index on
-    (client, time) and the limit itself bound the read to ``limit`` rows."""
+def _within_limit(session: Session, who: str, point_id: int | None, limit: int, what: str) -> None:
+    """At most ``limit`` ratings from one client within the window, at one point or (no
+    ``point_id``) over all points. The indexes on (point, client, time) and (client,
+    time), and the limit itself, bound the read to ``limit`` rows."""
+    at_point = "" if point_id is None else "AND point_id = :id "
     recent = (
         session.execute(
             text(
-                "SELECT created_at FROM rating WHERE client_hash = :who "
+                f"SELECT created_at FROM rating WHERE client_hash = :who {at_point}"
                 "AND created_at > now() - CAST(:window AS interval) "
                 "ORDER BY created_at LIMIT :limit"
             ),
-            {"who": who, "window": f"{int(WINDOW.total_seconds())} seconds", "limit": limit},
+            {
+                "who": who,
+                "id": point_id,
+                "limit": limit,
+                "window": f"{int(WINDOW.total_seconds())} seconds",
+            },
         )
         .scalars()
         .all()
     )
     if len(recent) >= limit:
-        retry = _retry_after(session, recent[0])
+        now: dt.datetime = session.execute(text("SELECT now()")).scalar_one()
+        retry = max(1, math.ceil((recent[0] + WINDOW - now).total_seconds()))
         raise RateLimited(
-            f"at most {limit} ratings a day from one client, over all points; "
-            f"try again in {retry} seconds",
+            f"at most {limit} ratings {what}; try again in {retry} seconds",
             retry_after_s=retry,
         )
 
@@ -107,26 +109,17 @@ def add_rating(
         text("SELECT pg_advisory_xact_lock(hashtextextended(:key, 0))"),
         {"key": f"rating:{who}"},
     )
-    _within_daily_limit(session, who, settings.ratings_per_client_per_day)
-    recent = (
-        session.execute(
-            text(
-                "SELECT created_at FROM rating WHERE point_id = :id AND client_hash = :who "
-                "AND created_at > now() - CAST(:window AS interval) ORDER BY created_at"
-            ),
-            {"id": point_id, "who": who, "window": f"{int(WINDOW.total_seconds())} seconds"},
-        )
-        .scalars()
-        .all()
+    _within_limit(
+        session,
+        who,
+        None,
+        settings.ratings_per_client_per_day,
+        "a day from one client, over all points",
     )
-    limit = settings.ratings_per_client_per_point_per_day
-    if len(recent) >= limit:
-        retry = _retry_after(session, recent[0])
-        raise RateLimited(
-            f"at most {limit} ratings per point per day from one client; "
-            f"try again in {retry} seconds",
-            retry_after_s=retry,
-        )
+    _within_limit(
+        session, who, point_id, settings.ratings_per_client_per_point_per_day,
+        "per point per day from one client",
+    )  # fmt: skip
     row = session.execute(
         text(
             "INSERT INTO rating (point_id, service_code, score, comment, client_hash) "

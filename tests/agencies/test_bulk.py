@@ -11,7 +11,6 @@ import subprocess
 import tempfile
 import uuid
 from collections.abc import Iterator
-from contextlib import nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -21,10 +20,9 @@ from sqlalchemy import text
 
 from locator.agencies import accounts
 from locator.api import create_app
-from locator.api.deps import get_reader, get_writer
 from locator.registry.hours import BANGKOK
 from locator.settings import get_settings
-from tests.support.api import BASE_URL
+from tests.support.api import in_transaction
 from tests.support.cli import LOCATOR
 
 CSV = {"Content-Type": "text/csv"}
@@ -328,10 +326,7 @@ def test_a_bad_file_is_a_4xx_that_says_what_to_fix(
 @pytest.fixture
 def small_limit_client(db_url: str, session) -> Iterator[TestClient]:
     settings = get_settings().model_copy(update={"max_import_bytes": 4096})
-    app = create_app(settings=settings, owner_url=db_url)
-    app.dependency_overrides[get_reader] = lambda: lambda: nullcontext(session)
-    app.dependency_overrides[get_writer] = lambda: lambda: nullcontext(session)
-    with TestClient(app, base_url=BASE_URL) as c:
+    with in_transaction(create_app(settings=settings, owner_url=db_url), session) as c:
         yield c
 
 
