@@ -168,6 +168,34 @@ class Settings(BaseSettings):
         default=2.0, gt=0, le=60, description="Longest wait for a pooled connection."
     )
 
+    # --- read replicas (locator.db.replicas) ------------------------------------------
+    read_database_urls: CommaList = Field(
+        default_factory=list,
+        description="URLs of read replicas (hot standbys of the primary, as locator_reader; "
+        "comma-separated). Public reads are spread over those in step with the primary; "
+        "writes and authenticated requests stay on the primary. Empty: no replicas.",
+    )
+    replica_max_lag_s: float = Field(
+        default=5.0,
+        gt=0,
+        le=3_600,
+        description="A replica that has not yet replayed what the primary wrote this many "
+        "seconds ago is left out until it catches up; its reads go elsewhere.",
+    )
+    replica_check_s: float = Field(
+        default=1.0,
+        gt=0,
+        le=60,
+        description="How often each server process asks its replicas (and the primary) how "
+        "far behind they are.",
+    )
+    replica_retry_s: float = Field(
+        default=5.0,
+        gt=0,
+        le=3_600,
+        description="A replica that failed to answer, or lagged, is asked again after this long.",
+    )
+
     # --- serving ----------------------------------------------------------------------
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
@@ -297,7 +325,9 @@ class Settings(BaseSettings):
     def _absolute(cls, value: Path) -> Path:
         return value.expanduser().resolve()
 
-    @field_validator("allowed_hosts", "trusted_proxies", "cors_origins", mode="before")
+    @field_validator(
+        "allowed_hosts", "trusted_proxies", "cors_origins", "read_database_urls", mode="before"
+    )
     @classmethod
     def _comma_list(cls, value: object) -> object:
         if isinstance(value, str):

@@ -27,6 +27,7 @@ from locator.db.engine import (
     make_session_factory,
     make_write_engine,
 )
+from locator.db.replicas import ReadRouting
 from locator.registry.gazetteer import get_gazetteer
 from locator.secrets import client_hash_key
 from locator.settings import Settings, get_settings
@@ -66,12 +67,15 @@ def create_app(settings: Settings | None = None, owner_url: str | None = None) -
         app.state.write_engine = make_write_engine(write_url, settings)
         app.state.session_factory = make_session_factory(app.state.write_engine)
         app.state.read_engine = make_read_engine(read_url, settings)
+        app.state.reads = ReadRouting(app.state.read_engine, read_url, settings)
         app.state.query_names = query_parameter_names(app.openapi())
         app.state.path_methods = documented_methods(app.openapi())
         await anyio.to_thread.run_sync(_warm_gazetteer, app.state.read_engine)
+        await anyio.to_thread.run_sync(app.state.reads.start)
         try:
             yield
         finally:
+            app.state.reads.close()
             app.state.read_engine.dispose()
             app.state.write_engine.dispose()
 

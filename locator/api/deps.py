@@ -9,24 +9,40 @@ worker thread waiting on a lock that commit would release, the server froze.)
 
 from __future__ import annotations
 
+import math
 import re
 import threading
 from collections.abc import Callable
 from contextlib import AbstractContextManager
-from typing import Annotated, Any, cast
+from typing import Annotated, Any, Protocol, TypeVar, cast
 
-from fastapi import Depends, Request
+from fastapi import Depends, Request, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.orm import Session
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from locator.agencies import accounts
 from locator.db.engine import Executor
+from locator.db.replicas import ReadRouting
 from locator.errors import InvalidInput
 from locator.settings import Settings
 
-Reader = Callable[[], AbstractContextManager[Executor]]
+T = TypeVar("T")
+
+
+class Reader(Protocol):
+    """How a read-only route reaches the database: ``reader(lambda db: query(db, ...))``.
+
+    A function of a connection rather than a ``with`` block, so that a read whose
+    replica fails under it can run again on the primary (``locator.db.replicas``)."""
+
+    def __call__(self, work: Callable[[Executor], T], /) -> T: ...
+
+
 Writer = Callable[[], AbstractContextManager[Session]]
+
+WROTE_COOKIE = "locator_wrote"
+"""Set on a citizen's write: their reads go to the primary while a replica may still miss it."""
 
 
 async def get_settings_dep(request: Request) -> Settings:
@@ -34,15 +50,40 @@ async def get_settings_dep(request: Request) -> Settings:
 
 
 async def get_reader(request: Request) -> Reader:
-    """How a read-only route reaches the database: ``with reader() as db: ...``.
+    """How a read-only route reaches the database: ``reader(lambda db: ...)``.
 
-    The route opens it in its own worker thread and holds a pooled autocommit connection
+    The route runs it in its own worker thread, holding a pooled autocommit connection
     (``make_read_engine``) only while it queries. A generator dependency yielding a
     session instead cost a quarter of a nearest request's CPU: the ORM session's
     bookkeeping, and an async exit stack with a shielded cancel scope to close it.
     Checking out here, on the event loop, is no option: a full pool would block the loop.
+
+    Public reads go to the read replicas when there are any; a request with a key (an
+    agency reads what it has just written: everything authenticated) and a citizen's
+    requests just after a write of theirs (``WROTE_COOKIE``) read the primary.
     """
-    return cast(Reader, request.app.state.read_engine.connect)
+    reads = cast(ReadRouting, request.app.state.reads)
+    if "authorization" in request.headers or WROTE_COOKIE in request.cookies:
+        return reads.on_primary
+    return reads
+
+
+def remember_write(response: Response, settings: Settings) -> None:
+    """Read-your-writes for a citizen: a rating shows in their next reads at once.
+
+    The replicas in use are at most ``replica_max_lag_s`` behind, and the checker looks
+    every ``replica_check_s``: for that long the writer's reads go to the primary. A
+    cookie, not the server's memory, because the next request may reach another API
+    machine; a client that keeps no cookies sees its rating a moment later, like anyone.
+    Nothing is set when there are no replicas (every read is the primary's then)."""
+    if settings.read_database_urls:
+        response.set_cookie(
+            WROTE_COOKIE,
+            "1",
+            max_age=math.ceil(settings.replica_max_lag_s + settings.replica_check_s),
+            httponly=True,
+            samesite="lax",
+        )
 
 
 async def get_writer(request: Request) -> Writer:

@@ -13,6 +13,13 @@ Who may connect: besides the private socket folder, the server checks the operat
 user of every connection (``peer`` authentication): only the user who set the cluster up
 (and root) may log in, as the owner or as the API's two least-privilege roles
 (``locator.db.roles``). No passwords exist, so none can leak.
+
+Read replicas (``ReplicaCluster``, ``locator db replica``): hot standbys of the cluster on
+the same machine, made by ``pg_basebackup`` and fed by PostgreSQL's own streaming
+replication. They connect as ``locator_replication``, a role that may replicate and do
+nothing else, over the same private socket; the server's own system user (``postgres``
+when we are root) may log in as it, which grants nothing new: that user owns the data
+files already.
 """
 
 from __future__ import annotations
@@ -26,11 +33,17 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from locator.db.roles import ROLES
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.pool import NullPool
+
+from locator.db.roles import READER_ROLE, ROLES
 from locator.errors import ConfigurationError, DatabaseUnavailable
 from locator.settings import Settings
 
 SUPERUSER = "locator"
+REPLICATION_ROLE = "locator_replication"
 REQUIRED_EXTENSIONS = ("postgis", "btree_gist", "pg_trgm", "pgrouting")
 INSTALL_HINT = (
     "run `make deps` (it runs: apt-get install postgresql-15 postgresql-15-postgis-3 "
@@ -102,15 +115,17 @@ class ClusterStatus:
 
 
 class LocalCluster:
-    """One private cluster under ``state_dir``."""
+    """One private cluster under ``state_dir`` (or ``root``, a replica's folder)."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(
+        self, settings: Settings, root: Path | None = None, port: int | None = None
+    ) -> None:
         self.settings = settings
-        self.root = settings.state_dir
+        self.root = root or settings.state_dir
         self.data_dir = self.root / "pgdata"
         self.socket_dir = self.root / "run"
         self.log_file = self.root / "postgres.log"
-        self.port = settings.db_port
+        self.port = port or settings.db_port
         self.db_name = settings.db_name
         self._bin: Path | None = None
 
@@ -251,14 +266,24 @@ class LocalCluster:
                 fh.write(extra)
 
     def _auth_files(self) -> dict[str, str]:
-        """pg_hba.conf and pg_ident.conf: peer authentication, mapped to our roles."""
+        """pg_hba.conf and pg_ident.conf: peer authentication, mapped to our roles; the
+        replicas' connections (the server's own user, see the module) as the replication
+        role, which ``all`` does not cover."""
         users = sorted({getpass.getuser(), "root"})
-        ident = "# locator: which operating-system users may log in as which roles\n" + "".join(
-            f"locator  {user}  {role}\n" for user in users for role in (SUPERUSER, *ROLES)
+        server_user = "postgres" if self._as_root() else getpass.getuser()
+        ident = (
+            "# locator: which operating-system users may log in as which roles\n"
+            + "".join(
+                f"locator  {user}  {role}\n" for user in users for role in (SUPERUSER, *ROLES)
+            )
+            + "".join(
+                f"locator  {user}  {REPLICATION_ROLE}\n" for user in sorted({*users, server_user})
+            )
         )
         hba = (
             "# locator: unix socket only (no TCP is opened), peer authentication\n"
             "local  all  all  peer  map=locator\n"
+            f"local  replication  {REPLICATION_ROLE}  peer  map=locator\n"
         )
         return {"pg_hba.conf": hba, "pg_ident.conf": ident}
 
@@ -357,5 +382,180 @@ class LocalCluster:
                         cur.execute(f"CREATE ROLE {role} LOGIN")
                     elif not found[0]:
                         cur.execute(f"ALTER ROLE {role} LOGIN")
+                cur.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (REPLICATION_ROLE,))
+                if cur.fetchone() is None:
+                    cur.execute(f"CREATE ROLE {REPLICATION_ROLE} LOGIN REPLICATION")
         finally:
             conn.close()
+
+
+def _libpq(url: str, user: str, **extra: str) -> str:
+    """A libpq connection string to ``url``'s server as ``user`` (pg_basebackup's ``-d``)."""
+    parts = make_url(url)
+    query = {k: (v[0] if isinstance(v, tuple) else v) for k, v in parts.query.items()}
+    params = {
+        "host": query.get("host") or parts.host or "",
+        "port": str(parts.port or query.get("port") or ""),
+        "user": user,
+        **extra,
+    }
+    return " ".join(f"{key}={value}" for key, value in params.items() if value)
+
+
+@dataclass(frozen=True)
+class ReplicaStatus:
+    running: bool
+    port: int
+    data_dir: Path
+    socket_dir: Path
+    pid: int | None
+    reader_url: str
+    """What ``LOCATOR_READ_DATABASE_URLS`` names: the database as ``locator_reader``."""
+    behind_bytes: int | None
+    """WAL the primary has written and the replica not yet replayed (None: not known)."""
+
+
+class ReplicaCluster(LocalCluster):
+    """A hot standby of the primary at ``primary_url``, in ``<state_dir>/replica-<port>/``.
+
+    ``pg_basebackup -R`` copies the whole primary cluster (every database: PostgreSQL
+    replicates clusters, not databases) and writes the standby's connection back to it.
+    A physical replication slot (``locator_replica_<port>``) makes the primary keep the
+    WAL the replica has not received, so a replica stopped for a while catches up
+    instead of needing a new copy; ``remove`` drops the slot, which would otherwise hold
+    WAL on the primary for ever.
+    """
+
+    def __init__(self, settings: Settings, port: int, primary_url: str) -> None:
+        super().__init__(settings, root=settings.state_dir / f"replica-{port}", port=port)
+        self.primary_url = primary_url
+        self.slot = f"locator_replica_{port}"
+
+    @classmethod
+    def all(cls, settings: Settings, primary_url: str) -> list[ReplicaCluster]:
+        """The replicas made in this state folder."""
+        ports = sorted(
+            int(folder.name.removeprefix("replica-"))
+            for folder in settings.state_dir.glob("replica-*")
+            if folder.name.removeprefix("replica-").isdigit()
+        )
+        return [cls(settings, port, primary_url) for port in ports]
+
+    def reader_url(self) -> str:
+        database = make_url(self.primary_url).database or self.db_name
+        return (
+            f"postgresql+psycopg2://{READER_ROLE}@/{database}"
+            f"?host={self.socket_dir}&port={self.port}"
+        )
+
+    def init(self) -> None:
+        if not self.initialised:
+            raise ConfigurationError(
+                f"no replica in {self.root}: make it with `locator db replica create "
+                f"--port {self.port}`"
+            )
+
+    def create(self) -> None:
+        """Copy the primary and start following it."""
+        if self.initialised:
+            raise ConfigurationError(
+                f"a replica already exists in {self.root}: `locator db replica start "
+                f"--port {self.port}`, or `remove` it first"
+            )
+        self._prepare_folders()
+        conninfo = _libpq(
+            self.primary_url, REPLICATION_ROLE, application_name=f"locator-replica-{self.port}"
+        )
+        out = self._run(
+            [
+                "pg_basebackup",
+                *("-D", str(self.data_dir), "-d", conninfo, "-R", "-X", "stream"),
+                *("-C", "-S", self.slot, "--checkpoint=fast", "--no-password"),
+            ],
+            check=False,
+        )
+        if out.returncode != 0:
+            self._drop_slot()
+            message = out.stderr.strip() or out.stdout.strip()
+            hint = ""
+            if "pg_hba.conf" in message or REPLICATION_ROLE in message:
+                hint = (
+                    f"\nthe primary does not let {REPLICATION_ROLE} replicate: an embedded "
+                    "cluster learns it from `locator db start` (a running one too); another "
+                    f"server needs `CREATE ROLE {REPLICATION_ROLE} LOGIN REPLICATION` and a "
+                    "`replication` line in its pg_hba.conf"
+                )
+            raise DatabaseUnavailable(f"pg_basebackup failed: {message}{hint}")
+        self.start()
+
+    def _ensure_database(self) -> None:
+        """A standby is read-only: the primary's databases and roles arrive by replay."""
+
+    def behind_bytes(self) -> int | None:
+        import psycopg2
+
+        try:
+            conn = psycopg2.connect(
+                dbname="postgres", user=SUPERUSER, host=str(self.socket_dir), port=self.port
+            )
+            try:
+                with conn.cursor() as cur:
+                    cur.execute("SELECT pg_last_wal_replay_lsn()::text")
+                    replayed = cur.fetchone()
+            finally:
+                conn.close()
+            if not replayed or replayed[0] is None:
+                return None
+            engine = create_engine(self.primary_url, poolclass=NullPool)
+            try:
+                with engine.connect() as primary:
+                    behind = primary.execute(
+                        text("SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), :lsn)::bigint"),
+                        {"lsn": replayed[0]},
+                    ).scalar_one()
+            finally:
+                engine.dispose()
+            return max(0, int(behind))
+        except (psycopg2.Error, SQLAlchemyError):
+            return None
+
+    def replica_status(self) -> ReplicaStatus:
+        running = self.is_running()
+        return ReplicaStatus(
+            running=running,
+            port=self.port,
+            data_dir=self.data_dir,
+            socket_dir=self.socket_dir,
+            pid=self._pid() if running else None,
+            reader_url=self.reader_url(),
+            behind_bytes=self.behind_bytes() if running else None,
+        )
+
+    def _drop_slot(self) -> None:
+        """Drop the slot; the primary's sender lets go of it a moment after the replica
+        stopped, so an active slot is waited for (a bounded while)."""
+        engine = create_engine(self.primary_url, poolclass=NullPool)
+        deadline = time.monotonic() + 30
+        try:
+            with engine.connect() as conn:
+                while True:
+                    active = conn.execute(
+                        text("SELECT active FROM pg_replication_slots WHERE slot_name = :slot"),
+                        {"slot": self.slot},
+                    ).scalar_one_or_none()
+                    if active is None:
+                        return
+                    if not active or time.monotonic() > deadline:
+                        break
+                    time.sleep(0.2)
+                conn.execute(text("SELECT pg_drop_replication_slot(:slot)"), {"slot": self.slot})
+                conn.commit()
+        finally:
+            engine.dispose()
+
+    def remove(self) -> None:
+        """Stop the replica, drop its slot on the primary and delete its files."""
+        if self.initialised:
+            self.stop()
+        self._drop_slot()
+        shutil.rmtree(self.root, ignore_errors=True)

@@ -4,7 +4,8 @@
 ``LOCATOR_DATABASE_URL`` when set, otherwise the embedded cluster, started on demand.
 That URL is the owner's: migrations and loads run through it. The API never does: it
 writes as ``locator_api`` and reads as ``locator_reader`` (``locator.db.roles``, ``api_urls``),
-with every wait bounded (statement, lock, idle transaction, connect and pool timeouts).
+with every wait bounded (statement, lock, idle transaction, connect and pool timeouts);
+its public reads may go to read replicas (``locator.db.replicas``).
 """
 
 from __future__ import annotations
@@ -130,9 +131,17 @@ def make_write_engine(url: str, settings: Settings) -> Engine:
     return _fail_fast(engine, settings.connect_retry_s)
 
 
-def make_read_engine(url: str, settings: Settings) -> Engine:
+def make_read_engine(
+    url: str,
+    settings: Settings,
+    *,
+    pool_size: int | None = None,
+    application_name: str = "locator-api-read",
+) -> Engine:
     """The API's engine for public reads, as ``locator_reader``: read-only connections,
     autocommit from the moment they open, so a read costs one round trip and nothing else.
+    The same for the primary and each read replica (``locator.db.replicas``, which also
+    keeps a one-connection engine per server for its checks: ``pool_size``).
 
     Autocommit set per checkout instead (``execution_options``) made psycopg2 send a
     ``SET`` to the server when the connection was lent and again when it came back, and
@@ -145,12 +154,12 @@ def make_read_engine(url: str, settings: Settings) -> Engine:
         isolation_level="AUTOCOMMIT",
         pool_reset_on_return=None,  # autocommit: there is never a transaction to reset
         pool_recycle=3600,
-        pool_size=settings.api_threads,
+        pool_size=pool_size or settings.api_threads,
         max_overflow=0,
         pool_timeout=settings.pool_timeout_s,
         connect_args={
             "connect_timeout": settings.connect_timeout_s,
-            "application_name": "locator-api-read",
+            "application_name": application_name,
             "options": _options(
                 default_transaction_read_only="on",
                 statement_timeout=settings.read_statement_timeout_ms,

@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 from locator.api import create_app
 from locator.api.deps import get_reader, get_writer
 from locator.settings import Settings
-from tests.support.api import BASE_URL
+from tests.support.api import BASE_URL, reading
 
 BANGKOK = {"lat": 13.7563, "lon": 100.5018}
 
@@ -36,7 +36,7 @@ def make_client(db_url: str, session: Session) -> Iterator[Any]:
         def in_test() -> nullcontext[Session]:
             return nullcontext(session)
 
-        app.dependency_overrides[get_reader] = lambda: in_test
+        app.dependency_overrides[get_reader] = lambda: reading(session)
         app.dependency_overrides[get_writer] = lambda: in_test
         client = TestClient(app, base_url=BASE_URL)
         client.__enter__()

@@ -41,8 +41,7 @@ AgencyCode = Annotated[
     responses=error_responses(404),
 )
 def progress(reader: ReaderDep, code: AgencyCode) -> Response:
-    with reader() as db:
-        body = agency_progress.progress(db, code)
+    body = reader(lambda db: agency_progress.progress(db, code))
     return json_response(body)
 
 

@@ -66,8 +66,7 @@ def build_router(settings: Settings) -> APIRouter:
     def isochrone_area(
         reader: ReaderDep, settings: SettingsDep, p: Annotated[Isochrone, Query()]
     ) -> Response:
-        with reader() as db:
-            body = isochrone.isochrone(settings, db, p.lat, p.lon, p.minutes, p.mode)
+        body = reader(lambda db: isochrone.isochrone(settings, db, p.lat, p.lon, p.minutes, p.mode))
         return json_response(body)
 
     @router.get(
@@ -77,8 +76,7 @@ def build_router(settings: Settings) -> APIRouter:
         "synthetic share, No-Copy share, and the pin check's counts per QA flag",
     )
     def stats(reader: ReaderDep) -> Response:
-        with reader() as db:
-            body = registry_stats(db)
+        body = reader(registry_stats)
         return json_response(body)
 
     @router.get(
@@ -101,10 +99,9 @@ def build_router(settings: Settings) -> APIRouter:
             raise Busy("two coverage runs are in progress; try again in a moment",
                        retry_after_s=settings.retry_after_s)  # fmt: skip
         try:
-            with reader() as db:
-                run = run_coverage(db, settings, f, thresholds=thresholds, mode=q.mode,
-                                   level=q.level, sites=q.sites,
-                                   with_polygons=q.format == "geojson")  # fmt: skip
+            run = reader(lambda db: run_coverage(db, settings, f, thresholds=thresholds,
+                                                 mode=q.mode, level=q.level, sites=q.sites,
+                                                 with_polygons=q.format == "geojson"))  # fmt: skip
         finally:
             slots.release()
         summary, areas, siting = run.summary, run.areas, run.siting

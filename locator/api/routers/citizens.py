@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal, TypeAlias
 import orjson
 from fastapi import APIRouter, Path, Query, Request, Response
 
-from locator.api.deps import ReaderDep, SettingsDep, WriterDep
+from locator.api.deps import ReaderDep, SettingsDep, WriterDep, remember_write
 from locator.api.errors import error_responses
 from locator.api.params import PointId
 from locator.api.queries import NearestQuery, RouteQuery, SearchQuery, request_models
@@ -103,13 +103,15 @@ def build_router(settings: Settings) -> APIRouter:
                     "not within-radius pages",
                     parameter="rank",
                 )
-            with reader() as db:
-                ranked = nearest_by_travel_time(
+            ranked = reader(
+                lambda db: nearest_by_travel_time(
                     db, settings, p.lat, p.lon, p, k, p.radius_m, p.mode
                 )
+            )
             return _nearest_answer(p, ranked.results, None, None, ranked.info)
-        with reader() as db:
-            page = nearest_points.nearest(db, p.lat, p.lon, p, k, p.radius_m, p.limit, p.offset)
+        page = reader(
+            lambda db: nearest_points.nearest(db, p.lat, p.lon, p, k, p.radius_m, p.limit, p.offset)
+        )
         return _nearest_answer(p, page.results, page.total, page.next_offset, {"by": "distance"})
 
     @router.get(
@@ -122,10 +124,11 @@ def build_router(settings: Settings) -> APIRouter:
     ) -> Response:
         if (p.lat is None) != (p.lon is None):
             raise InvalidInput("lat and lon: give both or neither", parameter="lat")
-        with reader() as db:
-            found = name_search.text_search(
+        found = reader(
+            lambda db: name_search.text_search(
                 db, p.q, p.limit, p, p.lat, p.lon, settings.search_candidates
             )
+        )
         return json_response(
             {
                 "q": p.q,
@@ -148,8 +151,7 @@ def build_router(settings: Settings) -> APIRouter:
         request: Request,
         at: Annotated[Moment | None, Query(description="judge open_now at this time")] = None,
     ) -> Response:
-        with reader() as db:
-            detail = point_detail(db, point_id, at)
+        detail = reader(lambda db: point_detail(db, point_id, at))
         response = json_response(detail)
         # The ETag is the point's version and the body's own hash: the detail also holds the
         # rating summary and "open now", which change while the point's row does not, so a
@@ -172,8 +174,8 @@ def build_router(settings: Settings) -> APIRouter:
         origin = parse_place(p.from_, "from")
         dest = parse_place(p.to, "to")
         if dest.point_id is not None:
-            with reader() as db:
-                dest = resolve(db, dest)
+            place = dest
+            dest = reader(lambda db: resolve(db, place))
         body = find_route(settings, origin, dest, p.mode, p.steps)
         body["destination_point_id"] = dest.point_id
         return json_response(body)
@@ -191,10 +193,11 @@ def build_router(settings: Settings) -> APIRouter:
         point_id: PointId,
         body: Rating,
         request: Request,
+        response: Response,
     ) -> dict[str, object]:
         # the whole transaction (lock, check, insert, commit) runs here, in this thread
         with writer() as session:
-            return ratings.add_rating(
+            created = ratings.add_rating(
                 session,
                 point_id,
                 body.score,
@@ -203,14 +206,15 @@ def build_router(settings: Settings) -> APIRouter:
                 _client(request),
                 settings,
             )
+        remember_write(response, settings)  # the rater's next reads show it (replicas)
+        return created
 
     @router.get("/services", response_model=ServiceList, summary="The service catalogue")
     def services(
         reader: ReaderDep,
         category: Annotated[str | None, Query(pattern=CODE, max_length=64)] = None,
     ) -> dict[str, object]:
-        with reader() as db:
-            items = catalogue.list_services(db, category)
+        items = reader(lambda db: catalogue.list_services(db, category))
         return {"count": len(items), "services": items}
 
     @router.get(
@@ -223,8 +227,7 @@ def build_router(settings: Settings) -> APIRouter:
         reader: ReaderDep,
         code: Annotated[str, Path(pattern=CODE, max_length=64, description="catalogue code")],
     ) -> dict[str, object]:
-        with reader() as db:
-            return catalogue.service_detail(db, code)
+        return reader(lambda db: catalogue.service_detail(db, code))
 
     @router.get(
         "/areas/{level}",
@@ -235,8 +238,7 @@ def build_router(settings: Settings) -> APIRouter:
     def admin_areas(
         reader: ReaderDep, settings: SettingsDep, level: Literal["province", "district"]
     ) -> Response:
-        with reader() as db:
-            body = areas.areas_geojson(db, level, settings.areas_simplify_deg)
+        body = reader(lambda db: areas.areas_geojson(db, level, settings.areas_simplify_deg))
         return Response(
             orjson.dumps(body),
             media_type="application/geo+json",

@@ -22,7 +22,7 @@ async def healthz() -> dict[str, str]:
 
 @router.get(
     "/readyz",
-    summary="The database is reachable and migrated to head",
+    summary="The database is reachable and migrated to head; the read replicas in use",
     responses=error_responses(503),
 )
 def readyz(request: Request) -> JSONResponse:
@@ -38,7 +38,9 @@ def readyz(request: Request) -> JSONResponse:
             request,
             f"migrations not at head (database {revision}, code {head}); run `locator migrate`",
         )
-    return JSONResponse({"status": "ok", "revision": revision})
+    # the read replicas as this process sees them (counts and lag, never addresses)
+    reads = request.app.state.reads.state()
+    return JSONResponse({"status": "ok", "revision": revision, "reads": reads})
 
 
 def _not_ready(request: Request, reason: str) -> JSONResponse:

@@ -156,8 +156,7 @@ def _extent(request: Request, reader: Reader) -> list[float] | None:
     if cached is not None and now - cached[0] < EXTENT_TTL_S:
         extent: list[float] | None = cached[1]
         return extent
-    with reader() as db:
-        bbox = data_extent(db)
+    bbox = reader(data_extent)
     state.ogc_extent = (now, bbox)
     return bbox
 
@@ -366,8 +365,7 @@ def build_router(settings: Settings) -> APIRouter:
     ) -> GeoJSONResponse:
         _check_collection(collection_id)
         query = _item_query(q, settings.max_bbox_area_deg2)
-        with reader() as db:
-            page = list_features(db, query, settings.max_page_size)
+        page = reader(lambda db: list_features(db, query, settings.max_page_size))
         return GeoJSONResponse(
             {
                 "type": "FeatureCollection",
@@ -402,8 +400,7 @@ def build_router(settings: Settings) -> APIRouter:
     ) -> GeoJSONResponse:
         _check_collection(collection_id)
         chosen = parse_properties(properties)
-        with reader() as db:
-            feature = get_feature(db, feature_id, chosen)
+        feature = reader(lambda db: get_feature(db, feature_id, chosen))
         collection_url = f"{_base(request)}/collections/{COLLECTION_ID}"
         feature["links"] = [
             _link(f"{collection_url}/items/{feature['id']}", "self", GEOJSON, "This feature"),
