@@ -11,7 +11,13 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal, TypeAlias
 import orjson
 from fastapi import APIRouter, Path, Query, Request, Response
 
-from locator.api.deps import ReaderDep, SettingsDep, WriterDep, remember_write
+from locator.api.deps import (
+    WROTE_COOKIE,
+    ReaderDep,
+    SettingsDep,
+    WriterDep,
+    remember_write,
+)
 from locator.api.errors import error_responses
 from locator.api.params import PointId
 from locator.api.queries import NearestQuery, RouteQuery, SearchQuery, request_models
@@ -185,7 +191,19 @@ def build_router(settings: Settings) -> APIRouter:
         response_model=RatingCreated,
         status_code=201,
         summary="Rate a service point after a visit",
-        responses=error_responses(404, 413, 429),
+        responses={
+            201: {
+                "description": "Rated",
+                "headers": {
+                    "Set-Cookie": {
+                        "description": f"`{WROTE_COOKIE}`, for a few seconds, where the "
+                        "deployment has read replicas: the rater's next reads show the rating",
+                        "schema": {"type": "string"},
+                    }
+                },
+            },
+            **error_responses(404, 413, 429),
+        },
     )
     def rate(
         writer: WriterDep,
