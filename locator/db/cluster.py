@@ -345,11 +345,11 @@ class LocalCluster:
         self._ensure_database()
         return True
 
-    def stop(self) -> bool:
+    def stop(self, mode: str = "fast") -> bool:
         """Stop the cluster; returns False when it was not running."""
         if not self.is_running():
             return False
-        self._run(["pg_ctl", "stop", "-D", str(self.data_dir), "-m", "fast", "-w", "-t", "60"])
+        self._run(["pg_ctl", "stop", "-D", str(self.data_dir), "-m", mode, "-w", "-t", "60"])
         return True
 
     def _ensure_database(self) -> None:
@@ -554,8 +554,9 @@ class ReplicaCluster(LocalCluster):
             engine.dispose()
 
     def remove(self) -> None:
-        """Stop the replica, drop its slot on the primary and delete its files."""
+        """Stop the replica, drop its slot on the primary and delete its files. Stopped
+        at once (``immediate``): a polite stop first writes out what is deleted next."""
         if self.initialised:
-            self.stop()
+            self.stop(mode="immediate")
         self._drop_slot()
         shutil.rmtree(self.root, ignore_errors=True)

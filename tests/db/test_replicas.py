@@ -9,6 +9,7 @@ public read that misses it came from the replica, and one that shows it from the
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import os
 import shutil
@@ -19,6 +20,7 @@ import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -48,6 +50,17 @@ def _wait_for(what: str, check: Callable[[], bool], timeout_s: float = 60) -> No
     while not check():
         assert time.monotonic() < deadline, f"still not {what} after {timeout_s:g} s"
         time.sleep(0.1)
+
+
+def _size(folder: Path) -> int:
+    """Bytes under ``folder``, while the replica replays (other sessions' databases come
+    and go on a shared cluster: a file or folder may vanish as it is counted)."""
+    total = 0
+    for root, _, files in os.walk(folder):  # os.walk skips a folder gone meanwhile
+        for name in files:
+            with contextlib.suppress(OSError):
+                total += os.stat(os.path.join(root, name)).st_size
+    return total
 
 
 @dataclass(frozen=True)
@@ -93,7 +106,7 @@ def standby(db_url: str) -> Iterator[Standby]:
     try:
         out = made.cli("create")
         assert out.returncode == 0, out.stderr + out.stdout
-        size = sum(f.stat().st_size for f in cluster.data_dir.rglob("*") if f.is_file())
+        size = _size(cluster.data_dir)
         print(
             f"\nreplica made by pg_basebackup in {time.monotonic() - started:.1f} s: "
             f"{size / 1e6:,.0f} MB (the whole cluster, every database)"
