@@ -100,6 +100,8 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
     def data_received(self, data: bytes) -> None:
         if self.head_open:
             self.head_bytes += len(data)
+            if self.head_timer is None:  # a request's first bytes: its head's clock starts
+                self._arm()
         super().data_received(data)
         if self.head_open and self.head_bytes > self.max_head and not self.transport.is_closing():
             self._refuse(*self._too_large())
@@ -113,10 +115,6 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
             {"max_bytes": self.max_head},
         )
 
-    def on_message_begin(self) -> None:
-        super().on_message_begin()
-        self._arm()
-
     def on_url(self, url: bytes) -> None:
         super().on_url(url)
         if len(self.url) > self.max_url:
@@ -129,9 +127,11 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
             )
 
     def on_headers_complete(self) -> None:
-        # the exact size, for a head that arrived whole in one read
-        size = len(self.url) + sum(len(k) + len(v) + 4 for k, v in self.headers)
-        if size > self.max_head:
+        # a head that arrived whole in one read (with some body, perhaps) was not checked
+        # yet: its exact size, only when the bytes read could be too many
+        if self.head_bytes > self.max_head and (
+            len(self.url) + sum(len(k) + len(v) + 4 for k, v in self.headers) > self.max_head
+        ):
             self._fail(*self._too_large())
         self.head_open, self.head_bytes = False, 0
         self._disarm()
