@@ -18,10 +18,17 @@ time limit either), ``timeout_keep_alive`` runs only between requests, and
 
 Each refusal is the one error shape (``locator.api.errors``), like the app's.
 
-Cost on the hot path (one timer armed and cancelled and a byte count per request),
-measured with wrk (16 connections, 10 s, medians of 3 interleaved rounds) against plain
-httptools: see ``bench/HISTORY.md`` (issue 20, the edge); h11 instead would have cost
-far more (its parser is pure Python).
+Measured (issue 20): twenty connections each sending a 20 MB header that never ends
+added 406 MiB to the server before and nothing now (each is a 431 at 32 KiB); a 50 MB
+header was read for 8 s and answered 200, now a 431 at once.
+
+Cost on the hot path: the protocol alone, driven in-process with a trivial app (median
+of 7 rounds of 20,000 requests, CPU time), takes 17.2 us a request against httptools'
+15.2 us: 2 us, about 0.1 % of a nearest request (2 ms of CPU) and 1 % of /healthz.
+(wrk on this shared 2-core box, 16 connections, medians of 3 interleaved rounds: /healthz
+4,260 against 3,500 requests/s and nearest 471 against 464 in one session, 2,231 against
+2,161 and 327 against 310 in another: within the noise.) h11, uvicorn's other parser, is
+pure Python, and bounds the size of a head but not its time.
 """
 
 from __future__ import annotations
