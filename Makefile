@@ -9,7 +9,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 PG_VERSION ?= 15
 APT_PACKAGES := postgresql-$(PG_VERSION) postgresql-$(PG_VERSION)-postgis-3 \
-                postgresql-$(PG_VERSION)-pgrouting gdal-bin chromium
+                postgresql-$(PG_VERSION)-pgrouting gdal-bin chromium nginx
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 OSRM_VERSION ?= 26.10.0
@@ -21,7 +21,8 @@ help:
 	@echo "make demo   - install what is missing, start the local PostGIS, load data, serve on :8000"
 	@echo "make test   - the same set-up, then ruff and the whole test suite"
 	@echo "make deps   - only the Debian packages (PostgreSQL $(PG_VERSION), PostGIS 3, pgRouting,"
-	@echo "              gdal-bin and chromium for the interoperability and browser tests)"
+	@echo "              gdal-bin and chromium for the interoperability and browser tests,"
+	@echo "              nginx for the reverse proxy and its test)"
 	@echo "make venv   - only the Python virtual environment in $(VENV)"
 
 # Debian packages: installed only when missing, so a second run is instant.

@@ -276,6 +276,51 @@ class Settings(BaseSettings):
         "the same throughput.",
     )
 
+    # --- the network edge: slow and oversized clients (issue 20, items 1, 4, 13) -------
+    max_header_bytes: int = Field(
+        default=32_768,
+        ge=4_096,
+        le=1_048_576,
+        description="Largest request line and headers together; more is a 431 and the "
+        "connection closed (an unfinished head is never held beyond it).",
+    )
+    max_url_bytes: int = Field(
+        default=16_384,
+        ge=1_024,
+        le=1_048_576,
+        description="Longest URL (path and query); more is a 414. At most `max_header_bytes`.",
+    )
+    header_timeout_s: float = Field(
+        default=10.0,
+        gt=0,
+        le=300,
+        description="Longest a request line and its headers may take to arrive (from the "
+        "connection's first byte or the request's); then a 408 and the connection closed.",
+    )
+    body_timeout_s: float = Field(
+        default=5.0,
+        gt=0,
+        le=300,
+        description="Longest a request body (at most `max_body_bytes`) may take to arrive; "
+        "then a 408. It is read whole before the request takes an admission slot.",
+    )
+    import_body_timeout_s: float = Field(
+        default=300.0,
+        gt=0,
+        le=3_600,
+        description="Longest a bulk import's file may take to arrive (64 MiB in 300 s is "
+        "1.8 Mbit/s); then a 408, and the slot its request held is free.",
+    )
+
+    @model_validator(mode="after")
+    def _url_within_head(self) -> Settings:
+        if self.max_url_bytes > self.max_header_bytes:
+            raise ValueError(
+                f"max_url_bytes ({self.max_url_bytes}) is above max_header_bytes "
+                f"({self.max_header_bytes})"
+            )
+        return self
+
     # --- the map page -----------------------------------------------------------------
     tile_url: str = Field(
         default="https://tile.openstreetmap.org/{z}/{x}/{y}.png",

@@ -5,21 +5,26 @@ From the outside in (``install_guards``):
 1. proxy headers: X-Forwarded-For / -Proto believed only from ``trusted_proxies``
    (uvicorn's own middleware; by default nobody is trusted, so a client cannot pick
    the address the ratings' abuse limit sees);
-2. admission: at most ``max_concurrent_requests`` requests are worked on at once and
+2. the body: a 413 before a body larger than ``max_body_bytes`` is held in memory
+   (``max_import_bytes`` for a bulk import's file), a 408 for one that does not arrive
+   within ``body_timeout_s``, a 422 for a JSON key given twice. It comes before
+   admission: a client that sends its headers and then nothing holds no slot;
+3. admission: at most ``max_concurrent_requests`` requests are worked on at once and
    ``max_waiting_requests`` wait for their turn, each at most ``queue_timeout_ms``;
    beyond that a request gets a quick 503 with Retry-After. An overload therefore costs
    the excess requests a fast refusal instead of everyone an unbounded wait, and ends the
-   moment the overload does. It comes first so that a refusal costs as little as it can
-   (under twice the saturation rate, most requests are refusals);
-3. the Host check: links are built from the request's host, so only configured hosts
+   moment the overload does. It comes before the other checks so that a refusal costs as
+   little as it can (under twice the saturation rate, most requests are refusals);
+4. the Host check: links are built from the request's host, so only configured hosts
    are answered (400 otherwise);
-4. CORS: the public GET routes are readable from any origin; writes are not;
-5. request hygiene: a NUL character in the path or a query parameter is a 422 naming
-   where it was (PostgreSQL text cannot hold one; nothing else would catch it as cleanly);
-6. the body limit: a 413 before a body larger than ``max_body_bytes`` is held in memory
-   (``max_import_bytes`` for a bulk import's file).
+5. CORS: the public GET routes are readable from any origin; writes are not;
+6. request hygiene: a NUL character in the path or a query parameter is a 422 naming
+   where it was (PostgreSQL text cannot hold one; nothing else would catch it as cleanly).
 
-uvicorn's own ``limit_concurrency`` was the first candidate for 2, but it counts open
+Beneath them all, ``locator serve`` bounds what reaches the app at all: a request's head
+(line and headers) in bytes and in time, and the URL's length (``api/protocol.py``).
+
+uvicorn's own ``limit_concurrency`` was the first candidate for 3, but it counts open
 connections as well as requests, so a load balancer's idle keep-alive connections
 would make it refuse everything.
 
@@ -30,6 +35,7 @@ on the hot nearest route.
 from __future__ import annotations
 
 import asyncio
+import json
 import re
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
@@ -162,72 +168,192 @@ class RequestHygiene:
         await self.app(scope, receive, send)
 
 
-class BodyLimit:
-    """413 for a request body over ``limit`` bytes, decided before it is held whole.
+Refusal = tuple[int, str, str, dict[str, Any]]
+"""An error answer's status, code, message and details (``send_error``'s arguments)."""
 
-    A declared Content-Length over the limit is refused at once. A chunked body is read
-    here up to the limit (never more) and handed on from memory.
+
+class _BodyRefused(Exception):
+    """A bulk import's body came too slowly or grew too large while the route read it."""
+
+    def __init__(self, status: int, code: str, message: str, details: dict[str, Any]) -> None:
+        super().__init__(message)
+        self.answer = (status, code, message, details)
+
+
+class BodyGuard:
+    """Bodies are bounded in size and in time, and an ordinary one is read whole before
+    the request takes an admission slot.
+
+    An ordinary body (at most ``limit`` bytes) must arrive within ``timeout_s``, else a
+    408; it is then handed on from memory, so a client that sends headers and one byte
+    holds no slot (issue 20, item 1: sixteen such connections held them all). A JSON body
+    with a key given twice is a 422 naming it: which of the two values would count is
+    the parser's whim, not the client's intent.
+
+    A bulk import's file (``larger``: up to ``max_import_bytes``) is not held here before
+    its key is checked: the route reads it, as a stream bounded by its own size and by
+    ``import_timeout_s`` for the whole upload, so a slow upload holds its admission slot
+    for that long at most. A declared Content-Length over a limit is a 413 at once.
     """
 
     def __init__(
-        self, app: ASGIApp, limit: int, larger: tuple[tuple[re.Pattern[str], int], ...] = ()
+        self,
+        app: ASGIApp,
+        limit: int,
+        timeout_s: float,
+        larger: tuple[tuple[re.Pattern[str], int], ...] = (),
+        import_timeout_s: float = 300.0,
     ) -> None:
         self.app = app
         self.limit = limit
+        self.timeout_s = timeout_s
         self.larger = larger  # paths that take larger bodies (a bulk import's file)
+        self.import_timeout_s = import_timeout_s
 
-    def _limit(self, path: str) -> int:
+    def _larger(self, path: str) -> int | None:
         for pattern, limit in self.larger:
             if pattern.match(path):
                 return limit
-        return self.limit
+        return None
 
-    async def _too_large(self, send: Send, limit: int) -> None:
-        await send_error(
-            send,
+    @staticmethod
+    def _too_large(limit: int) -> Refusal:
+        return (
             413,
             "body_too_large",
             f"the request body is larger than {limit:,} bytes; send less",
             {"max_bytes": limit},
-            {"Connection": "close"},
         )
+
+    @staticmethod
+    def _too_slow(timeout_s: float) -> Refusal:
+        return (
+            408,
+            "body_timeout",
+            f"the request body did not arrive within {timeout_s:g} s; send it at once",
+            {"timeout_s": timeout_s},
+        )
+
+    @staticmethod
+    async def _refuse(send: Send, answer: Refusal) -> None:
+        await send_error(send, *answer, headers={"Connection": "close"})
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["method"] in BODYLESS:
             return await self.app(scope, receive, send)
-        limit = self._limit(scope["path"])
+        larger = self._larger(scope["path"])
+        limit = self.limit if larger is None else larger
         length = _header(scope, b"content-length")
         if length is not None:
             if not length.isdigit():
                 await send_error(send, 400, "invalid_input", "Content-Length is not a number")
                 return
             if int(length) > limit:
-                return await self._too_large(send, limit)
-            return await self.app(scope, receive, send)
-        # no length given (chunked): read at most limit + 1 bytes, then replay
-        chunks: list[bytes] = []
-        size = 0
-        more = True
-        while more:
-            message = await receive()
-            if message["type"] == "http.disconnect":
+                return await self._refuse(send, self._too_large(limit))
+        if larger is not None:
+            return await self._streamed(scope, receive, send, limit)
+        body = await self._read(receive, limit)
+        if isinstance(body, tuple):
+            return await self._refuse(send, body)
+        if body is None:  # the client left
+            return
+        if body and _is_json(scope):
+            key = _repeated_key(body)
+            if key is not None:
+                await send_error(
+                    send,
+                    422,
+                    "invalid_input",
+                    f"{key}: given more than once in the JSON body; send each key once",
+                    {"key": key},
+                )
                 return
-            chunk = message.get("body", b"")
-            size += len(chunk)
-            if size > limit:
-                return await self._too_large(send, limit)
-            chunks.append(chunk)
-            more = message.get("more_body", False)
         replayed = False
 
         async def replay() -> Message:
             nonlocal replayed
             if not replayed:
                 replayed = True
-                return {"type": "http.request", "body": b"".join(chunks), "more_body": False}
+                return {"type": "http.request", "body": body, "more_body": False}
             return await receive()
 
         await self.app(scope, replay, send)
+
+    async def _read(self, receive: Receive, limit: int) -> bytes | Refusal | None:
+        """The whole body within the time allowed, or the refusal, or None if the client
+        disconnected."""
+        chunks: list[bytes] = []
+        size = 0
+        try:
+            async with asyncio.timeout(self.timeout_s):
+                while True:
+                    message = await receive()
+                    if message["type"] == "http.disconnect":
+                        return None
+                    chunk = message.get("body", b"")
+                    size += len(chunk)
+                    if size > limit:
+                        return self._too_large(limit)
+                    chunks.append(chunk)
+                    if not message.get("more_body", False):
+                        return b"".join(chunks)
+        except TimeoutError:
+            return self._too_slow(self.timeout_s)
+
+    async def _streamed(self, scope: Scope, receive: Receive, send: Send, limit: int) -> None:
+        """Hand the body on as it comes, within ``limit`` bytes and the upload's deadline;
+        past either, the route's read fails and the client gets the refusal."""
+        deadline = asyncio.get_running_loop().time() + self.import_timeout_s
+        size = 0
+        started = False
+
+        async def bounded() -> Message:
+            nonlocal size
+            try:
+                async with asyncio.timeout_at(deadline):
+                    message = await receive()
+            except TimeoutError:
+                raise _BodyRefused(*self._too_slow(self.import_timeout_s)) from None
+            size += len(message.get("body", b""))
+            if size > limit:
+                raise _BodyRefused(*self._too_large(limit))
+            return message
+
+        async def watched(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, bounded, watched)
+        except _BodyRefused as refused:
+            if not started:
+                await self._refuse(send, refused.answer)
+
+
+def _is_json(scope: Scope) -> bool:
+    kind = (_header(scope, b"content-type") or "").split(";", 1)[0].strip().lower()
+    return kind == "application/json" or kind.endswith("+json")
+
+
+def _repeated_key(body: bytes) -> str | None:
+    """The first key given twice in one object of a JSON body, if any (a body that is no
+    JSON is left to the route, which says so)."""
+    repeated: list[str] = []
+
+    def pairs(items: list[tuple[str, Any]]) -> dict[str, Any]:
+        seen: dict[str, Any] = {}
+        for key, value in items:
+            if key in seen and not repeated:
+                repeated.append(key)
+            seen[key] = value
+        return seen
+
+    try:
+        json.loads(body, object_pairs_hook=pairs)
+    except ValueError:
+        return None
+    return repeated[0] if repeated else None
 
 
 class Admission:
@@ -332,11 +458,6 @@ class CompressWhenAccepted:
 
 def install_guards(app: Starlette, settings: Settings) -> None:
     """Add the guards to ``app``, innermost first (each ``add_middleware`` wraps the last)."""
-    app.add_middleware(
-        BodyLimit,
-        limit=settings.max_body_bytes,
-        larger=((BULK_IMPORT_PATH, settings.max_import_bytes),),
-    )
     app.add_middleware(RequestHygiene)
     app.add_middleware(PublicReadCors, origins=settings.cors_origins)
     app.add_middleware(HostCheck, settings=settings)
@@ -346,6 +467,14 @@ def install_guards(app: Starlette, settings: Settings) -> None:
         max_waiting=settings.max_waiting_requests,
         queue_timeout_s=settings.queue_timeout_ms / 1000,
         retry_after_s=settings.retry_after_s,
+    )
+    # outside admission: a body is read (or refused) before its request takes a slot
+    app.add_middleware(
+        BodyGuard,
+        limit=settings.max_body_bytes,
+        timeout_s=settings.body_timeout_s,
+        larger=((BULK_IMPORT_PATH, settings.max_import_bytes),),
+        import_timeout_s=settings.import_body_timeout_s,
     )
     if settings.trusted_proxies:
         app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=settings.trusted_proxies)

@@ -11,7 +11,19 @@ from __future__ import annotations
 
 import typer
 
-from locator.cli import accounts, bulk, coverage, db, hours, load, map, roads, serve, status
+from locator.cli import (
+    accounts,
+    bulk,
+    coverage,
+    db,
+    hours,
+    load,
+    map,
+    proxy,
+    roads,
+    serve,
+    status,
+)
 
 app = typer.Typer(help="Thai government service-point locator.", no_args_is_help=True)
 app.add_typer(db.db_app, name="db")
@@ -29,3 +41,4 @@ app.command()(status.status)
 app.command()(status.progress)
 app.command()(serve.serve)
 app.command()(serve.demo)
+app.command("proxy-config")(proxy.proxy_config)

@@ -54,6 +54,9 @@ def serve(
         # guard; uvicorn's default would believe any local process
         proxy_headers=False,
         server_header=False,
+        # httptools with bounds on a request's head (bytes, URL, time), which uvicorn
+        # lacks: named by its path, as the app is, so each worker process imports it
+        http="locator.api.protocol:BoundedHttpToolsProtocol",
         timeout_graceful_shutdown=settings.graceful_shutdown_s,
     )
     where = f"http://{'[' + host + ']' if ':' in host else host}:{port}"

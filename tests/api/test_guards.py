@@ -170,6 +170,31 @@ def test_a_body_over_the_limit_is_refused_before_it_is_read(make_client: Any) ->
 
 
 @pytest.mark.parametrize(
+    ("body", "key"),
+    [
+        (b'{"score": 5, "score": 1}', "score"),
+        (b'{"score": 4, "comment": "a", "comment": "b"}', "comment"),
+    ],
+)
+def test_a_json_key_given_twice_is_refused(client: TestClient, body: bytes, key: str) -> None:
+    point = _point_id(client)
+    response = client.post(
+        f"/v1/points/{point}/ratings", content=body, headers={"Content-Type": "application/json"}
+    )
+    assert response.status_code == 422, response.text
+    error = _error(response)
+    assert error["message"].startswith(f"{key}:") and "once" in error["message"]
+    assert error["details"] == {"key": key}
+    # the same key in two different objects is no repetition
+    nested = client.post(
+        f"/v1/points/{point}/ratings",
+        content=b'{"score": 4, "extra": {"score": 1}}',
+        headers={"Content-Type": "application/json"},
+    )
+    assert nested.status_code == 422 and "more than once" not in nested.text
+
+
+@pytest.mark.parametrize(
     ("body", "name"),
     [
         ({"score": True}, "score"),
