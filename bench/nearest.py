@@ -114,6 +114,7 @@ def pgbench_script(service: str | None) -> str:
     # know as it is, which the server then reads as something else)
     statement = statement.replace(":at", "now()").replace(":k", "10")
     statement = statement.replace(":status", "'active'")
+    statement = statement.replace(":reach", str(get_settings().max_origin_gap_m))
     if service:
         statement = statement.replace(":service", f"'{service}'")
     statement = " ".join(statement.split())  # pgbench wants one line per command
