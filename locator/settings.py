@@ -357,6 +357,16 @@ class Settings(BaseSettings):
         "to twenty offices is already more than anyone makes).",
     )
     areas_simplify_deg: float = Field(default=0.005, ge=0, le=1)
+
+    # --- nearest's served area (issue 20, the hot path) --------------------------------
+    max_origin_gap_m: float = Field(
+        default=300_000,
+        gt=0,
+        le=2_000_000,
+        description="How far an origin of nearest may lie from every service point. Beyond "
+        "it (a bad GPS fix such as 0,0, 11,000 km from Thailand) the answer is a 422 saying "
+        "so: a KNN search from far outside the served area walks the whole index.",
+    )
     client_hash_key: str | None = Field(
         default=None,
         min_length=16,

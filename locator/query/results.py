@@ -13,10 +13,8 @@ from locator.registry.points import FACILITIES, POINT_COLUMNS, point_fields
 # sphere vs spheroid: the two distances differ by well under 1 %
 SPHEROID_SLACK = 1.01
 ORIGIN = "ST_SetSRID(ST_MakePoint(:lon, :lat), 4326)::geography"
-DISTANCE_COLUMNS = (
-    f", ST_Distance(p.geog, {ORIGIN}) AS distance_m, "
-    f"degrees(ST_Azimuth({ORIGIN}, p.geog)) AS bearing_deg"
-)
+BEARING = f"degrees(ST_Azimuth({ORIGIN}, p.geog))"
+DISTANCE_COLUMNS = f", ST_Distance(p.geog, {ORIGIN}) AS distance_m, {BEARING} AS bearing_deg"
 """The spheroid distance and bearing from the origin (``:lat``, ``:lon``) to the point."""
 
 

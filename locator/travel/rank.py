@@ -144,7 +144,9 @@ def nearest_by_travel_time(
     origin = Place(lat, lon)
     by_distance = f.model_copy(update={"open_now": None}) if f.open_now is not None else f
     n = candidate_count(settings, k)
-    candidates = nearest(db, lat, lon, by_distance, n, radius_m).results
+    candidates = nearest(
+        db, lat, lon, by_distance, n, radius_m, max_gap_m=settings.max_origin_gap_m
+    ).results
     travel, fallback = _network_travel(settings, origin, candidates, mode)
     if fallback is not None:
         travel = [estimate.trip(origin, p["lat"], p["lon"], mode) for p in candidates]

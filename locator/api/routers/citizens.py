@@ -116,7 +116,17 @@ def build_router(settings: Settings) -> APIRouter:
             )
             return _nearest_answer(p, ranked.results, None, None, ranked.info)
         page = reader(
-            lambda db: nearest_points.nearest(db, p.lat, p.lon, p, k, p.radius_m, p.limit, p.offset)
+            lambda db: nearest_points.nearest(
+                db,
+                p.lat,
+                p.lon,
+                p,
+                k,
+                p.radius_m,
+                p.limit,
+                p.offset,
+                max_gap_m=settings.max_origin_gap_m,
+            )
         )
         return _nearest_answer(p, page.results, page.total, page.next_offset, {"by": "distance"})
 
