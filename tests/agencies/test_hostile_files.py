@@ -59,7 +59,7 @@ def test_a_recursive_view_geopackage_is_refused_before_it_is_read(
     assert r.status_code == 422, r.text
     error = r.json()["error"]
     assert "the layer 'forever' is a view" in error["message"]
-    assert "export it as a table" in error["message"]
+    assert "export the layer as a table" in error["message"]
     assert error["details"]["layer"] == "forever"
     # the import slot is free again: the next import goes through
     assert _import(client, dopa_50, "dopa_50", _csv([NEW]), dry_run="true").status_code == 200
@@ -74,9 +74,14 @@ def test_a_recursive_view_geopackage_is_refused_before_it_is_read(
     assert "is a view" in cli.stderr + cli.stdout
 
 
+def _unregistered_view(path: Path) -> Path:
+    return hostile_files.recursive_view_gpkg(path, registered=False)
+
+
 @pytest.mark.parametrize(
     ("make", "says"),
     [
+        (_unregistered_view, "it holds a view ('forever'), which GDAL would read as a layer"),
         (hostile_files.trigger_gpkg, "the trigger 'surprise' on 'service_points' is not one"),
         (hostile_files.not_sqlite_gpkg, "not an SQLite database at all"),
     ],

@@ -31,21 +31,26 @@ def plain_gpkg(path: Path, rows: int = 2) -> Path:
     return path
 
 
-def recursive_view_gpkg(path: Path, rows: int | None = None) -> Path:
+def recursive_view_gpkg(path: Path, rows: int | None = None, registered: bool = True) -> Path:
     """A GeoPackage whose one layer is a view counting with ``WITH RECURSIVE``: for ever
     (``rows=None``), or up to ``rows``. GDAL reads a view registered in ``gpkg_contents``
-    as a layer like any table; the file stays under 100 KB whatever it yields."""
+    as a layer like any table, and, with ``registered=False``, one that is not (it lists
+    every table and view of a file whose ``gpkg_contents`` is empty); the file stays under
+    100 KB whatever it yields."""
     plain_gpkg(path)
     stop = "" if rows is None else f" WHERE i < {int(rows)}"
     with _edit(path) as db:
         db.execute("DELETE FROM gpkg_contents")
         db.execute("DELETE FROM gpkg_geometry_columns")
         db.execute("DELETE FROM gpkg_ogr_contents")
+        db.execute(f"DROP TABLE {LAYER}")
         db.execute(
             "CREATE VIEW forever AS WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL "
             f"SELECT i + 1 FROM n{stop}) SELECT i AS fid, CAST(NULL AS BLOB) AS geom, "
             "'x' || i AS name_th FROM n"
         )
+        if not registered:
+            return path
         db.execute(
             "INSERT INTO gpkg_contents (table_name, data_type, identifier, srs_id) "
             "VALUES ('forever', 'features', 'forever', 4326)"

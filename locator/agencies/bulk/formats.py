@@ -141,8 +141,8 @@ def _read_csv(stream: BinaryIO, name: str, max_rows: int | None) -> Table:
     reader = csv.DictReader(lines)
     rows: list[dict[str, Any]] = []
     try:
-        lines.next_record()
         columns = [c.strip() for c in reader.fieldnames or []]
+        lines.next_record()
         reader.fieldnames = columns
         for row in reader:
             if max_rows is not None and len(rows) >= max_rows:
@@ -305,7 +305,7 @@ def check_gpkg(path: Path, name: str = "the file") -> None:
                 "layer as a GeoPackage (.gpkg) from your GIS"
             )
     deadline = time.monotonic() + GPKG_CHECK_SECONDS
-    db = sqlite3.connect(f"{path.as_uri()}?mode=ro&immutable=1", uri=True)
+    db = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro&immutable=1", uri=True)
     try:
         db.set_progress_handler(lambda: int(time.monotonic() > deadline), 1000)
         db.execute("PRAGMA trusted_schema = OFF")
@@ -325,14 +325,22 @@ def check_gpkg(path: Path, name: str = "the file") -> None:
         raise InvalidInput(f"{name} could not be read as a GeoPackage: {exc}") from None
     finally:
         db.close()
+    # GDAL lists tables and views missing from gpkg_contents as layers too (its
+    # LIST_ALL_TABLES=AUTO), so a view anywhere in the file is refused, not only a layer's
+    for kind, view, _, _ in catalogue.values():
+        if kind == "view":
+            said = (
+                f"the layer {view!r} is a view, not a table"
+                if view in layers
+                else f"it holds a view ({view!r}), which GDAL would read as a layer"
+            )
+            raise InvalidInput(
+                f"{name}: {said}; export the layer as a table into a new GeoPackage (in "
+                "QGIS: Export > Save Features As)",
+                layer=view,
+            )
     for layer in sorted(layers):
         kind, _, _, sql = catalogue.get(layer, ("missing", layer, layer, ""))
-        if kind == "view":
-            raise InvalidInput(
-                f"{name}: the layer {layer!r} is a view, not a table; export it as a table "
-                "(in QGIS: Export > Save Features As, GeoPackage)",
-                layer=layer,
-            )
         if kind == "table" and str(sql or "").upper().startswith("CREATE VIRTUAL"):
             raise InvalidInput(
                 f"{name}: the layer {layer!r} is a virtual table; export it as a plain table",
