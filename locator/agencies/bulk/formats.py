@@ -198,8 +198,9 @@ class _JsonDepth:
 
 
 def _read_geojson(stream: BinaryIO, name: str, max_rows: int | None) -> Table:
-    """Features one at a time from ijson's C parser (a second one picks out the top-level
-    ``type``), fed in chunks, so the file is never one document in memory."""
+    """Features one at a time from ijson's C parser, fed in chunks, so the file is never
+    one document in memory; a second parser picks out the top-level ``type``, fed only
+    until it has it (the first chunk, as every writer puts it first)."""
     import ijson  # type: ignore[import-untyped]
 
     features, kinds = ijson.sendable_list(), ijson.sendable_list()
@@ -223,6 +224,7 @@ def _read_geojson(stream: BinaryIO, name: str, max_rows: int | None) -> Table:
                 parser.send(chunk)
             if kinds and kinds[0] != "FeatureCollection":
                 break
+            del parsers[1 if kinds else 2 :]
             since_feature = 0 if features else since_feature + len(chunk)
             if since_feature > MAX_ROW_BYTES:
                 raise InvalidInput(
