@@ -43,6 +43,7 @@ def make_files(folder: Path) -> dict[str, Path]:
         "csv, 12 M tiny rows": csv,
         "gpkg, recursive view": hostile_files.recursive_view_gpkg(folder / "forever.gpkg"),
         "gpkg, trigger": hostile_files.trigger_gpkg(folder / "trigger.gpkg"),
+        "gpkg, generated column": hostile_files.generated_column_gpkg(folder / "gen.gpkg"),
         "gpkg, not SQLite": hostile_files.not_sqlite_gpkg(folder / "zip.gpkg"),
         "geojson, 1.3 M tiny features": geojson,
     }
@@ -66,6 +67,7 @@ def bodies(folder: Path, small: bool = True) -> list[tuple[str, str, bytes]]:
         for name, path in (
             ("gpkg, recursive view", hostile_files.recursive_view_gpkg(folder / "forever.gpkg")),
             ("gpkg, trigger", hostile_files.trigger_gpkg(folder / "trigger.gpkg")),
+            ("gpkg, generated column", hostile_files.generated_column_gpkg(folder / "gen.gpkg")),
             ("gpkg, not SQLite", hostile_files.not_sqlite_gpkg(folder / "zip.gpkg")),
         )
     }

@@ -83,6 +83,7 @@ def _unregistered_view(path: Path) -> Path:
     [
         (_unregistered_view, "it holds a view ('forever'), which GDAL would read as a layer"),
         (hostile_files.trigger_gpkg, "the trigger 'surprise' on 'service_points' is not one"),
+        (hostile_files.generated_column_gpkg, "the column 'big' of 'service_points' is computed"),
         (hostile_files.not_sqlite_gpkg, "not an SQLite database at all"),
     ],
 )

@@ -2,8 +2,9 @@
 tests and for ``bench/load.py``'s abuse phase alike (no pytest here).
 
 Each is small to send and was, before issue 20, expensive to refuse: a GeoPackage whose
-layer is a recursive SQLite view (98 KB that GDAL reads for ever), one with a trigger GDAL
-does not write, a file named ``.gpkg`` that is no SQLite at all, and CSV and GeoJSON files
+layer is a recursive SQLite view (98 KB that GDAL reads for ever), one whose layer has a
+generated column of 300 MB a row, one with a trigger GDAL does not write, a file named
+``.gpkg`` that is no SQLite at all, and CSV and GeoJSON files
 of millions of tiny rows (24 MB of CSV held 2.4 GB while it was parsed whole). The import
 accepts no compressed format (no zip, no XLSX), so there is no archive bomb to make.
 """
@@ -69,6 +70,17 @@ def trigger_gpkg(path: Path) -> Path:
             f"CREATE TRIGGER surprise AFTER UPDATE ON {LAYER} BEGIN "
             "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n) "
             "SELECT count(*) FROM n; END"
+        )
+    return path
+
+
+def generated_column_gpkg(path: Path, blob_bytes: int = 300_000_000) -> Path:
+    """A GDAL GeoPackage whose layer has a VIRTUAL generated column of ``zeroblob``:
+    computed as each row is read, 300 MB a row (3 rows held 1.6 GB)."""
+    plain_gpkg(path)
+    with _edit(path) as db:
+        db.execute(
+            f"ALTER TABLE {LAYER} ADD COLUMN big BLOB AS (zeroblob({int(blob_bytes)})) VIRTUAL"
         )
     return path
 

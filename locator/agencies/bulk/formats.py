@@ -293,8 +293,9 @@ def _standard_trigger(name: str, table: str, layers: set[str]) -> bool:
 
 
 def check_gpkg(path: Path, name: str = "the file") -> None:
-    """Refuse a file GDAL must not be handed: not SQLite, no GeoPackage, or a layer that is
-    not a plain table (a view, a virtual table), or a trigger GDAL does not write. A view
+    """Refuse a file GDAL must not be handed: not SQLite, no GeoPackage, a view anywhere, a
+    layer that is a virtual table, a column computed as it is read (a generated column), or
+    a trigger GDAL does not write. A view
     runs whatever SQL it holds when read (a recursive one never ends: 98 KB held an import
     at full CPU for minutes); a layer that is a table holds no more rows than the file.
 
@@ -320,6 +321,17 @@ def check_gpkg(path: Path, name: str = "the file") -> None:
                 "table); export the layer as a GeoPackage from your GIS"
             )
         layers = {str(r[0]) for r in db.execute("SELECT table_name FROM gpkg_contents")}
+        # a VIRTUAL generated column is computed as it is read (``zeroblob(300000000)``:
+        # 300 MB a row); a STORED one is only what the file holds
+        computed = [
+            (table, str(column))
+            for kind, table, _, sql in catalogue.values()
+            if kind == "table" and not str(sql or "").upper().startswith("CREATE VIRTUAL")
+            for column, hidden in db.execute(
+                "SELECT name, hidden FROM pragma_table_xinfo(?)", (table,)
+            )
+            if hidden == 2
+        ]
     except sqlite3.OperationalError as exc:
         said = "too slow to read" if "interrupt" in str(exc) else str(exc)
         raise InvalidInput(f"{name} could not be read as a GeoPackage: {said}") from None
@@ -341,6 +353,13 @@ def check_gpkg(path: Path, name: str = "the file") -> None:
                 "QGIS: Export > Save Features As)",
                 layer=view,
             )
+    if computed:
+        table, column = computed[0]
+        raise InvalidInput(
+            f"{name}: the column {column!r} of {table!r} is computed as it is read (a "
+            "generated column); export the layer into a new GeoPackage, where it is a value",
+            column=column,
+        )
     for layer in sorted(layers):
         kind, _, _, sql = catalogue.get(layer, ("missing", layer, layer, ""))
         if kind == "table" and str(sql or "").upper().startswith("CREATE VIRTUAL"):
