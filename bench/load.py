@@ -85,7 +85,7 @@ from sqlalchemy.engine import make_url
 from bench.common import bench_env
 from bench.mixed_load.meters import Meter
 from bench.mixed_load.phases import Phase, run_all
-from bench.mixed_load.report import check_ratings, check_writes, print_report
+from bench.mixed_load.report import check_ratings, check_writes, print_abuse, print_report
 from bench.mixed_load.scratch import imported_roads, private_cluster, scratch_registry
 from bench.mixed_load.traffic import fetch_mix
 from locator.settings import get_settings
@@ -176,6 +176,30 @@ def main() -> None:
         help="run on a throwaway cluster of our own (built, about a minute), so that the "
         "restart in (e) disturbs nobody else using the shared one",
     )
+    abuse = parser.add_argument_group("(g) and (h): normal traffic without, then beside, attacks")
+    abuse.add_argument(
+        "--abuse-seconds", type=float, default=20, help="length of (g) and (h); 0 skips both"
+    )
+    abuse.add_argument(
+        "--abuse-rate", type=float, default=0.5, help="(g) and (h)'s rate as a share of R"
+    )
+    abuse.add_argument(
+        "--abuse-files",
+        type=int,
+        default=2,
+        help="connections posting hostile files to an agency's import door in (h); 0: none",
+    )
+    abuse.add_argument(
+        "--attacker",
+        action="append",
+        default=[],
+        metavar="MODULE:NAME",
+        help="another attack run beside (h), called with (host, port, seconds), e.g. the "
+        "slow clients of tests/support/attacks.py; repeatable",
+    )
+    abuse.add_argument(
+        "--abuse-only", action="store_true", help="skip (b), (c) and (d): (a), then (g) and (h)"
+    )
     args = parser.parse_args()
     args.recovery_seconds = args.recovery_seconds or max(1, round(args.seconds / 3))
     args.fault_at = args.fault_at if args.fault_at is not None else args.seconds / 3
@@ -219,6 +243,10 @@ def main() -> None:
         report = print_report(
             phases, result["probes"], result["lags"], result["others"], ratings, writes, rate
         )
+        if "hostile" in result:
+            report["abuse"] = print_abuse(
+                report, phases, result["hostile"], result["attackers"], writes
+            )
         report["config"] = {
             **vars(args),
             "R": rate,

@@ -5,13 +5,20 @@ from __future__ import annotations
 import argparse
 import asyncio
 import gc
+import importlib
+import inspect
+import itertools
 import math
+import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from pathlib import Path
+from typing import Any, cast
 
 from bench.loadgen import (
     Pool,
     Record,
+    Request,
     closed_loop,
     get,
     lag_monitor,
@@ -24,6 +31,7 @@ from bench.mixed_load.faults import (
     restart_under_load,
     run_command,
 )
+from bench.mixed_load.hostile import bodies
 from bench.mixed_load.meters import Meter, others_per_second
 from bench.mixed_load.traffic import Mix
 from tests.support.cli import LOCATOR
@@ -139,6 +147,8 @@ async def run_all(
             ("c", "2R", 2 * rate, args.seconds),
             ("d", f"{args.recovery_rate:g}R", args.recovery_rate * rate, args.recovery_seconds),
         ]
+        if args.abuse_only:
+            plan = []
         batches = [mix.batch(math.ceil(r * s)) for _, _, r, s in plan]
         start = loop.time() + 0.2
         meter.lap()
@@ -155,8 +165,24 @@ async def run_all(
         gc.collect()
         gc.disable()
 
+        extra: dict[str, Any] = {}
+        if args.abuse_seconds > 0:
+            await asyncio.sleep(2)
+            hostile: list[Record] = []
+            attackers = [load_attacker(spec) for spec in args.attacker]
+            if mix.agencies is not None and args.abuse_files > 0:
+                agency, key = next(iter(mix.agencies.keys.items()))
+                files = hostile_files_attacker(HOST, agency, key, args.abuse_files, hostile)
+                attackers.insert(0, files)
+            abuse, outcomes = await abuse_phases(args, pool, mix, rate, meter, port, attackers)
+            phases.extend(abuse)
+            extra = {"attackers": outcomes, "hostile": hostile}
+            gc.enable()
+            gc.collect()
+            gc.disable()
+
         if args.no_fault:
-            return {"phases": phases, "probes": probes, "lags": lags, "others": others}
+            return {"phases": phases, "probes": probes, "lags": lags, "others": others, **extra}
         await asyncio.sleep(args.settle)
         neighbours = cluster_users(url)
         if neighbours:
@@ -179,7 +205,7 @@ async def run_all(
         if args.roads_env:
             await asyncio.sleep(args.settle)
             phases.append(await engine_restart(args, pool, mix, rate, meter))
-        return {"phases": phases, "probes": probes, "lags": lags, "others": others}
+        return {"phases": phases, "probes": probes, "lags": lags, "others": others, **extra}
     finally:
         gc.enable()
         probe.cancel()
@@ -191,3 +217,107 @@ async def run_all(
         probe_pool.close()
         if db_down:  # never leave the shared cluster stopped
             await run_command([LOCATOR, "db", "start"], args.cluster_env)
+
+
+# --- (g) and (h): normal traffic without, then beside, attackers (issue 20) ----------
+Attacker = Callable[[str, int, float], Any]
+"""An attack run beside (h)'s normal traffic: called with the server's host, port and the
+phase's seconds; a coroutine function is awaited, a plain function runs in a thread. It
+returns what it wants reported (a dict, say). The slow-client attackers (slow headers,
+slow bodies, huge headers) live in tests/support/attacks.py; ``--attacker MODULE:NAME``
+names one (repeatable), and the hostile-files attacker below is always on in (h)."""
+
+
+def load_attacker(spec: str) -> Attacker:
+    """``MODULE:NAME`` (``tests.support.attacks:slow_body``) as the callable it names."""
+    module, _, name = spec.partition(":")
+    found = getattr(importlib.import_module(module), name)
+    if not callable(found):
+        raise SystemExit(f"--attacker {spec}: not a callable")
+    return cast(Attacker, found)
+
+
+def hostile_files_attacker(
+    host: str, agency: str, key: str, connections: int, records: list[Record]
+) -> Attacker:
+    """An agency's editor posting hostile files (bench/mixed_load/hostile.py) to its own
+    import door, back to back on ``connections`` connections; every answer is kept in
+    ``records`` (kind ``hostile``; its ``ctx`` names the file)."""
+    with tempfile.TemporaryDirectory() as folder:
+        files = bodies(Path(folder))
+    path = f"/v1/agencies/{agency}/points:import?dry_run=true"
+    raws = [
+        (name, f"POST {path} HTTP/1.1\r\nHost: {host}\r\nAccept: application/json\r\n"
+         f"Authorization: Bearer {key}\r\nContent-Type: {media}\r\n"
+         f"Content-Length: {len(body)}\r\n\r\n".encode() + body)
+        for name, media, body in files
+    ]  # fmt: skip
+    turn = itertools.count()
+
+    def next_file() -> Request:
+        name, raw = raws[next(turn) % len(raws)]
+        return Request("hostile", raw, lambda rec: _named(rec, name, raw))
+
+    async def hostile_files(host: str, port: int, seconds: float) -> dict[str, Any]:
+        pool = Pool(host, port, connections, timeout_s=max(30.0, seconds))
+        try:
+            records.extend(await closed_loop(pool, next_file, connections, seconds))
+            await pool.drain(30)
+        finally:
+            pool.close()
+        return {"posted": len(records)}
+
+    return hostile_files
+
+
+def _named(rec: Record, name: str, raw: bytes) -> bytes:
+    rec.ctx = name
+    return raw
+
+
+async def _run_attacker(attacker: Attacker, host: str, port: int, seconds: float) -> Any:
+    if inspect.iscoroutinefunction(attacker):
+        return await attacker(host, port, seconds)
+    return await asyncio.to_thread(attacker, host, port, seconds)
+
+
+async def abuse_phases(
+    args: argparse.Namespace,
+    pool: Pool,
+    mix: Mix,
+    rate: float,
+    meter: Meter,
+    port: int,
+    attackers: list[Attacker],
+) -> tuple[list[Phase], dict[str, Any]]:
+    """(g) normal traffic at ``--abuse-rate`` x R for ``--abuse-seconds``; (h) the same
+    traffic again with every attacker running beside it. Their normal traffic's latency
+    side by side is what the attacks cost the citizens; the agency writes in both are
+    checked after the run like every phase's (none may be lost)."""
+    loop = asyncio.get_running_loop()
+    r, seconds = args.abuse_rate * rate, args.abuse_seconds
+    phases: list[Phase] = []
+    outcomes: dict[str, Any] = {}
+    for name, label, attacking in (("g", "no attack", False), ("h", "under attack", True)):
+        batch = mix.batch(math.ceil(r * seconds))
+        start = loop.time() + 0.2
+        meter.lap()
+        pool.peak = pool.open_count
+        running = [
+            loop.create_task(_run_attacker(a, HOST, port, seconds))
+            for a in (attackers if attacking else [])
+        ]
+        recs = await open_loop(pool, batch, r, start)
+        await pool.drain(args.timeout + 1)
+        results = await asyncio.gather(*running, return_exceptions=True)
+        for attacker, result in zip(attackers if attacking else [], results, strict=True):
+            outcomes[getattr(attacker, "__name__", repr(attacker))] = (
+                repr(result) if isinstance(result, BaseException) else result
+            )
+        phases.append(
+            Phase(name, f"{args.abuse_rate:g}R, {label}", r, start, start + seconds, recs,
+                  meter.lap(), pool.peak)
+        )  # fmt: skip
+        print(f"({name}) {args.abuse_rate:g}R, {label}: {len(recs)} requests sent", flush=True)
+        await asyncio.sleep(2)
+    return phases, outcomes

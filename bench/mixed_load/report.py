@@ -589,3 +589,61 @@ def print_report(
     report["checks"] = {k: {"pass": v[0], "detail": v[1]} for k, v in checks.items()}
     report["ratings"] = ratings
     return report
+
+
+def print_abuse(
+    report: dict[str, Any],
+    phases: list[Phase],
+    hostile: list[Record],
+    attackers: dict[str, Any],
+    writes: dict[str, Any],
+) -> dict[str, Any]:
+    """(g) against (h): normal traffic's latency without and beside the attacks (target:
+    p99 within 2x), the agency writes of both (none lost), and what each hostile file got
+    (a 422 that says what to fix, or a quick 503 while the one import slot is busy; never
+    a 5xx, a timeout or a broken connection)."""
+    by_name = {p.name: p for p in phases}
+    if "g" not in by_name or "h" not in by_name:
+        return {}
+    quiet, attacked = report["phases"]["g"]["kinds"]["all"], report["phases"]["h"]["kinds"]["all"]
+    out: dict[str, Any] = {"attackers": attackers, "files": {}}
+    print(
+        f"\n(g)/(h) normal traffic at {by_name['g'].rate:.0f}/s: p50 {ms(quiet['p50'])} / "
+        f"{ms(attacked['p50'])} ms, p99 {ms(quiet['p99'])} / {ms(attacked['p99'])} ms, errors "
+        f"{quiet['errors']} / {attacked['errors']}, 503 {quiet['503']} / {attacked['503']}"
+    )
+    print(f"attackers in (h): {attackers}")
+    for name in sorted({str(r.ctx) for r in hostile}):
+        recs = [r for r in hostile if str(r.ctx) == name]
+        s = summarise(recs, 1.0)
+        statuses = dict(Counter(str(r.status or r.error) for r in recs))
+        out["files"][name] = {"count": len(recs), "statuses": statuses, "p50": s["p50"],
+                              "max": s["max"]}  # fmt: skip
+        print(
+            f"    hostile {name:26s} n={len(recs):4d} answers {statuses} p50/max "
+            f"{ms(s['p50'])}/{ms(s['max'])} ms"
+        )
+    ratio = attacked["p99"] / quiet["p99"] if quiet["p99"] else math.nan
+    refused = [r for r in hostile if r.status == 422 or r.status == 503]
+    lost = [why for k in ("g", "h") for why in writes.get(k, {}).get("lost", [])]
+    checks = {
+        "h: normal traffic's p99 under attack within 2x of (g)'s": (
+            ratio <= 2.0,
+            f"p99 {ms(attacked['p99'])} ms against {ms(quiet['p99'])} ms: {ratio:.2f}x",
+        ),
+        "h: every hostile file refused (422, or 503 while the import slot is busy)": (
+            bool(hostile) and len(refused) == len(hostile),
+            f"{len(refused)} of {len(hostile)}; others "
+            f"{Counter(str(r.status or r.error) for r in hostile if r not in refused) or 0}",
+        ),
+        "g, h: every agency write acknowledged is in the database": (
+            not lost and any(writes.get(k, {}).get("acknowledged") for k in ("g", "h")),
+            f"acknowledged {sum(writes.get(k, {}).get('acknowledged', 0) for k in ('g', 'h'))}"
+            f", lost {len(lost)} {lost[:5] or ''}",
+        ),
+    }
+    print("\nabuse targets")
+    for name, (passed, detail) in checks.items():
+        print(f"  {'PASS' if passed else 'FAIL'}  {name}: {detail}")
+    out["checks"] = {k: {"pass": v[0], "detail": v[1]} for k, v in checks.items()}
+    return out

@@ -56,7 +56,10 @@ def import_cmd(
 
     if not file.is_file():
         raise LocatorError(f"no such file: {file}")
-    table = formats.read_file(file.read_bytes(), formats.detect_format(file.name), file.name)
+    settings = get_settings()
+    with file.open("rb") as stream:  # read as a stream, up to the row cap
+        table = formats.read_file(stream, formats.detect_format(file.name), file.name,
+                                  max_rows=settings.max_import_rows)  # fmt: skip
     engine = migrated_engine()
     with engine.begin() as conn:
         account_id = None
@@ -66,7 +69,7 @@ def import_cmd(
                 raise LocatorError(f"no active account {account!r} (locator accounts list)")
             account_id = found.id
         with RichReporter(err) as reporter:
-            report = importer.import_points(conn, get_settings(), agency, table,
+            report = importer.import_points(conn, settings, agency, table,
                                         account_id=account_id, dry_run=dry_run,
                                         override=override, confirm_duplicates=confirm_duplicates,
                                         reporter=reporter)  # fmt: skip

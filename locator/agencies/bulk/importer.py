@@ -15,7 +15,7 @@ from collections import defaultdict
 
 from sqlalchemy import text
 
-from locator.agencies.bulk.formats import Table
+from locator.agencies.bulk.formats import Table, too_many_rows
 from locator.agencies.bulk.plan import (
     PlannedRow,
     fill_from_pins,
@@ -106,11 +106,8 @@ def import_points(
     report = ImportReport(rows=len(table.rows), dry_run=dry_run)
     if not table.rows:
         raise InvalidInput("the file has no rows")
-    if len(table.rows) > settings.max_import_rows:
-        raise InvalidInput(
-            f"{len(table.rows):,} rows: at most {settings.max_import_rows:,} in one import; "
-            "split the file"
-        )
+    if len(table.rows) > settings.max_import_rows:  # a table not read with the cap
+        raise too_many_rows(settings.max_import_rows)
     reporter = reporter or NullReporter()
     started = time.perf_counter()
     savepoint = db.begin_nested()

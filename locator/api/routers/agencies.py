@@ -159,7 +159,7 @@ def import_points(
             retry_after_s=settings.retry_after_s,
         )
     try:
-        table = formats.read_file(data, file_format)
+        table = formats.read_file(data, file_format, max_rows=settings.max_import_rows)
         with writer() as session:
             scope.check_acts_for(session, account, code)
             importer.limit_import_statements(session, settings)
