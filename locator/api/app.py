@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -11,7 +12,7 @@ from fastapi import Depends, FastAPI
 from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
-from locator import __version__
+from locator import __version__, metrics
 from locator.api.deps import (
     documented_methods,
     query_parameter_names,
@@ -19,6 +20,7 @@ from locator.api.deps import (
 )
 from locator.api.errors import install_error_handlers
 from locator.api.guards import CompressWhenAccepted, install_guards
+from locator.api.observability import Observe
 from locator.api.routers import agencies, analysis, citizens, health, ogc, pinning, web
 from locator.db.engine import (
     api_urls,
@@ -74,6 +76,7 @@ def create_app(settings: Settings | None = None, owner_url: str | None = None) -
         finally:
             app.state.read_engine.dispose()
             app.state.write_engine.dispose()
+            metrics.process_exited(os.getpid())
 
     app = FastAPI(
         title="locator",
@@ -88,6 +91,8 @@ def create_app(settings: Settings | None = None, owner_url: str | None = None) -
     # the province outlines); innermost, so refusals by the guards cost no compression
     app.add_middleware(CompressWhenAccepted, minimum_size=1024, compresslevel=5)
     install_guards(app, settings)
+    # outermost: a request id and metrics for every request, the refused ones too
+    app.add_middleware(Observe)
     app.include_router(health.router)
     app.include_router(citizens.build_router(settings))
     app.include_router(pinning.router)

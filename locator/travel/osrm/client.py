@@ -11,11 +11,13 @@ request per ``osrm_retry_s`` probes it; the rest get 503 on the spot.
 from __future__ import annotations
 
 import threading
+import time
 from typing import Any
 
 import httpx
 import orjson
 
+from locator import metrics
 from locator.errors import EngineUnavailable
 from locator.failfast import Gate
 from locator.settings import Settings
@@ -64,7 +66,10 @@ class OsrmClient:
             action="start_roads",
         )
         if not gate.admit():
+            metrics.ROUTING_CALLS.labels(mode, "refused").inc()
             raise unavailable
+        started = time.perf_counter()
+        outcome = "ok"
         try:
             r = _http(self.settings.osrm_timeout_s).get(
                 f"http://127.0.0.1:{port}/{path}", params=params
@@ -73,11 +78,16 @@ class OsrmClient:
             # instead of the standard json module's 2.5 ms
             body: dict[str, Any] = orjson.loads(r.content)
         except httpx.TimeoutException as exc:
+            outcome = "timeout"
             gate.settle(ok=False)
             raise unavailable from exc
         except (httpx.HTTPError, orjson.JSONDecodeError) as exc:
+            outcome = "error"
             gate.settle(ok=True)  # refused at once: nothing to wait for next time
             raise unavailable from exc
+        finally:
+            metrics.ROUTING_CALLS.labels(mode, outcome).inc()
+            metrics.ROUTING_SECONDS.labels(mode).observe(time.perf_counter() - started)
         gate.settle(ok=True)
         return body
 
