@@ -83,6 +83,9 @@ def create_app(settings: Settings | None = None, owner_url: str | None = None) -
         version=__version__,
         description=DESCRIPTION,
         lifespan=lifespan,
+        # served by web.py from local files, with a Content-Security-Policy
+        docs_url=None,
+        redoc_url=None,
         dependencies=[Depends(reject_unknown_parameters)],
     )
     app.state.settings = settings
