@@ -35,6 +35,7 @@ REQUEST_ID_HEADER = "X-Request-ID"
 SANE_REQUEST_ID = re.compile(rb"[A-Za-z0-9._-]{1,128}")
 METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 UNMATCHED = "unmatched"  # no route answered: a 404, or a refusal before routing
+CLIENT_LEFT = 499
 
 
 def request_id(scope: Scope) -> str:
@@ -91,7 +92,8 @@ class Observe:
         finally:
             method = scope["method"] if scope["method"] in METHODS else "other"
             route = route_template(scope)
-            metrics.HTTP_REQUESTS.labels(method, route, str(status or 500)).inc()
+            # no answer at all: the client left first (nginx's 499 for the same)
+            metrics.HTTP_REQUESTS.labels(method, route, str(status or CLIENT_LEFT)).inc()
             metrics.HTTP_SECONDS.labels(method, route).observe(time.perf_counter() - started)
 
 
