@@ -17,11 +17,12 @@ Pure ASGI, like the guards: no extra task and body copy on the hot nearest route
 from __future__ import annotations
 
 import ipaddress
+import os
 import re
 import time
-import uuid
 from collections.abc import Sequence
 from functools import lru_cache
+from typing import Any
 
 from starlette.datastructures import MutableHeaders
 from starlette.routing import Mount
@@ -45,7 +46,7 @@ def request_id(scope: Scope) -> str:
             if SANE_REQUEST_ID.fullmatch(value):
                 return bytes(value).decode("ascii")
             break
-    return uuid.uuid4().hex
+    return os.urandom(16).hex()  # uuid4's randomness, without building a UUID
 
 
 def route_template(scope: Scope) -> str:
@@ -63,6 +64,20 @@ class Observe:
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
+        # each label set's counter and histogram, looked up once (``labels()`` takes a
+        # lock and builds a key every time; the label sets are few, see the module)
+        self._series: dict[tuple[str, str, int], tuple[Any, Any]] = {}
+
+    def _count(self, method: str, route: str, status: int, seconds: float) -> None:
+        key = (method, route, status)
+        series = self._series.get(key)
+        if series is None:
+            series = self._series[key] = (
+                metrics.HTTP_REQUESTS.labels(method, route, str(status)),
+                metrics.HTTP_SECONDS.labels(method, route),
+            )
+        series[0].inc()
+        series[1].observe(seconds)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -91,10 +106,10 @@ class Observe:
             raise
         finally:
             method = scope["method"] if scope["method"] in METHODS else "other"
-            route = route_template(scope)
             # no answer at all: the client left first (nginx's 499 for the same)
-            metrics.HTTP_REQUESTS.labels(method, route, str(status or CLIENT_LEFT)).inc()
-            metrics.HTTP_SECONDS.labels(method, route).observe(time.perf_counter() - started)
+            self._count(
+                method, route_template(scope), status or CLIENT_LEFT, time.perf_counter() - started
+            )
 
 
 @lru_cache(maxsize=8)
