@@ -5,7 +5,10 @@ served, and the truth whichever of several workers answers the scrape."""
 from __future__ import annotations
 
 import asyncio
+import csv as csv_module
+import io
 import os
+import uuid
 from collections.abc import AsyncIterator, Iterator
 from contextlib import nullcontext
 from typing import Any
@@ -14,8 +17,10 @@ import httpx
 import pytest
 from fastapi.testclient import TestClient
 from prometheus_client.parser import text_string_to_metric_families
+from sqlalchemy import Connection
 from sqlalchemy.orm import Session
 
+from locator.agencies import accounts
 from locator.api import create_app
 from locator.api.deps import get_reader, get_writer
 from locator.settings import Settings, get_settings
@@ -124,6 +129,38 @@ def test_behind_a_proxy_the_forwarded_address_decides(make_app: Any) -> None:
         assert proxy.get("/metrics", headers=forwarded).status_code == 200
 
 
+def test_import_and_coverage_runs_are_counted_by_outcome(
+    local: TestClient, connection: Connection
+) -> None:
+    key = accounts.create(connection, f"m{uuid.uuid4().hex[:10]}", "dopa_50", "editor").key
+    auth = {"Authorization": f"Bearer {key}"}
+    before = local.get("/metrics").text
+    exported = local.get("/v1/agencies/dopa_50/points", params={"format": "csv"}, headers=auth)
+    imports = "/v1/agencies/dopa_50/points:import"
+    csv = {**auth, "Content-Type": "text/csv"}
+    dry = local.post(imports, content=exported.content, params={"dry_run": "true"}, headers=csv)
+    assert dry.status_code == 200, dry.text
+    rows = list(csv_module.DictReader(io.StringIO(exported.text)))
+    rows[0]["kind"] = "no_such_kind"  # one bad row: the report names it, nothing is written
+    out = io.StringIO()
+    writer = csv_module.DictWriter(out, fieldnames=list(rows[0]))
+    writer.writeheader()
+    writer.writerows(rows)
+    bad = local.post(imports, content=out.getvalue().encode(), headers=csv)
+    assert bad.status_code == 422 and bad.json()["error"]["details"], bad.text
+    coverage = {"service": "passport_issue", "thresholds": "10,50", "level": "province"}
+    assert local.get("/v1/coverage", params=coverage).status_code == 200
+    after = local.get("/metrics").text
+    for name, outcome in (
+        ("locator_import_runs_total", "dry_run"),
+        ("locator_import_runs_total", "rejected"),
+        ("locator_coverage_runs_total", "ok"),
+    ):
+        assert sample(after, name, outcome=outcome) - sample(before, name, outcome=outcome) == 1
+    seconds = "locator_import_run_duration_seconds_count"
+    assert sample(after, seconds) - sample(before, seconds) == 2
+
+
 async def _refusal_while_the_slot_is_held(app: Any, point_id: int) -> tuple[int, int, str]:
     """One request holds the only slot (its body arrives only when told); the next is
     refused, and /metrics is still answered meanwhile."""
@@ -185,3 +222,19 @@ def test_two_workers_report_the_same_totals(db_url: str) -> None:
     assert counts == [sent] * len(scrapes), counts
     pools = [sample(text, "locator_db_pool_size", pool="read") for text in scrapes]
     assert pools == [2 * get_settings().api_threads] * len(scrapes), pools
+
+
+def test_routing_engine_calls_are_counted_by_mode_and_outcome(on_monaco: TestClient) -> None:
+    """Monaco's roads, routed by a real OSRM."""
+    with TestClient(on_monaco.app, base_url=BASE_URL, client=LOOPBACK) as local:
+        before = local.get("/metrics").text
+        route = local.get("/v1/route", params={"from": "43.7396,7.4246", "to": "43.7315,7.4206"})
+        assert route.status_code == 200, route.text
+        after = local.get("/metrics").text
+    calls = "locator_routing_engine_calls_total"
+    made = sample(after, calls, mode="drive", outcome="ok") - sample(
+        before, calls, mode="drive", outcome="ok"
+    )
+    assert made >= 1
+    seconds = "locator_routing_engine_call_duration_seconds_count"
+    assert sample(after, seconds, mode="drive") - sample(before, seconds, mode="drive") == made
