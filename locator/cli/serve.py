@@ -43,7 +43,6 @@ def serve(
     client_hash_key(settings)  # a deployment without its key is told now, in one line
     database_url()  # start the embedded cluster before the workers need it
     log_config = uvicorn_log_config(settings.log_format)
-    metrics_dir = _metrics_dir(settings)
     host, port = host or settings.host, port or settings.port
     sock = _listen(host, port)
     _start_routing(settings)
@@ -64,6 +63,7 @@ def serve(
         logging.getLogger("locator.cli").info("serving on %s (docs at %s/docs)", where, where)
     else:
         console.print(f"serving on {where} (docs at {where}/docs)", highlight=False)
+    metrics_dir = _metrics_dir(settings)  # once the port is ours: nothing left behind
     try:
         if workers == 1:
             uvicorn.Server(config).run(sockets=[sock])
@@ -75,8 +75,9 @@ def serve(
 
 def _metrics_dir(settings: Settings) -> Path:
     """A fresh folder for the workers' metrics (prometheus_client's multiprocess mode),
-    named in the environment the workers inherit; the folders of servers that are gone
-    are removed (several servers may share one state folder)."""
+    named in the environment the workers inherit. The folders of servers that are gone
+    are removed here (several servers may share one state folder): a server cannot
+    always remove its own, since uvicorn ends the process by raising SIGTERM again."""
     parent = settings.state_dir / "metrics"
     parent.mkdir(parents=True, exist_ok=True)
     for old in parent.iterdir():
