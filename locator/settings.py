@@ -8,9 +8,10 @@ Values come from the environment with the prefix ``LOCATOR_`` (for example
 
 from __future__ import annotations
 
+import ipaddress
 from functools import lru_cache
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 from urllib.parse import urlsplit
 
 from pydantic import Field, field_validator, model_validator
@@ -374,6 +375,30 @@ class Settings(BaseSettings):
         "abuse limit. Unset: the embedded set-up makes one in the state folder; a "
         "deployment with LOCATOR_DATABASE_URL must set it.",
     )
+
+    # --- observability: metrics and logs ----------------------------------------------
+    metrics_allowed: CommaList = Field(
+        default_factory=lambda: ["127.0.0.1/32", "::1/128"],
+        description="Client addresses (comma-separated IPs or networks) that may read "
+        "`/metrics`; others get a 403. Behind a proxy, the address is the forwarded one "
+        "(see `trusted_proxies`). Default: this machine only.",
+    )
+    log_format: Literal["text", "json"] = Field(
+        default="text",
+        description="`locator serve`'s log lines: `text`, or `json` (one object a line: "
+        "time, level, logger, message, request_id; access lines add method, path, status, "
+        "duration_ms, client).",
+    )
+
+    @field_validator("metrics_allowed", mode="before")
+    @classmethod
+    def _networks(cls, value: object) -> object:
+        """Comma-separated, and each a network, checked now rather than at a scrape."""
+        if isinstance(value, str):
+            value = [part.strip() for part in value.split(",") if part.strip()]
+        for network in value if isinstance(value, list) else ():
+            ipaddress.ip_network(str(network), strict=False)  # ValueError names it
+        return value
 
     @field_validator("data_dir", "osm_dir", "state_dir", "catalogue_dir", mode="after")
     @classmethod

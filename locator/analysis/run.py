@@ -16,6 +16,7 @@ from typing import Any
 
 import geopandas as gpd
 
+from locator import metrics
 from locator.analysis import coverage
 from locator.db.engine import Executor
 from locator.errors import InvalidInput
@@ -34,6 +35,7 @@ class CoverageRun:
     summary: dict[str, Any]
 
 
+@metrics.counted_run(metrics.COVERAGE_RUNS, metrics.COVERAGE_SECONDS)
 def run_coverage(
     db: Executor,
     settings: Settings,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -11,7 +12,7 @@ from fastapi import Depends, FastAPI
 from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
-from locator import __version__
+from locator import __version__, metrics
 from locator.api.deps import (
     documented_methods,
     query_parameter_names,
@@ -19,6 +20,7 @@ from locator.api.deps import (
 )
 from locator.api.errors import install_error_handlers
 from locator.api.guards import CompressWhenAccepted, install_guards
+from locator.api.observability import Observe
 from locator.api.routers import agencies, analysis, citizens, health, ogc, pinning, web
 from locator.db.engine import (
     api_urls,
@@ -78,12 +80,16 @@ def create_app(settings: Settings | None = None, owner_url: str | None = None) -
             app.state.reads.close()
             app.state.read_engine.dispose()
             app.state.write_engine.dispose()
+            metrics.process_exited(os.getpid())
 
     app = FastAPI(
         title="locator",
         version=__version__,
         description=DESCRIPTION,
         lifespan=lifespan,
+        # served by web.py from local files, with a Content-Security-Policy
+        docs_url=None,
+        redoc_url=None,
         dependencies=[Depends(reject_unknown_parameters)],
     )
     app.state.settings = settings
@@ -92,6 +98,8 @@ def create_app(settings: Settings | None = None, owner_url: str | None = None) -
     # the province outlines); innermost, so refusals by the guards cost no compression
     app.add_middleware(CompressWhenAccepted, minimum_size=1024, compresslevel=5)
     install_guards(app, settings)
+    # outermost: a request id and metrics for every request, the refused ones too
+    app.add_middleware(Observe)
     app.include_router(health.router)
     app.include_router(citizens.build_router(settings))
     app.include_router(pinning.router)

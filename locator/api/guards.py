@@ -47,10 +47,11 @@ from starlette.middleware.gzip import GZipMiddleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
+from locator import metrics
 from locator.api.errors import error_body
 from locator.settings import Settings
 
-EXEMPT_FROM_ADMISSION = frozenset({"/healthz"})
+EXEMPT_FROM_ADMISSION = frozenset({"/healthz", "/metrics"})
 BULK_IMPORT_PATH = re.compile(r"^/v1/agencies/[^/]+/points:import$")
 BODYLESS = frozenset({"GET", "HEAD", "OPTIONS", "DELETE"})
 
@@ -390,6 +391,7 @@ class Admission:
         return self._slots
 
     async def _busy(self, send: Send) -> None:
+        metrics.ADMISSION_REFUSALS.inc()
         await send_error(
             send,
             503,

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
-import copy
 import errno
+import logging
+import os
+import shutil
 import socket
+import tempfile
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -15,6 +19,7 @@ from locator.cli.load import load_reference_cmd, load_registry_cmd
 from locator.cli.status import status
 from locator.db.engine import database_url, make_engine
 from locator.errors import ConfigurationError
+from locator.logs import uvicorn_log_config
 from locator.secrets import client_hash_key
 from locator.settings import Settings, get_settings
 from locator.travel.modes import PROFILES
@@ -32,15 +37,12 @@ def serve(
     # uvicorn and the routing engines' HTTP client take a tenth of a second and more:
     # imported by the commands that run them, not by `locator --help`
     import uvicorn
-    from uvicorn.config import LOGGING_CONFIG
     from uvicorn.supervisors import Multiprocess
 
     settings = get_settings()
     client_hash_key(settings)  # a deployment without its key is told now, in one line
     database_url()  # start the embedded cluster before the workers need it
-    # the app's own warnings (database down, busy, refused) beside uvicorn's
-    log_config = copy.deepcopy(LOGGING_CONFIG)
-    log_config["loggers"]["locator"] = {"handlers": ["default"], "level": "INFO"}
+    log_config = uvicorn_log_config(settings.log_format)
     host, port = host or settings.host, port or settings.port
     sock = _listen(host, port)
     _start_routing(settings)
@@ -60,11 +62,44 @@ def serve(
         timeout_graceful_shutdown=settings.graceful_shutdown_s,
     )
     where = f"http://{'[' + host + ']' if ':' in host else host}:{port}"
-    console.print(f"serving on {where} (docs at {where}/docs)", highlight=False)
-    if workers == 1:
-        uvicorn.Server(config).run(sockets=[sock])
+    if settings.log_format == "json":  # every line one JSON object, this one too
+        logging.getLogger("locator.cli").info("serving on %s (docs at %s/docs)", where, where)
     else:
-        Multiprocess(config, sockets=[sock]).run()
+        console.print(f"serving on {where} (docs at {where}/docs)", highlight=False)
+    metrics_dir = _metrics_dir(settings)  # once the port is ours: nothing left behind
+    try:
+        if workers == 1:
+            uvicorn.Server(config).run(sockets=[sock])
+        else:
+            Multiprocess(config, sockets=[sock]).run()
+    finally:
+        shutil.rmtree(metrics_dir, ignore_errors=True)
+
+
+def _metrics_dir(settings: Settings) -> Path:
+    """A fresh folder for the workers' metrics (prometheus_client's multiprocess mode),
+    named in the environment the workers inherit. The folders of servers that are gone
+    are removed here (several servers may share one state folder): a server cannot
+    always remove its own, since uvicorn ends the process by raising SIGTERM again."""
+    parent = settings.state_dir / "metrics"
+    parent.mkdir(parents=True, exist_ok=True)
+    for old in parent.iterdir():
+        pid = old.name.split("-", 1)[0]
+        if not pid.isdigit() or not _alive(int(pid)):
+            shutil.rmtree(old, ignore_errors=True)
+    path = Path(tempfile.mkdtemp(prefix=f"{os.getpid()}-", dir=parent))
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(path)  # read by prometheus_client
+    return path
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def _start_routing(settings: Settings) -> None:

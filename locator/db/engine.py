@@ -128,7 +128,7 @@ def make_write_engine(url: str, settings: Settings) -> Engine:
             ),
         },
     )
-    return _fail_fast(engine, settings.connect_retry_s)
+    return _watched(_fail_fast(engine, settings.connect_retry_s), "write")
 
 
 def make_read_engine(
@@ -169,7 +169,15 @@ def make_read_engine(
             ),
         },
     )
-    return _fail_fast(engine, settings.connect_retry_s)
+    return _watched(_fail_fast(engine, settings.connect_retry_s), "read")
+
+
+def _watched(engine: Engine, pool: str) -> Engine:
+    """The API's pool, counted in ``locator.metrics`` (imported here, by the API alone:
+    the CLI's commands neither count pools nor pay for loading prometheus_client)."""
+    from locator.metrics import watch_pool
+
+    return watch_pool(engine, pool)
 
 
 def make_session_factory(engine: Engine) -> sessionmaker[Session]:

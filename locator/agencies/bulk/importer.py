@@ -15,6 +15,7 @@ from collections import defaultdict
 
 from sqlalchemy import text
 
+from locator import metrics
 from locator.agencies.bulk.formats import Table, too_many_rows
 from locator.agencies.bulk.plan import (
     PlannedRow,
@@ -88,6 +89,13 @@ def limit_import_statements(db: Executor, settings: Settings) -> None:
     db.execute(text(f"SET LOCAL statement_timeout = {int(settings.import_statement_timeout_ms)}"))
 
 
+def _outcome(report: ImportReport) -> str:
+    if report.problems:
+        return "rejected"
+    return "dry_run" if report.dry_run else "written"
+
+
+@metrics.counted_run(metrics.IMPORT_RUNS, metrics.IMPORT_SECONDS, _outcome)
 def import_points(
     db: Executor,
     settings: Settings,

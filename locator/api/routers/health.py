@@ -1,14 +1,17 @@
-"""Liveness and readiness, for load balancers and `make demo`."""
+"""Liveness and readiness, for load balancers and `make demo`; metrics, for Prometheus."""
 
 from __future__ import annotations
 
 from fastapi import APIRouter, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
+from locator import metrics as process_metrics
 from locator.api.errors import error_body, error_responses
+from locator.api.observability import address_allowed
 from locator.db.migrate import current_revision, head_revision
+from locator.errors import Forbidden
 
 router = APIRouter(tags=["health"], responses=error_responses(400, 422))
 
@@ -49,3 +52,34 @@ def _not_ready(request: Request, reason: str) -> JSONResponse:
         status_code=503,
         headers={"Retry-After": str(request.app.state.settings.retry_after_s)},
     )
+
+
+@router.get(
+    "/metrics",
+    summary="Prometheus metrics of every worker (only to LOCATOR_METRICS_ALLOWED addresses)",
+    response_class=Response,
+    responses={
+        200: {
+            "description": "Prometheus' text exposition format",
+            "content": {"text/plain": {"schema": {"type": "string"}}},
+        },
+        403: {
+            **error_responses(403)[403],
+            "description": "The client's address is not in LOCATOR_METRICS_ALLOWED",
+        },
+    },
+)
+async def metrics(request: Request) -> Response:
+    """Requests by route and status, latencies, the database pools and their waits,
+    admission refusals, routing-engine calls, import and coverage runs.
+
+    Like ``/healthz``, outside the admission limit and on the event loop, so a busy
+    server still reports how busy it is. Served only to the client addresses in
+    ``metrics_allowed`` (this machine by default; behind a trusted proxy, the
+    forwarded address): the figures tell an outsider how to hurt the service most.
+    """
+    client = request.client.host if request.client else None
+    if not address_allowed(client, request.app.state.settings.metrics_allowed):
+        raise Forbidden("metrics are served only to the addresses in LOCATOR_METRICS_ALLOWED")
+    body, content_type = process_metrics.exposition()
+    return Response(body, media_type=content_type)

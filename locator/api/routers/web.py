@@ -1,5 +1,5 @@
 """The web pages: the citizen map at ``/app``, the agency page at ``/agency``, their
-assets under ``/static``.
+assets under ``/static``; the API's documentation at ``/docs`` and ``/redoc``.
 
 Everything the page needs (Leaflet included) is served from this process. Street tiles
 come from ``Settings.tile_url`` (OpenStreetMap's by default) when they load; when they do
@@ -20,11 +20,13 @@ middleware; the page preloads the two JSON files it needs at start-up.
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import html
 import json
 import logging
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -32,6 +34,7 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from fastapi import APIRouter, FastAPI, Request
+from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 from starlette.types import Scope
@@ -71,16 +74,25 @@ def tile_origin(tile_url: str) -> str | None:
     return f"{parts.scheme}://{host}"
 
 
-def content_security_policy(tiles: str | None) -> str:
+def content_security_policy(
+    tiles: str | None,
+    *,
+    scripts: tuple[str, ...] = (),
+    styles: tuple[str, ...] = (),
+    workers: tuple[str, ...] = (),
+) -> str:
+    """The one policy of every page: this origin only, plus the tile host for images and
+    whatever sources a page names (``scripts``: the hash of its inline script, say)."""
     return "; ".join(
         [
             "default-src 'none'",
-            "script-src 'self'",
-            "style-src 'self'",
+            " ".join(["script-src 'self'", *scripts]),
+            " ".join(["style-src 'self'", *styles]),
             "img-src 'self' data:" + (f" {tiles}" if tiles else ""),
             "connect-src 'self'",
             "font-src 'self'",
             "manifest-src 'self'",
+            *([" ".join(["worker-src", *workers])] if workers else []),
             "base-uri 'none'",
             "form-action 'self'",
             "frame-ancestors 'none'",
@@ -88,9 +100,10 @@ def content_security_policy(tiles: str | None) -> str:
     )
 
 
-def _security_headers(tiles: str | None) -> dict[str, str]:
+def _security_headers(tiles: str | None, policy: str | None = None) -> dict[str, str]:
+    """The headers every page is sent with (``policy``: its own CSP, else the maps')."""
     return {
-        "Content-Security-Policy": content_security_policy(tiles),
+        "Content-Security-Policy": policy or content_security_policy(tiles),
         "X-Content-Type-Options": "nosniff",
         "X-Frame-Options": "DENY",
         "Referrer-Policy": "strict-origin-when-cross-origin",
@@ -178,24 +191,32 @@ class Page:
     headers: dict[str, str]
 
 
-def _page(request: Request, template_name: str = "app.html") -> Page:
+Render = Callable[[Request], tuple[str, str | None]]
+"""A page's HTML and its own Content-Security-Policy (None: the maps' policy)."""
+
+
+def _map_page(template_name: str) -> Render:
+    return lambda request: (render_page(request.app.state.settings, template_name), None)
+
+
+def _page(request: Request, name: str, render: Render) -> Page:
     """A page rendered for this app's settings, once per app (its ETag is its hash)."""
     state = request.app.state
     pages: dict[str, Page] | None = getattr(state, "web_pages", None)
     if pages is None:
         pages = state.web_pages = {}
-    page = pages.get(template_name)
+    page = pages.get(name)
     if page is None:
-        settings: Settings = state.settings
-        html = render_page(settings, template_name)
+        html, policy = render(request)
         etag = '"' + hashlib.sha256(html.encode()).hexdigest()[:16] + '"'
-        headers = {**_security_headers(_tile_settings(settings)[1]), "ETag": etag}
-        page = pages[template_name] = Page(html, headers)
+        tiles = _tile_settings(state.settings)[1]
+        headers = {**_security_headers(tiles, policy), "ETag": etag}
+        page = pages[name] = Page(html, headers)
     return page
 
 
-def _serve(request: Request, template_name: str) -> Response:
-    page = _page(request, template_name)
+def _serve(request: Request, name: str, render: Render | None = None) -> Response:
+    page = _page(request, name, render or _map_page(name))
     if page.headers["ETag"] in request.headers.get("if-none-match", ""):
         return Response(status_code=304, headers=page.headers)
     return HTMLResponse(page.html, headers=page.headers)
@@ -212,6 +233,80 @@ def agency_page(request: Request) -> Response:
     return _serve(request, "agency.html")
 
 
+# --- the API's documentation ------------------------------------------------------------
+# Swagger UI and ReDoc as FastAPI draws them, but from files in this process (the
+# fastapi-offline package ships both, pinned with it) rather than a CDN without
+# integrity, and under the pages' policy: Swagger UI's inline start-up script is allowed
+# by its hash; ReDoc writes its styles inline (styled-components) and runs its search in
+# a worker made from a blob.
+DOCS_ASSETS_URL = "/docs-assets"
+
+
+@lru_cache(maxsize=1)
+def docs_assets() -> tuple[Path, str]:
+    """The folder of Swagger UI's and ReDoc's files, and the package version that
+    versions their addresses."""
+    from importlib.metadata import version
+    from importlib.resources import files
+
+    return Path(str(files("fastapi_offline") / "static")), version("fastapi-offline")
+
+
+def inline_script_hashes(html: str) -> tuple[str, ...]:
+    """CSP sources allowing exactly the page's inline scripts (and nothing injected)."""
+    return tuple(
+        "'sha256-" + base64.b64encode(hashlib.sha256(body.encode()).digest()).decode() + "'"
+        for body in re.findall(r"<script>(.*?)</script>", html, flags=re.S)
+    )
+
+
+def _docs_urls(request: Request) -> tuple[str, str]:
+    root = request.scope.get("root_path", "")
+    return f"{root}{request.app.openapi_url}", f"{root}{DOCS_ASSETS_URL}"
+
+
+def _swagger_ui(request: Request) -> tuple[str, str | None]:
+    openapi, assets = _docs_urls(request)
+    version = docs_assets()[1]
+    body = get_swagger_ui_html(
+        openapi_url=openapi,
+        title=f"{request.app.title} - Swagger UI",
+        swagger_js_url=f"{assets}/swagger-ui-bundle.js?v={version}",
+        swagger_css_url=f"{assets}/swagger-ui.css?v={version}",
+        swagger_favicon_url=f"{assets}/favicon.png?v={version}",
+        oauth2_redirect_url=None,
+    ).body
+    page = bytes(body).decode()
+    return page, content_security_policy(None, scripts=inline_script_hashes(page))
+
+
+def _redoc(request: Request) -> tuple[str, str | None]:
+    openapi, assets = _docs_urls(request)
+    version = docs_assets()[1]
+    body = get_redoc_html(
+        openapi_url=openapi,
+        title=f"{request.app.title} - ReDoc",
+        redoc_js_url=f"{assets}/redoc.standalone.js?v={version}",
+        redoc_favicon_url=f"{assets}/favicon.png?v={version}",
+        with_google_fonts=False,
+    ).body
+    page = bytes(body).decode()
+    policy = content_security_policy(
+        None, scripts=inline_script_hashes(page), styles=("'unsafe-inline'",), workers=("blob:",)
+    )
+    return page, policy
+
+
+@router.get("/docs", response_class=HTMLResponse)
+def swagger_ui(request: Request) -> Response:
+    return _serve(request, "docs", _swagger_ui)
+
+
+@router.get("/redoc", response_class=HTMLResponse)
+def redoc(request: Request) -> Response:
+    return _serve(request, "redoc", _redoc)
+
+
 @router.get("/app/labels.json")
 def labels(request: Request) -> JSONResponse:
     return JSONResponse(
@@ -221,16 +316,28 @@ def labels(request: Request) -> JSONResponse:
 
 
 class CachedStaticFiles(StaticFiles):
-    """Static files with a Cache-Control: a year when asked for by their current hash."""
+    """Static files with a Cache-Control: a year when asked for by their current version
+    (``version``: the file's hash, or the version of the package that ships it)."""
+
+    def __init__(self, *, directory: Path, version: Callable[[str], str] = asset_hash) -> None:
+        super().__init__(directory=directory)
+        self.version = version
 
     async def get_response(self, path: str, scope: Scope) -> Response:
         response = await super().get_response(path, scope)
         if response.status_code in (200, 304):
             asked = parse_qs(scope.get("query_string", b"").decode("latin-1")).get("v", [""])
-            current = asked[0] == asset_hash(path)  # never pin an old address to new content
+            current = asked[0] == self.version(path)  # never pin an old address to new content
             response.headers["Cache-Control"] = IMMUTABLE if current else UNVERSIONED
+            response.headers["X-Content-Type-Options"] = "nosniff"
         return response
 
 
 def mount_static(app: FastAPI) -> None:
     app.mount("/static", CachedStaticFiles(directory=STATIC_DIR), name="static")
+    folder, version = docs_assets()
+    app.mount(
+        DOCS_ASSETS_URL,
+        CachedStaticFiles(directory=folder, version=lambda _: version),
+        name="docs-assets",
+    )

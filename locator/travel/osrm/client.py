@@ -11,12 +11,14 @@ request per ``osrm_retry_s`` probes it; the rest get 503 on the spot.
 from __future__ import annotations
 
 import threading
+import time
 from typing import Any
 from urllib.parse import urlencode
 
 import orjson
 import urllib3
 
+from locator import metrics
 from locator.errors import EngineUnavailable
 from locator.failfast import Gate
 from locator.settings import Settings
@@ -71,7 +73,10 @@ class OsrmClient:
             action="start_roads",
         )
         if not gate.admit():
+            metrics.ROUTING_CALLS.labels(mode, "refused").inc()
             raise unavailable
+        started = time.perf_counter()
+        outcome = "ok"
         try:
             r = _http(port, self.settings.osrm_timeout_s).request(
                 "GET", f"/{path}?{urlencode(params, safe=';,')}"
@@ -82,14 +87,20 @@ class OsrmClient:
         except urllib3.exceptions.NewConnectionError as exc:
             # refused at once (urllib3 counts it among connect timeouts): nothing to wait
             # for next time
+            outcome = "refused"
             gate.settle(ok=True)
             raise unavailable from exc
         except urllib3.exceptions.TimeoutError as exc:
+            outcome = "timeout"
             gate.settle(ok=False)
             raise unavailable from exc
         except (urllib3.exceptions.HTTPError, orjson.JSONDecodeError) as exc:
+            outcome = "error"
             gate.settle(ok=True)  # refused at once: nothing to wait for next time
             raise unavailable from exc
+        finally:
+            metrics.ROUTING_CALLS.labels(mode, outcome).inc()
+            metrics.ROUTING_SECONDS.labels(mode).observe(time.perf_counter() - started)
         gate.settle(ok=True)
         return body
 
