@@ -8,10 +8,11 @@ import asyncio
 import csv as csv_module
 import io
 import os
+import threading
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Callable, Iterator
 from contextlib import nullcontext
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
 import pytest
@@ -23,12 +24,14 @@ from sqlalchemy.orm import Session
 from locator.agencies import accounts
 from locator.api import create_app
 from locator.api.deps import get_reader, get_writer
+from locator.db.engine import Executor
 from locator.settings import Settings, get_settings
-from tests.support.api import BASE_URL
+from tests.support.api import BASE_URL, reading
 from tests.support.servers import serving
 
 LOOPBACK = ("127.0.0.1", 40000)
 BANGKOK = {"lat": 13.7563, "lon": 100.5018}
+T = TypeVar("T")
 
 
 def sample(text: str, name: str, **labels: str) -> float:
@@ -59,7 +62,7 @@ def make_app(db_url: str, session: Session) -> Iterator[Any]:
         def in_test() -> nullcontext[Session]:
             return nullcontext(session)
 
-        app.dependency_overrides[get_reader] = lambda: in_test
+        app.dependency_overrides[get_reader] = lambda: reading(session)
         app.dependency_overrides[get_writer] = lambda: in_test
         return app
 
@@ -161,28 +164,17 @@ def test_import_and_coverage_runs_are_counted_by_outcome(
     assert sample(after, seconds) - sample(before, seconds) == 2
 
 
-async def _refusal_while_the_slot_is_held(app: Any, point_id: int) -> tuple[int, int, str]:
-    """One request holds the only slot (its body arrives only when told); the next is
-    refused, and /metrics is still answered meanwhile."""
-    inside, release = asyncio.Event(), asyncio.Event()
-    body = b'{"score": 4}'
-
-    async def slow_body() -> AsyncIterator[bytes]:
-        inside.set()  # the app asks for the body: the request holds its slot
-        yield body[:5]
-        await release.wait()
-        yield body[5:]
-
+async def _refusal_while_the_slot_is_held(
+    app: Any, inside: threading.Event, release: threading.Event
+) -> tuple[int, int, str]:
+    """One request holds the only slot (its read waits until told); the next is refused,
+    and /metrics is still answered meanwhile. (A slow body cannot hold a slot: bodies are
+    read before admission.)"""
     transport = httpx.ASGITransport(app=app, client=LOOPBACK)
     async with httpx.AsyncClient(transport=transport, base_url=BASE_URL) as client:
-        held = asyncio.create_task(
-            client.post(
-                f"/v1/points/{point_id}/ratings",
-                content=slow_body(),
-                headers={"Content-Type": "application/json", "Content-Length": str(len(body))},
-            )
-        )
-        await inside.wait()
+        held = asyncio.create_task(client.get("/v1/points/nearest", params={**BANGKOK, "k": 1}))
+        while not inside.is_set():
+            await asyncio.sleep(0.01)
         refused = await client.get("/v1/services")
         scraped = await client.get("/metrics")
         release.set()
@@ -190,14 +182,22 @@ async def _refusal_while_the_slot_is_held(app: Any, point_id: int) -> tuple[int,
     return refused.status_code, scraped.status_code, scraped.text
 
 
-def test_a_refused_admission_is_counted_and_metrics_still_answer(make_app: Any) -> None:
+def test_a_refused_admission_is_counted_and_metrics_still_answer(
+    make_app: Any, session: Session
+) -> None:
     app = make_app(max_concurrent_requests=1, max_waiting_requests=0)
+    inside, release = threading.Event(), threading.Event()
+    read = reading(session)
+
+    def held_read(work: Callable[[Executor], T]) -> T:
+        inside.set()
+        release.wait(30)
+        return read(work)
+
     with TestClient(app, base_url=BASE_URL, client=LOOPBACK) as client:  # its start-up
         before = sample(client.get("/metrics").text, "locator_admission_refusals_total")
-        point_id = client.get("/v1/points/nearest", params={**BANGKOK, "k": 1}).json()["results"][
-            0
-        ]["id"]
-        refused, scraped, text = asyncio.run(_refusal_while_the_slot_is_held(app, point_id))
+        app.dependency_overrides[get_reader] = lambda: held_read
+        refused, scraped, text = asyncio.run(_refusal_while_the_slot_is_held(app, inside, release))
     assert refused == 503
     assert scraped == 200  # outside the admission limit, like /healthz
     assert sample(text, "locator_admission_refusals_total") - before == 1
