@@ -18,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, create_model
 from locator.api.schemas import RatingCreate
 from locator.ogc.cql import MAX_FILTER_LENGTH
 from locator.query.filters import PointFilter
+from locator.query.name_search import SEARCHABLE
 from locator.settings import Settings
 
 
@@ -192,8 +193,11 @@ def request_models(settings: Settings) -> RequestModels:
         q: str = Field(
             min_length=1,
             max_length=settings.max_query_length,
-            description="words of the name, Thai or English; one of them of 3 or more letters "
-            "or digits (punctuation and symbols only separate words)",
+            # the search's own check, whose 422 says what to type, enforces the pattern
+            json_schema_extra={"pattern": SEARCHABLE},
+            description="words of the name, Thai or English; one of them with 3 or more "
+            "letters or digits in a row (punctuation, symbols and tone marks only separate "
+            "words)",
         )
         limit: int = Field(default=settings.default_k * 2, ge=1, le=settings.max_k)
 
