@@ -204,8 +204,9 @@ def request_models(settings: Settings) -> RequestModels:
     class Items(ItemsQuery):
         bbox: str | None = Field(
             default=None,
-            description="minLon,minLat,maxLon,maxLat in degrees (CRS84); at most "
-            f"{settings.max_bbox_area_deg2:g} square degrees",
+            description="minLon,minLat,maxLon,maxLat in degrees (CRS84), or the 3D form "
+            "minLon,minLat,minHeight,maxLon,maxLat,maxHeight (the heights are ignored); at "
+            f"most {settings.max_bbox_area_deg2:g} square degrees",
             examples=["100.3,13.5,100.9,14.0"],
         )
         limit: int = Field(
