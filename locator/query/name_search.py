@@ -17,11 +17,11 @@ from locator.query.results import (
     DISTANCE_COLUMNS,
     OFFERING_CARRIED,
     OFFERING_DIRECT,
+    ORIGIN,
     RESULT_COLUMNS,
+    SPHEROID_SLACK,
     carried,
-    nearest_by_index,
     result,
-    within_nearest,
 )
 from locator.registry.gazetteer import DEFAULT_MIN_SCORE, PlaceMatch, get_gazetteer, match_places
 
@@ -231,14 +231,20 @@ def text_search(
     truncated = bool(rows) and rows[0].matched > max_candidates
     if truncated and near and match is all_terms:
         # A common word near a place: walk outwards from it by the spatial index (the
-        # matches are dense, so the walk stops soon), then, as in `nearest`, take every
-        # match within 1 % more than the last one's sphere distance and order them on
-        # the spheroid.
+        # matches are dense, so the walk stops soon) to the nearest max_candidates
+        # matches, then, as in `nearest`, keep those within 1 % more than the limit-th
+        # one's sphere distance and order them on the spheroid. The walk's length bounds
+        # the work: from far away (a bad GPS fix at 0,0) "within 1 %" is a band wider
+        # than the country, which a distance test over the index would read whole.
         walk = f"""
-            WITH {nearest_by_index(c.geog, c.source, f"{c.sql()} AND {match}", ":limit")}
+            WITH walked AS MATERIALIZED (
+                SELECT p.id, {c.geog} <-> {ORIGIN} AS d FROM {c.source}
+                WHERE {c.sql()} AND {match}
+                ORDER BY {c.geog} <-> {ORIGIN} LIMIT :cap
+            ), edge AS (SELECT max(d) AS d FROM (SELECT d FROM walked ORDER BY d LIMIT :limit) k)
             SELECT {RESULT_COLUMNS}{OFFERING_DIRECT if extra else ""}{distance}
-            FROM {c.source} JOIN agency a ON a.id = p.agency_id
-            WHERE {c.sql()} AND {match} AND {within_nearest(c.geog)}
+            FROM walked w JOIN {c.source} ON p.id = w.id JOIN agency a ON a.id = p.agency_id
+            WHERE {c.sql()} AND w.d <= (SELECT d FROM edge) * {SPHEROID_SLACK} + 1
             ORDER BY {order} LIMIT :limit
         """
         rows = db.execute(text(walk), c.params).all()

@@ -94,3 +94,22 @@ def test_the_documented_pattern_of_q_is_what_the_search_takes(client: TestClient
     for text_ in ["ที่ว่าการ", "Bang Rak", "สุข", "10110"]:
         assert pattern.search(text_), text_
         assert client.get("/v1/points/search", params={"q": text_}).status_code == 200
+
+
+def test_a_common_word_from_far_away_reads_each_point_at_most_once(
+    small: TestClient, session: Session
+) -> None:
+    """From a bad GPS fix (0, 0) "within 1 % of the farthest nearest match" is a band
+    wider than the country: the answer is ordered from the CANDIDATES nearest matches
+    of the walk outwards, not by a second pass over every match in that band (issue 20,
+    item 6). The walk itself, from that far, still fetches each point once to order
+    them (GiST's distance recheck: the far-origin cost nearest has too)."""
+    points = session.execute(text("SELECT count(*) FROM service_point")).scalar_one()
+    before = _rows_read(session)
+    body = small.get(
+        "/v1/points/search", params={"q": "office", "lat": 0, "lon": 0, "limit": 10}
+    ).json()
+    assert body["count"] == 10 and body["truncated"] is False
+    distances = [r["distance_m"] for r in body["results"]]
+    assert distances == sorted(distances)
+    assert _rows_read(session) - before <= points + 10 * CANDIDATES + 200
