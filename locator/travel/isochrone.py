@@ -315,6 +315,8 @@ def on_the_globe(polygon: shapely.Polygon) -> shapely.Polygon | shapely.MultiPol
     A circle near the antimeridian (or round a pole) is drawn unwrapped around its
     origin, past 180; it is cut at the antimeridian and the part beyond is moved a turn
     back, so an area across it is a MultiPolygon of its two sides."""
+    if polygon.is_empty:  # a reach shorter than the coordinates' precision (1e-7 degree)
+        return polygon
     min_lon, _, max_lon, _ = polygon.bounds
     if min_lon >= -180 and max_lon <= 180:
         return polygon
@@ -371,6 +373,7 @@ def _feature(
         area_km2 = abs(GEOD.geometry_area_perimeter(area)[0]) / 1e6
     shape = on_the_globe(area)
     polygons = [shape] if isinstance(shape, shapely.Polygon) else list(shape.geoms)
+    polygons = [p for p in polygons if not p.is_empty]  # empty: no rings at all
     coordinates = [
         [np.round(shapely.get_coordinates(r), 7).tolist() for r in (p.exterior, *p.interiors)]
         for p in polygons
@@ -378,8 +381,8 @@ def _feature(
     return {
         "type": "Feature",
         "geometry": (
-            {"type": "Polygon", "coordinates": coordinates[0]}
-            if len(coordinates) == 1
+            {"type": "Polygon", "coordinates": coordinates[0] if coordinates else []}
+            if len(coordinates) <= 1
             else {"type": "MultiPolygon", "coordinates": coordinates}
         ),
         "properties": {
