@@ -33,7 +33,7 @@ def test_a_code_is_two_characters_or_more_of_words_joined_by_underscores(
     client: TestClient, connection: Connection, path: str, name: str, others: dict[str, object]
 ) -> None:
     pattern = re.compile(_pattern(client, path, name))
-    for wrong in ["a", "0", "_a", "a_", "a__b", "A", "id-card"]:
+    for wrong in ["a", "0", "_a", "a_", "A", "id-card"]:
         assert not pattern.search(wrong), (name, wrong)
     real = connection.execute(
         text(
