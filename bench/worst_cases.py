@@ -46,6 +46,8 @@ CASES: list[tuple[str, str, str, dict[str, str | int | float]]] = [
      {"q": "กขคงจฉชซฌญฎฏฐฑฒณดตถทธนบปผฝพฟภมยรลวศษสหฬอฮ" * 2, "limit": S.max_k}),
     ("search", "common word near a place (spatial walk)", "/v1/points/search",
      {"q": "office", "lat": 13.75, "lon": 100.5, "limit": S.max_k}),
+    ("search", "common word from (0,0), far from every point", "/v1/points/search",
+     {"q": "office", "lat": 0, "lon": 0, "limit": S.max_k}),
     ("points detail", "a point with many offerings", "/v1/points/927", {}),
     ("services", "the whole catalogue", "/v1/services", {}),
     ("areas", "every district outline", "/v1/areas/district", {}),
