@@ -18,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, create_model
 from locator.api.schemas import RatingCreate
 from locator.ogc.cql import MAX_FILTER_LENGTH
 from locator.query.filters import PointFilter
+from locator.query.name_search import SEARCHABLE
 from locator.settings import Settings
 
 
@@ -192,16 +193,20 @@ def request_models(settings: Settings) -> RequestModels:
         q: str = Field(
             min_length=1,
             max_length=settings.max_query_length,
-            description="words of the name, Thai or English; one of them of 3 or more letters "
-            "or digits (punctuation and symbols only separate words)",
+            # the search's own check, whose 422 says what to type, enforces the pattern
+            json_schema_extra={"pattern": SEARCHABLE},
+            description="words of the name, Thai or English; one of them with 3 or more "
+            "letters or digits in a row (punctuation, symbols and tone marks only separate "
+            "words)",
         )
         limit: int = Field(default=settings.default_k * 2, ge=1, le=settings.max_k)
 
     class Items(ItemsQuery):
         bbox: str | None = Field(
             default=None,
-            description="minLon,minLat,maxLon,maxLat in degrees (CRS84); at most "
-            f"{settings.max_bbox_area_deg2:g} square degrees",
+            description="minLon,minLat,maxLon,maxLat in degrees (CRS84), or the 3D form "
+            "minLon,minLat,minHeight,maxLon,maxLat,maxHeight (the heights are ignored); at "
+            f"most {settings.max_bbox_area_deg2:g} square degrees",
             examples=["100.3,13.5,100.9,14.0"],
         )
         limit: int = Field(

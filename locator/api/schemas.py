@@ -395,6 +395,14 @@ class Polygon(_Out):
     )
 
 
+class MultiPolygon(_Out):
+    type: Literal["MultiPolygon"]
+    coordinates: list[list[list[list[float]]]] = Field(
+        description="an area across the antimeridian: its part on each side, each as a "
+        "Polygon's rings"
+    )
+
+
 class IsochroneEstimate(_Out):
     reason: str = Field(description="why there is no reach on roads")
     assumed_speed_kmh: float
@@ -426,7 +434,10 @@ class IsochroneResponse(_Out):
     """A GeoJSON Feature: the area reachable within ``minutes``."""
 
     type: Literal["Feature"]
-    geometry: Polygon
+    geometry: Polygon | MultiPolygon = Field(
+        description="longitudes within -180..180 (RFC 7946): an area across the "
+        "antimeridian is cut there into a MultiPolygon"
+    )
     properties: IsochroneProperties
 
 

@@ -45,7 +45,8 @@ def parse_bbox(value: str, max_area_deg2: float) -> BBox:
     parts = [p.strip() for p in value.split(",")]
     if len(parts) not in (4, 6):
         raise InvalidInput(
-            f"bbox: give 4 comma-separated numbers minLon,minLat,maxLon,maxLat "
+            f"bbox: give 4 comma-separated numbers minLon,minLat,maxLon,maxLat (or 6, "
+            "minLon,minLat,minHeight,maxLon,maxLat,maxHeight) "
             f"(got {len(parts)} value{'s' if len(parts) != 1 else ''})",
             parameter="bbox",
         )
@@ -72,10 +73,22 @@ def box_from_numbers(numbers: list[float], where: str, parameter: str) -> BBox:
     order; ``where`` starts each message (``bbox``, or the filter's ``BBOX(...)``)."""
     if not all(math.isfinite(n) for n in numbers):
         raise InvalidInput(f"{where}: every value must be a finite number", parameter=parameter)
-    if len(numbers) == 6:  # minLon,minLat,minHeight,maxLon,maxLat,maxHeight
+    order = "(the order is minLon,minLat,maxLon,maxLat)"
+    if len(numbers) == 6:
+        # OGC API Features' 3D form puts each corner's height after its latitude; the
+        # heights are checked (a box given as 4 numbers and 2 heights after them reads
+        # as an inverted or impossible box, and says so in the 6-number order), then
+        # ignored: every point is on the ground
+        order = "(6 numbers are minLon,minLat,minHeight,maxLon,maxLat,maxHeight)"
+        min_height, max_height = numbers[2], numbers[5]
+        if min_height > max_height:
+            raise InvalidInput(
+                f"{where}: minHeight {min_height:g} is greater than maxHeight "
+                f"{max_height:g} {order}",
+                parameter=parameter,
+            )
         numbers = [numbers[0], numbers[1], numbers[3], numbers[4]]
     box = BBox(*numbers)
-    order = "(the order is minLon,minLat,maxLon,maxLat)"
     for name, lon in (("minLon", box.min_lon), ("maxLon", box.max_lon)):
         if not -180 <= lon <= 180:
             raise InvalidInput(
@@ -88,14 +101,13 @@ def box_from_numbers(numbers: list[float], where: str, parameter: str) -> BBox:
             )
     if box.min_lon > box.max_lon:
         raise InvalidInput(
-            f"{where}: minLon {box.min_lon:g} is greater than maxLon {box.max_lon:g}; "
-            "give minLon,minLat,maxLon,maxLat (boxes across the antimeridian are not supported)",
+            f"{where}: minLon {box.min_lon:g} is greater than maxLon {box.max_lon:g} "
+            f"{order}; boxes across the antimeridian are not supported",
             parameter=parameter,
         )
     if box.min_lat > box.max_lat:
         raise InvalidInput(
-            f"{where}: minLat {box.min_lat:g} is greater than maxLat {box.max_lat:g}; "
-            "give minLon,minLat,maxLon,maxLat",
+            f"{where}: minLat {box.min_lat:g} is greater than maxLat {box.max_lat:g} {order}",
             parameter=parameter,
         )
     return box

@@ -349,11 +349,21 @@ def _value(q: Queryable, value: _Operand, sql: _Sql, op: str) -> Any:
     return sql.bind(_integer(q, v), BigInteger())
 
 
+EXACT_INTEGER = 2**53
+"""cql2 reads every number as a double: from here on, neighbouring integers read the same
+(9007199254740993 would be read as ...992), so a larger one is refused, not rounded."""
+
+
 def _integer(q: Queryable, v: Any) -> int:
     if isinstance(v, bool) or not isinstance(v, int | float) or not math.isfinite(v):
         raise _fail(f"{q.name} is an integer: compare it with a number")
     if v != int(v) or not -MAX_ID <= v <= MAX_ID:
         raise _fail(f"{q.name} is an integer: {v!r} is not one")
+    if abs(v) >= EXACT_INTEGER:
+        raise _fail(
+            f"{q.name}: a filter reads integers exactly up to {EXACT_INTEGER:,} only "
+            "(CQL2 numbers are doubles); no point's id is that large"
+        )
     return int(v)
 
 
@@ -467,9 +477,15 @@ def _intersects(literal: Any, sql: _Sql) -> ColumnElement[bool]:
     if isinstance(literal, dict) and "bbox" in literal:
         numbers = literal["bbox"]
         if not isinstance(numbers, list) or len(numbers) not in (4, 6):
-            raise _fail("BBOX takes 4 numbers: minLon, minLat, maxLon, maxLat")
+            raise _fail(
+                "BBOX takes 4 numbers: minLon, minLat, maxLon, maxLat (or 6: minLon, "
+                "minLat, minHeight, maxLon, maxLat, maxHeight)"
+            )
         if not all(isinstance(n, int | float) and not isinstance(n, bool) for n in numbers):
-            raise _fail("BBOX takes 4 numbers: minLon, minLat, maxLon, maxLat")
+            raise _fail(
+                "BBOX takes 4 numbers: minLon, minLat, maxLon, maxLat (or 6: minLon, "
+                "minLat, minHeight, maxLon, maxLat, maxHeight)"
+            )
         box = box_from_numbers([float(n) for n in numbers], "filter: BBOX", "filter")
         return box_condition(box, sql)
     geometry = _geometry(literal)

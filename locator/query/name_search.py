@@ -3,6 +3,7 @@ the places a query names (the points inside them)."""
 
 from __future__ import annotations
 
+import re
 import unicodedata
 from dataclasses import dataclass, field
 from typing import Any
@@ -16,24 +17,66 @@ from locator.query.results import (
     DISTANCE_COLUMNS,
     OFFERING_CARRIED,
     OFFERING_DIRECT,
+    ORIGIN,
     RESULT_COLUMNS,
+    SPHEROID_SLACK,
     carried,
-    nearest_by_index,
     result,
-    within_nearest,
 )
 from locator.registry.gazetteer import DEFAULT_MIN_SCORE, PlaceMatch, get_gazetteer, match_places
 
 MIN_TERM = 3
-"""Characters a word needs before the trigram index can find it (pg_trgm's trigrams)."""
+"""Letters or digits in a row a word needs before the trigram index can find it (one
+trigram of pg_trgm's)."""
+
+LETTER = (
+    r"[0-9A-Za-z\u00c0-\u00d6\u00d8-\u00f6\u00f8-\u024f"
+    r"\u0e01-\u0e3a\u0e40-\u0e46\u0e4d\u0e50-\u0e59]"
+)
+"""A letter or digit of a name, as the trigram index reads it: Latin, and Thai letters,
+vowels and digits. Thai vowel signs above or below a consonant (U+0E31, U+0E34-U+0E3A,
+U+0E4D) are letters to the database's character classes (glibc's, which pg_trgm uses);
+the tone marks and the other signs (U+0E47-U+0E4C, U+0E4E) are not: to the index they
+split a word as a space does ("บ้าน" is "บ" and "าน")."""
+SEARCHABLE = f"{LETTER}{{{MIN_TERM}}}"
+"""What a query needs: ``MIN_TERM`` letters or digits in a row (the OpenAPI document's
+pattern for ``q``, and the check the search makes)."""
+_RUN = re.compile(f"{LETTER}+")
+
+FUZZY_GRAMS = 16
+"""Most trigrams of a query the near-miss step looks names up by: each lookup reads its
+posting list from the index (up to about 3 ms for a trigram in most names)."""
 
 
 def search_terms(q: str) -> list[str]:
     """The words of a query: letters, digits and marks (Thai vowels and tone marks);
-    punctuation, symbols and emoji only separate words."""
+    punctuation, symbols and emoji only separate words, and so do marks without a letter
+    (three tone marks are no word: no index can look them up)."""
     text_ = unicodedata.normalize("NFC", q)
     kept = "".join(ch if unicodedata.category(ch)[0] in "LMN" else " " for ch in text_)
-    return kept.split()
+    return [w for w in kept.split() if _RUN.search(w)]
+
+
+def searchable(terms: list[str]) -> bool:
+    """Whether one of the words has ``MIN_TERM`` letters or digits in a row: then its
+    pattern holds a whole trigram and the index, not a scan of every name, finds it."""
+    return any(re.search(SEARCHABLE, t) for t in terms)
+
+
+def _grams(terms: list[str]) -> list[str]:
+    """At most ``FUZZY_GRAMS`` distinct trigrams of the words, spread over the query."""
+    grams = list(
+        dict.fromkeys(
+            run[i : i + MIN_TERM]
+            for t in terms
+            for run in _RUN.findall(t.lower())
+            for i in range(len(run) - MIN_TERM + 1)
+        )
+    )
+    if len(grams) <= FUZZY_GRAMS:
+        return grams
+    step = len(grams) / FUZZY_GRAMS
+    return [grams[int(i * step)] for i in range(FUZZY_GRAMS)]
 
 
 @dataclass
@@ -94,10 +137,11 @@ def text_search(
     nearest matches are exact.
     """
     terms = search_terms(q)
-    if not any(len(t) >= MIN_TERM for t in terms):
+    if not searchable(terms):
         raise InvalidInput(
-            f"q: give at least one word of {MIN_TERM} or more letters or digits "
-            "(punctuation and symbols are ignored)",
+            f"q: give at least one word with {MIN_TERM} or more Thai or Latin letters or "
+            "digits in a row, such as part of a name (ที่ว่าการ, Bang Rak); punctuation, "
+            "symbols and tone marks are not letters",
             parameter="q",
         )
     check_codes(db, f)
@@ -137,8 +181,8 @@ def text_search(
         c.params.update(lat=lat, lon=lon)
     distance = DISTANCE_COLUMNS if near else ""
     ranked = f"""
-        WITH matches AS (
-            SELECT p.id{extra} FROM {c.source}
+        WITH {{near}}matches AS (
+            SELECT p.id{extra} FROM {{source}}
             WHERE {c.sql()} AND {{match}}
             LIMIT :cap
         )
@@ -150,24 +194,57 @@ def text_search(
     """
     match = all_terms
     order = "distance_m, p.id" if near else f"{shortest}, p.id"
-    rows = db.execute(text(ranked.format(match=match, order=order)), c.params).all()
+    sql = ranked.format(near="", source=c.source, match=match, order=order)
+    rows = db.execute(text(sql), c.params).all()
     if not rows and places:  # no name has every word, but a place is among them
         return _in_places(db, q, limit, f, lat, lon, places)
     if not rows:
-        match = fuzzy
+        # Near-misses cost a similarity per name (15-40 us), so they are looked for only
+        # among the names that share a trigram with the query, a bounded number for each
+        # of at most FUZZY_GRAMS of its trigrams: a rare trigram (the part of a name
+        # that tells it apart) brings every name it is in, a common one a sample. The
+        # similarity condition alone would scan every name sharing 30 % of the query's
+        # trigrams, all of them for a common word (1.7 s for "ที่ว่าการ" eight times).
+        grams = _grams(terms)
+        per_gram = max(1, max_candidates // len(grams))
+        lookups = []
+        for i, gram in enumerate(grams):
+            column = "name_en" if gram.isascii() else "name_th"
+            c.params[f"g{i}"] = f"%{gram}%"  # letters and digits only: nothing to escape
+            lookups.append(
+                f"(SELECT p.id FROM {c.source} WHERE {c.sql()} AND p.{column} ILIKE :g{i} "
+                "LIMIT :per_gram)"
+            )
+        c.params["per_gram"] = per_gram
+        # the similarity is computed on the names looked up (n, materialised: no index
+        # can answer it there), never by the index over every name
+        match = f"p.id = n.id AND {fuzzy.replace('p.name_', 'n.name_')}"
         order = "distance_m, p.id" if near else f"{score} DESC, p.id"
-        rows = db.execute(text(ranked.format(match=match, order=order)), c.params).all()
+        looked_up = (
+            f"looked_up AS ({' UNION '.join(lookups)}), near AS MATERIALIZED ("
+            "SELECT p.id, p.name_th, p.name_en FROM looked_up l "
+            "JOIN service_point p ON p.id = l.id), "
+        )
+        source = f"near n, {c.source}"
+        sql = ranked.format(near=looked_up, source=source, match=match, order=order)
+        rows = db.execute(text(sql), c.params).all()
     truncated = bool(rows) and rows[0].matched > max_candidates
-    if truncated and near:
+    if truncated and near and match is all_terms:
         # A common word near a place: walk outwards from it by the spatial index (the
-        # matches are dense, so the walk stops soon), then, as in `nearest`, take every
-        # match within 1 % more than the last one's sphere distance and order them on
-        # the spheroid.
+        # matches are dense, so the walk stops soon) to the nearest max_candidates
+        # matches, then, as in `nearest`, keep those within 1 % more than the limit-th
+        # one's sphere distance and order them on the spheroid. The walk's length bounds
+        # the work: from far away (a bad GPS fix at 0,0) "within 1 %" is a band wider
+        # than the country, which a distance test over the index would read whole.
         walk = f"""
-            WITH {nearest_by_index(c.geog, c.source, f"{c.sql()} AND {match}", ":limit")}
+            WITH walked AS MATERIALIZED (
+                SELECT p.id, {c.geog} <-> {ORIGIN} AS d FROM {c.source}
+                WHERE {c.sql()} AND {match}
+                ORDER BY {c.geog} <-> {ORIGIN} LIMIT :cap
+            ), edge AS (SELECT max(d) AS d FROM (SELECT d FROM walked ORDER BY d LIMIT :limit) k)
             SELECT {RESULT_COLUMNS}{OFFERING_DIRECT if extra else ""}{distance}
-            FROM {c.source} JOIN agency a ON a.id = p.agency_id
-            WHERE {c.sql()} AND {match} AND {within_nearest(c.geog)}
+            FROM walked w JOIN {c.source} ON p.id = w.id JOIN agency a ON a.id = p.agency_id
+            WHERE {c.sql()} AND w.d <= (SELECT d FROM edge) * {SPHEROID_SLACK} + 1
             ORDER BY {order} LIMIT :limit
         """
         rows = db.execute(text(walk), c.params).all()

@@ -11,8 +11,10 @@ from typing import Annotated
 
 from pydantic import AfterValidator, BeforeValidator, WithJsonSchema
 
-CODE = r"^[a-z][a-z0-9_]*$"
-"""Catalogue codes, kinds and agency codes: lower-case ASCII words."""
+CODE = r"^[a-z][a-z0-9_]*[a-z0-9]$"
+"""Catalogue codes, kinds and agency codes: lower-case ASCII words joined by underscores,
+two characters at least and no underscore at the end (the shortest real code is the
+Revenue Department's ``rd``; services are like ``id_card_renewal``, 11 to 38)."""
 
 MAX_ID = 2**63 - 1  # bigint
 

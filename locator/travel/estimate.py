@@ -95,6 +95,7 @@ def circle(lat: float, lon: float, minutes: float, mode: Mode) -> Circle:
         # the circle holds a pole: the ring runs along it
         pole = math.copysign(90.0, lat)
         ring = sorted(ring)
+        ring.append((ring[0][0] + 360, ring[0][1]))  # all the way round: one turn exactly
         ring = [(ring[0][0], pole), *ring, (ring[-1][0], pole)]
     area_km2 = 2 * math.pi * EARTH_RADIUS_M**2 * (1 - math.cos(angular)) / 1e6
     return Circle(ring, speed, radius, area_km2)

@@ -40,6 +40,7 @@ from typing import Any, Literal
 
 import numpy as np
 import shapely
+import shapely.affinity
 from numpy.typing import NDArray
 from scipy import ndimage  # type: ignore[import-untyped]
 from scipy.sparse.csgraph import dijkstra  # type: ignore[import-untyped]
@@ -309,6 +310,29 @@ def _one_polygon(shape: shapely.Geometry) -> shapely.Polygon:
     return shapely.orient_polygons(max(parts, key=lambda p: p.area))
 
 
+def on_the_globe(polygon: shapely.Polygon) -> shapely.Polygon | shapely.MultiPolygon:
+    """The area as GeoJSON may carry it (RFC 7946, 3.1.9): longitudes within -180..180.
+    A circle near the antimeridian (or round a pole) is drawn unwrapped around its
+    origin, past 180; it is cut at the antimeridian and the part beyond is moved a turn
+    back, so an area across it is a MultiPolygon of its two sides."""
+    if polygon.is_empty:  # a reach shorter than the coordinates' precision (1e-7 degree)
+        return polygon
+    min_lon, _, max_lon, _ = polygon.bounds
+    if min_lon >= -180 and max_lon <= 180:
+        return polygon
+    pieces = []
+    for turn in range(math.floor((min_lon + 180) / 360), math.floor((max_lon + 180) / 360) + 1):
+        west = 360.0 * turn - 180
+        piece = shapely.intersection(polygon, shapely.box(west, -90, west + 360, 90))
+        pieces.append(shapely.affinity.translate(piece, xoff=-360.0 * turn))
+    # on one grid, so that the sides of the cut meet exactly and merge again (round a pole)
+    merged = shapely.union_all(pieces, grid_size=1e-7)
+    parts = [p for p in shapely.get_parts(merged) if isinstance(p, shapely.Polygon)]
+    if len(parts) == 1:
+        return shapely.orient_polygons(parts[0])
+    return shapely.orient_polygons(shapely.MultiPolygon(parts))
+
+
 def circle(lat: float, lon: float, minutes: float, mode: Mode, reason: str) -> dict[str, Any]:
     """The labelled estimate: a circle at the straight-line speed of ``mode``."""
     cap = estimate.circle(lat, lon, minutes, mode)
@@ -333,7 +357,7 @@ def circle(lat: float, lon: float, minutes: float, mode: Mode, reason: str) -> d
 
 
 def _feature(
-    polygon: shapely.Polygon,
+    area: shapely.Polygon,
     *,
     method: Method,
     mode: Mode,
@@ -346,14 +370,21 @@ def _feature(
     area_km2: float | None = None,
 ) -> dict[str, Any]:
     if area_km2 is None:
-        area_km2 = abs(GEOD.geometry_area_perimeter(polygon)[0]) / 1e6
-    rings = [polygon.exterior, *polygon.interiors]
+        area_km2 = abs(GEOD.geometry_area_perimeter(area)[0]) / 1e6
+    shape = on_the_globe(area)
+    polygons = [shape] if isinstance(shape, shapely.Polygon) else list(shape.geoms)
+    polygons = [p for p in polygons if not p.is_empty]  # empty: no rings at all
+    coordinates = [
+        [np.round(shapely.get_coordinates(r), 7).tolist() for r in (p.exterior, *p.interiors)]
+        for p in polygons
+    ]
     return {
         "type": "Feature",
-        "geometry": {
-            "type": "Polygon",
-            "coordinates": [np.round(shapely.get_coordinates(r), 7).tolist() for r in rings],
-        },
+        "geometry": (
+            {"type": "Polygon", "coordinates": coordinates[0] if coordinates else []}
+            if len(coordinates) <= 1
+            else {"type": "MultiPolygon", "coordinates": coordinates}
+        ),
         "properties": {
             "method": method,
             "mode": mode,

@@ -907,3 +907,31 @@ def test_properties_on_one_item(client: TestClient) -> None:
     assert set(response.json()["properties"]) == {"name_th", "no_copy"}
     bad = client.get(f"{ITEMS}/1", params={"properties": "secret"})
     assert bad.status_code == 422 and "secret" in bad.json()["error"]["message"]
+
+
+def test_a_six_number_bbox_is_read_in_the_3d_order_or_refused_in_it(client: TestClient) -> None:
+    """OGC API Features' 3D form is minLon,minLat,minHeight,maxLon,maxLat,maxHeight (issue
+    20, item 13): the same points as the 2D box; a box with its heights put last reads as
+    an impossible one, and the answer names the 6-number order, not the 4-number one."""
+    lon0, lat0, lon1, lat1 = BANGKOK.split(",")
+    in_2d = _matched(client, bbox=BANGKOK)
+    assert _matched(client, bbox=f"{lon0},{lat0},-50,{lon1},{lat1},3000") == in_2d > 0
+    for heights_last in (f"{BANGKOK},0,100", f"{BANGKOK},0,10"):
+        response = client.get(ITEMS, params={"bbox": heights_last})
+        assert response.status_code == 422, response.text
+        message = response.json()["error"]["message"]
+        assert "minLon,minLat,minHeight,maxLon,maxLat,maxHeight" in message, message
+    filtered = f"S_INTERSECTS(geometry, BBOX({lon0},{lat0},-50,{lon1},{lat1},3000))"
+    assert _matched(client, filter=filtered) == in_2d
+
+
+def test_a_filter_never_rounds_an_integer(client: TestClient, session: Session) -> None:
+    """cql2 reads numbers as doubles (issue 20, item 13): 2**53 + 1 would be read as 2**53
+    and match that id; such an integer is refused, an ordinary one compared exactly."""
+    one = session.execute(text("SELECT min(id) FROM service_point")).scalar_one()
+    assert _matched(client, filter=f"id = {one}") == 1
+    assert _matched(client, filter=f"id IN ({one}, {one + 1})") == 2
+    for big in ("id = 9007199254740993", "id BETWEEN 1 AND 9007199254740993"):
+        response = client.get(ITEMS, params={"filter": big})
+        assert response.status_code == 422, response.text
+        assert "exactly" in response.json()["error"]["message"]

@@ -18,6 +18,7 @@ from sqlalchemy import Engine, text
 from sqlalchemy.orm import Session
 
 from locator.api.schemas import IsochroneResponse
+from locator.geo import GEOD
 from locator.settings import Settings
 from locator.travel import isochrone, roads
 from tests.support.places import LIECHTENSTEIN, MONACO
@@ -238,3 +239,20 @@ def test_a_new_import_is_seen_by_the_next_isochrone(monaco_roads: Settings, engi
     finally:
         roads.import_graph(engine, MONACO, monaco_roads)
     assert method(CASINO["lat"], CASINO["lon"]) == "road_graph"
+
+
+@pytest.mark.parametrize(
+    ("lat", "lon"), [(0.0, 179.9), (-16.5, -179.95), (65.0, 180.0), (89.9, 170.0), (-89.95, -60.0)]
+)
+def test_every_area_is_valid_geojson_near_the_antimeridian_and_the_poles(
+    client: TestClient, lat: float, lon: float
+) -> None:
+    """RFC 7946: longitudes within -180..180, an area across the antimeridian cut there
+    (issue 20, item 11); the parts are the whole circle, the origin inside."""
+    body = get(client, lat=lat, lon=lon, minutes=60)
+    coordinates = shapely.get_coordinates(shape(body["geometry"]))
+    assert (np.abs(coordinates[:, 0]) <= 180).all() and (np.abs(coordinates[:, 1]) <= 90).all()
+    area = shape(body["geometry"])
+    assert area.is_valid and area.intersects(Point(lon, lat))
+    on_spheroid = abs(GEOD.geometry_area_perimeter(area)[0]) / 1e6
+    assert on_spheroid == pytest.approx(body["properties"]["area_km2"], rel=0.02)
