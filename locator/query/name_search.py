@@ -13,6 +13,7 @@ from sqlalchemy import text
 from locator.db.engine import Executor
 from locator.errors import InvalidInput
 from locator.query.filters import PointFilter, check_codes, conditions
+from locator.query.nearest import check_origin
 from locator.query.results import (
     DISTANCE_COLUMNS,
     OFFERING_CARRIED,
@@ -37,11 +38,26 @@ LETTER = (
 vowels and digits. Thai vowel signs above or below a consonant (U+0E31, U+0E34-U+0E3A,
 U+0E4D) are letters to the database's character classes (glibc's, which pg_trgm uses);
 the tone marks and the other signs (U+0E47-U+0E4C, U+0E4E) are not: to the index they
-split a word as a space does ("บ้าน" is "บ" and "าน")."""
-SEARCHABLE = f"{LETTER}{{{MIN_TERM}}}"
-"""What a query needs: ``MIN_TERM`` letters or digits in a row (the OpenAPI document's
-pattern for ``q``, and the check the search makes)."""
+split a word as a space does ("บ้าน" is "บ" and "าน"), so both the names and the query
+are matched with them folded out (``fold_th``)."""
+FOLDED = "\u0e47\u0e48\u0e49\u0e4a\u0e4b\u0e4c\u0e4e"
+"""The Thai signs the trigram index reads as spaces: mai taikhu, the four tone marks,
+thanthakhat, yamakkan. The database's ``locator_fold_th`` (migration 0014) drops the
+same ones from a name, and the index on the Thai names is on the folded name."""
+MARK = "[\u0e47-\u0e4c\u0e4e]"
+SEARCHABLE = f"{LETTER}(?:{MARK}*{LETTER}){{{MIN_TERM - 1}}}"
+"""What a query needs: ``MIN_TERM`` letters or digits in a row once the tone marks are
+folded out ("น่าน" is "นาน": three letters; "แม่" is two), as the OpenAPI document's
+pattern for ``q`` and the check the search makes."""
 _RUN = re.compile(f"{LETTER}+")
+_FOLD = str.maketrans("", "", FOLDED)
+
+
+def fold_th(s: str) -> str:
+    """``s`` without the Thai signs the trigram index does not read (``FOLDED``): the
+    Python twin of the database's ``locator_fold_th``, for the query's side."""
+    return s.translate(_FOLD)
+
 
 FUZZY_GRAMS = 16
 """Most trigrams of a query the near-miss step looks names up by: each lookup reads its
@@ -58,8 +74,9 @@ def search_terms(q: str) -> list[str]:
 
 
 def searchable(terms: list[str]) -> bool:
-    """Whether one of the words has ``MIN_TERM`` letters or digits in a row: then its
-    pattern holds a whole trigram and the index, not a scan of every name, finds it."""
+    """Whether one of the words has ``MIN_TERM`` letters or digits in a row, tone marks
+    folded out: then its folded pattern holds a whole trigram and the index on the folded
+    names, not a scan of every name, finds it."""
     return any(re.search(SEARCHABLE, t) for t in terms)
 
 
@@ -69,7 +86,7 @@ def _grams(terms: list[str]) -> list[str]:
         dict.fromkeys(
             run[i : i + MIN_TERM]
             for t in terms
-            for run in _RUN.findall(t.lower())
+            for run in _RUN.findall(fold_th(t).lower())
             for i in range(len(run) - MIN_TERM + 1)
         )
     )
@@ -88,6 +105,10 @@ class SearchResult:
     places: list[PlaceMatch] = field(default_factory=list)
     """The places the query names, when it names one; the results lie in them."""
 
+
+FOLDED_TH = "locator_fold_th(p.name_th)"
+"""The Thai name as the trigram index holds it (ix_service_point_name_th_fold_trgm): the
+search's Thai conditions use this expression, so the index answers them."""
 
 # when a query names a place, its government comes first: province hall and provincial
 # administration, then district offices, then the subdistrict and municipal offices
@@ -118,14 +139,20 @@ def text_search(
     lat: float | None = None,
     lon: float | None = None,
     max_candidates: int = 1000,
+    *,
+    max_gap_m: float,
 ) -> SearchResult:
     """Thai and English names, by substring (every word) first, then by similarity.
 
     Thai is written without spaces between words, so a Thai term matches any substring
     of the name; a Latin term matches at the start of a word, case-insensitively. Every
-    word must match. When nothing matches that way, trigram similarity finds near-misses
-    (typos, missing tone marks). With ``lat``/``lon`` the matches are ordered by
-    distance. Otherwise exact matches come shortest name first (the more of the name
+    word must match. Thai matches with the tone marks folded out of both the name and
+    the query (``fold_th``): the trigram index reads them as spaces, so "น่าน" could not
+    be looked up as written; folded, a wrong or missing tone mark (a common typing
+    mistake, "นาน" or "น้าน" for "น่าน") also matches. When nothing matches that way,
+    trigram similarity finds near-misses (typos). With ``lat``/``lon`` the matches are
+    ordered by distance. Otherwise names that hold the Thai words as typed, tone marks
+    and all, come first, then exact matches shortest name first (the more of the name
     the words cover, the better the match: what trigram similarity measures, without
     its cost, 13-25 ms per thousand Thai names), and near-misses by similarity.
 
@@ -134,7 +161,8 @@ def text_search(
     ``max_candidates`` matches are ranked. A common word ("office" matches three points
     in four) is answered from the first matches the index gives, so it costs the same
     as a rare one; with a location it walks the spatial index outwards instead, so the
-    nearest matches are exact.
+    nearest matches are exact. An origin farther than ``max_gap_m`` from every point is
+    ``InvalidInput``, as for ``nearest``: from there the walk would read every point.
     """
     terms = search_terms(q)
     if not searchable(terms):
@@ -145,24 +173,30 @@ def text_search(
             parameter="q",
         )
     check_codes(db, f)
+    if lat is not None and lon is not None:
+        check_origin(db, lat, lon, max_gap_m)
     places = named_places(db, q)
     if places and places[0].how != "in_query":  # the query is a place
         return _in_places(db, q, limit, f, lat, lon, places)
     c = conditions(f)
-    c.params.update(q=" ".join(terms), limit=limit, cap=max_candidates + 1)
+    c.params.update(q=fold_th(" ".join(terms)), limit=limit, cap=max_candidates + 1)
     extra = OFFERING_CARRIED if c.offering else ""
     # Latin words match at the start of a word of the English name ("district" is not
     # "Subdistrict"), through the words index; Thai has no spaces between words, so a
-    # Thai word matches anywhere in the Thai name, through the trigram index.
+    # Thai word matches anywhere in the Thai name, through the trigram index on the name
+    # without its tone marks.
     latin = [t for t in terms if t.isascii()]
     thai = [t for t in terms if not t.isascii()]
     words = []
     if latin:
         c.params["words"] = " & ".join(f"{t}:*" for t in latin)  # letters and digits only
         words.append("to_tsvector('simple'::regconfig, p.name_en) @@ to_tsquery('simple', :words)")
+    as_typed = []
     for i, term in enumerate(thai):
-        c.params[f"t{i}"] = f"%{term}%"  # letters and marks only: nothing to escape
-        words.append(f"p.name_th ILIKE :t{i}")
+        c.params[f"t{i}"] = f"%{fold_th(term)}%"  # letters and marks only: nothing to escape
+        c.params[f"u{i}"] = f"%{term}%"
+        words.append(f"{FOLDED_TH} ILIKE :t{i}")
+        as_typed.append(f"p.name_th ILIKE :u{i}")
     all_terms = " AND ".join(words)
     # near-misses (typos, a missing tone mark), by trigram similarity of the whole query
     fuzzy_parts = []
@@ -171,8 +205,8 @@ def text_search(
         fuzzy_parts.append(":q <% p.name_en")
         scores.append("word_similarity(:q, p.name_en)")
     if thai:
-        fuzzy_parts += ["p.name_th % :q", ":q <% p.name_th"]
-        scores.append("greatest(similarity(p.name_th, :q), word_similarity(:q, p.name_th))")
+        fuzzy_parts += [f"{FOLDED_TH} % :q", f":q <% {FOLDED_TH}"]
+        scores.append(f"greatest(similarity({FOLDED_TH}, :q), word_similarity(:q, {FOLDED_TH}))")
     fuzzy = f"({' OR '.join(fuzzy_parts)})"
     score = scores[0] if len(scores) == 1 else f"greatest({', '.join(scores)})"
     shortest = f"length(p.{'name_en' if latin else 'name_th'})"
@@ -193,7 +227,9 @@ def text_search(
         ORDER BY {{order}} LIMIT :limit
     """
     match = all_terms
-    order = "distance_m, p.id" if near else f"{shortest}, p.id"
+    # the tone marks as typed rank first: "น่าน" before "นาน" and "น้าน"
+    typed_first = f"({' AND '.join(as_typed)}) DESC, " if as_typed else ""
+    order = "distance_m, p.id" if near else f"{typed_first}{shortest}, p.id"
     sql = ranked.format(near="", source=c.source, match=match, order=order)
     rows = db.execute(text(sql), c.params).all()
     if not rows and places:  # no name has every word, but a place is among them
@@ -209,10 +245,10 @@ def text_search(
         per_gram = max(1, max_candidates // len(grams))
         lookups = []
         for i, gram in enumerate(grams):
-            column = "name_en" if gram.isascii() else "name_th"
+            column = "p.name_en" if gram.isascii() else FOLDED_TH
             c.params[f"g{i}"] = f"%{gram}%"  # letters and digits only: nothing to escape
             lookups.append(
-                f"(SELECT p.id FROM {c.source} WHERE {c.sql()} AND p.{column} ILIKE :g{i} "
+                f"(SELECT p.id FROM {c.source} WHERE {c.sql()} AND {column} ILIKE :g{i} "
                 "LIMIT :per_gram)"
             )
         c.params["per_gram"] = per_gram

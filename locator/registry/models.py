@@ -150,11 +150,11 @@ class ServicePoint(Base, Timestamps):
     __table_args__ = (
         CheckConstraint(_in("status", POINT_STATUSES), name="service_point_status_check"),
         CheckConstraint(_in("source", POINT_SOURCES), name="service_point_source_check"),
+        # Thai names without tone marks, for name search (migration 0014)
         Index(
-            "ix_service_point_name_th_trgm",
-            "name_th",
+            "ix_service_point_name_th_fold_trgm",
+            text("locator_fold_th(name_th) gin_trgm_ops"),
             postgresql_using="gin",
-            postgresql_ops={"name_th": "gin_trgm_ops"},
         ),
         Index(
             "ix_service_point_name_en_trgm",

@@ -142,7 +142,14 @@ def build_router(settings: Settings) -> APIRouter:
             raise InvalidInput("lat and lon: give both or neither", parameter="lat")
         found = reader(
             lambda db: name_search.text_search(
-                db, p.q, p.limit, p, p.lat, p.lon, settings.search_candidates
+                db,
+                p.q,
+                p.limit,
+                p,
+                p.lat,
+                p.lon,
+                settings.search_candidates,
+                max_gap_m=settings.max_origin_gap_m,
             )
         )
         return json_response(
