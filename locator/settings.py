@@ -364,7 +364,8 @@ class Settings(BaseSettings):
         default=300_000,
         gt=0,
         le=2_000_000,
-        description="How far an origin of nearest may lie from every service point. Beyond "
+        description="How far an origin of nearest (or of a name search with lat/lon) may "
+        "lie from every service point. Beyond "
         "it (a bad GPS fix such as 0,0, 11,000 km from Thailand) the answer is a 422 saying "
         "so: a KNN search from far outside the served area walks the whole index.",
     )

@@ -168,8 +168,8 @@ def text_search(
     if not searchable(terms):
         raise InvalidInput(
             f"q: give at least one word with {MIN_TERM} or more Thai or Latin letters or "
-            "digits in a row, such as part of a name (ที่ว่าการ, Bang Rak); punctuation, "
-            "symbols and tone marks are not letters",
+            "digits in a row, such as part of a name (ที่ว่าการ, น่าน, Bang Rak); punctuation "
+            "and symbols are not letters, and tone marks do not count",
             parameter="q",
         )
     check_codes(db, f)
