@@ -152,7 +152,8 @@ def text_search(
     mistake, "นาน" or "น้าน" for "น่าน") also matches. When nothing matches that way,
     trigram similarity finds near-misses (typos). With ``lat``/``lon`` the matches are
     ordered by distance. Otherwise names that hold the Thai words as typed, tone marks
-    and all, come first, then exact matches shortest name first (the more of the name
+    and all, come first (among the first ``max_candidates`` matches, when more match),
+    then the other exact matches shortest name first (the more of the name
     the words cover, the better the match: what trigram similarity measures, without
     its cost, 13-25 ms per thousand Thai names), and near-misses by similarity.
 
