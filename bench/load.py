@@ -83,6 +83,7 @@ import uvloop
 from sqlalchemy.engine import make_url
 
 from bench.common import bench_env
+from bench.mixed_load.attackers import SLOW_CLIENTS
 from bench.mixed_load.meters import Meter
 from bench.mixed_load.phases import Phase, run_all
 from bench.mixed_load.report import check_ratings, check_writes, print_abuse, print_report
@@ -112,6 +113,16 @@ def code_version() -> str:
     except OSError:
         return "unknown"
     return f"{head}{' + uncommitted changes' if dirty else ''}"
+
+
+def _slow_clients(value: str) -> list[str]:
+    names = [] if value == "none" else [n.strip() for n in value.split(",") if n.strip()]
+    unknown = [n for n in names if n not in SLOW_CLIENTS]
+    if unknown:
+        raise argparse.ArgumentTypeError(
+            f"{', '.join(unknown)}: no such slow client; choose from {', '.join(SLOW_CLIENTS)}"
+        )
+    return names
 
 
 def main() -> None:
@@ -196,6 +207,19 @@ def main() -> None:
         metavar="MODULE:NAME",
         help="another attack run beside (h), called with (host, port, seconds), e.g. the "
         "slow clients of tests/support/attacks.py; repeatable",
+    )
+    abuse.add_argument(
+        "--slow-clients",
+        type=_slow_clients,
+        default=list(SLOW_CLIENTS),
+        metavar="NAME,...",
+        help=f"the slow clients beside (h), of {', '.join(SLOW_CLIENTS)} (default all), or 'none'",
+    )
+    abuse.add_argument(
+        "--slow-connections",
+        type=int,
+        default=16,
+        help="connections each slow-client attack holds at once in (h)",
     )
     abuse.add_argument(
         "--abuse-only", action="store_true", help="skip (b), (c) and (d): (a), then (g) and (h)"
