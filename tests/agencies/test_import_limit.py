@@ -86,6 +86,8 @@ def test_the_limit_is_per_account(server: Server, engine: Engine) -> None:
             for _ in range(LIMIT + 1)
         ]
         assert answers == [422] * LIMIT + [429]
+        again = api.post(PATH, content=EMPTY_CSV, headers=_headers(first))
+        assert again.status_code == 429 and int(again.headers["retry-after"]) > 3000
         other = api.post(PATH, content=EMPTY_CSV, headers=_headers(second))
         assert other.status_code == 422, other.text
         # another agency's door is refused before any attempt is counted or file read

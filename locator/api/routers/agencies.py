@@ -5,7 +5,8 @@ The routes only translate HTTP to the domain and back."""
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+import threading
+from typing import Annotated, Literal, cast
 
 from fastapi import APIRouter, Depends, Path, Query, Request, Response
 
@@ -65,16 +66,32 @@ def import_allowed(
     (the route declares it before the body): a refused post costs its headers, not its
     upload and parse. A busy import slot is a 503 (not counted against the account);
     another agency's door a 404; past ``imports_per_account_per_hour`` a 429 naming when
-    to try again. The slot is only looked at here, taken once the file has arrived: a
-    slow upload must not hold it."""
+    to try again (from this process's memory once it has refused the account: no
+    database work per refusal). The slot is only looked at here, taken once the file has
+    arrived: a slow upload must not hold it."""
+    limit = settings.imports_per_account_per_hour
+    refusals = _refusals(request)
+    refusals.check(account.id, limit)
     slots = work_slots(request, "import_slots", settings.max_concurrent_imports)
     if not slots.acquire(blocking=False):
         raise _busy(settings)
     slots.release()
     with writer() as session:
         scope.check_acts_for(session, account, code)
-        attempts.note_attempt(session, account.id, settings.imports_per_account_per_hour)
+        refusals.note_attempt(session, account.id, limit)
     return account
+
+
+_refusals_lock = threading.Lock()
+
+
+def _refusals(request: Request) -> attempts.Refusals:
+    """The app's memory of the accounts it refused an import (made on first use)."""
+    with _refusals_lock:
+        found = getattr(request.app.state, "import_refusals", None)
+        if found is None:
+            found = request.app.state.import_refusals = attempts.Refusals()
+    return cast(attempts.Refusals, found)
 
 
 def _busy(settings: Settings) -> Busy:
