@@ -75,6 +75,7 @@ import contextlib
 import math
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -83,6 +84,7 @@ import uvloop
 from sqlalchemy.engine import make_url
 
 from bench.common import bench_env
+from bench.mixed_load.attackers import SLOW_CLIENTS
 from bench.mixed_load.meters import Meter
 from bench.mixed_load.phases import Phase, run_all
 from bench.mixed_load.report import check_ratings, check_writes, print_abuse, print_report
@@ -90,9 +92,15 @@ from bench.mixed_load.scratch import imported_roads, private_cluster, scratch_re
 from bench.mixed_load.traffic import fetch_mix
 from locator.settings import get_settings
 from tests.support.places import LIECHTENSTEIN
-from tests.support.servers import HOST, serving
+from tests.support.servers import HOST, proxying, serving
 
 OUTPUT = Path(__file__).resolve().parent / "output"
+PROXIED_RATING_LIMITS = {
+    "LOCATOR_RATINGS_PER_CLIENT_PER_DAY": "1000000000",
+    "LOCATOR_RATINGS_PER_CLIENT_PER_POINT_PER_DAY": "1000000000",
+}
+"""Through the proxy the ratings' own client addresses (X-Forwarded-For) are replaced by
+nginx with the load generator's one address: the limits per client would refuse them."""
 
 
 def code_version() -> str:
@@ -112,6 +120,16 @@ def code_version() -> str:
     except OSError:
         return "unknown"
     return f"{head}{' + uncommitted changes' if dirty else ''}"
+
+
+def _slow_clients(value: str) -> list[str]:
+    names = [] if value == "none" else [n.strip() for n in value.split(",") if n.strip()]
+    unknown = [n for n in names if n not in SLOW_CLIENTS]
+    if unknown:
+        raise argparse.ArgumentTypeError(
+            f"{', '.join(unknown)}: no such slow client; choose from {', '.join(SLOW_CLIENTS)}"
+        )
+    return names
 
 
 def main() -> None:
@@ -171,6 +189,12 @@ def main() -> None:
         help="how the scratch registry is made (see scratch_registry)",
     )
     parser.add_argument(
+        "--proxy",
+        action="store_true",
+        help="every phase through nginx, as `locator proxy-config --plain-http` renders it, "
+        "in front of the server (run once with and once without to compare)",
+    )
+    parser.add_argument(
         "--private-cluster",
         action="store_true",
         help="run on a throwaway cluster of our own (built, about a minute), so that the "
@@ -196,6 +220,19 @@ def main() -> None:
         metavar="MODULE:NAME",
         help="another attack run beside (h), called with (host, port, seconds), e.g. the "
         "slow clients of tests/support/attacks.py; repeatable",
+    )
+    abuse.add_argument(
+        "--slow-clients",
+        type=_slow_clients,
+        default=list(SLOW_CLIENTS),
+        metavar="NAME,...",
+        help=f"the slow clients beside (h), of {', '.join(SLOW_CLIENTS)} (default all), or 'none'",
+    )
+    abuse.add_argument(
+        "--slow-connections",
+        type=int,
+        default=16,
+        help="connections each slow-client attack holds at once in (h)",
     )
     abuse.add_argument(
         "--abuse-only", action="store_true", help="skip (b), (c) and (d): (a), then (g) and (h)"
@@ -225,8 +262,15 @@ def main() -> None:
         if not args.no_roads:
             args.roads_env = stack.enter_context(imported_roads(url, args.roads))
         server_env = bench_env(url, LOCATOR_TRUSTED_PROXIES=HOST, **args.roads_env)
+        if args.proxy:  # nginx sets X-Forwarded-For itself: every rating is one client's
+            server_env.update(PROXIED_RATING_LIMITS)
         with serving(server_env, workers=args.workers, log=log) as server:
             port = server.port
+            if args.proxy:
+                prefix = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="nginx-")))
+                proxy, _ = stack.enter_context(proxying(server.port, prefix, server_env))
+                port = proxy.port
+                print(f"through nginx on port {port} (config in {prefix})", flush=True)
             mix = fetch_mix(f"http://{HOST}:{port}", url)
             print(
                 f"server ({code_version()}): {args.workers} worker(s) on port {port}; mix "

@@ -238,6 +238,15 @@ class Settings(BaseSettings):
         description="Bulk imports worked on at once per server process; one more is a quick "
         "503, so imports cannot take every worker thread from the citizens' searches.",
     )
+    # --- the per-account import limit (issue 20: hostile files back to back) ---
+    imports_per_account_per_hour: int = Field(
+        default=30,
+        ge=1,
+        le=100_000,
+        description="Bulk import attempts (dry runs and refused files too) one account may "
+        "make in an hour; one more is a 429 with Retry-After, answered before the file is "
+        "read, so posting files back to back cannot keep a core busy.",
+    )
     import_statement_timeout_ms: int = Field(
         default=120_000,
         ge=1_000,

@@ -24,6 +24,7 @@ from bench.loadgen import (
     lag_monitor,
     open_loop,
 )
+from bench.mixed_load.attackers import SLOW_CLIENTS
 from bench.mixed_load.faults import (
     Restart,
     cluster_users,
@@ -170,6 +171,7 @@ async def run_all(
             await asyncio.sleep(2)
             hostile: list[Record] = []
             attackers = [load_attacker(spec) for spec in args.attacker]
+            attackers += [SLOW_CLIENTS[name](args.slow_connections) for name in args.slow_clients]
             if mix.agencies is not None and args.abuse_files > 0:
                 agency, key = next(iter(mix.agencies.keys.items()))
                 files = hostile_files_attacker(HOST, agency, key, args.abuse_files, hostile)
@@ -223,9 +225,9 @@ async def run_all(
 Attacker = Callable[[str, int, float], Any]
 """An attack run beside (h)'s normal traffic: called with the server's host, port and the
 phase's seconds; a coroutine function is awaited, a plain function runs in a thread. It
-returns what it wants reported (a dict, say). The slow-client attackers (slow headers,
-slow bodies, huge headers) live in tests/support/attacks.py; ``--attacker MODULE:NAME``
-names one (repeatable), and the hostile-files attacker below is always on in (h)."""
+returns what it wants reported (a dict, say). The slow clients (bench/mixed_load/attackers.py,
+calling tests/support/attacks.py) are on by default (``--slow-clients``), the hostile-files
+attacker below too (``--abuse-files``); ``--attacker MODULE:NAME`` adds any other."""
 
 
 def load_attacker(spec: str) -> Attacker:

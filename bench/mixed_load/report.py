@@ -600,8 +600,8 @@ def print_abuse(
 ) -> dict[str, Any]:
     """(g) against (h): normal traffic's latency without and beside the attacks (target:
     p99 within 2x), the agency writes of both (none lost), and what each hostile file got
-    (a 422 that says what to fix, or a quick 503 while the one import slot is busy; never
-    a 5xx, a timeout or a broken connection)."""
+    (a 422 that says what to fix, a 429 past the account's import limit, or a quick 503
+    while the one import slot is busy; never a 5xx, a timeout or a broken connection)."""
     by_name = {p.name: p for p in phases}
     if "g" not in by_name or "h" not in by_name:
         return {}
@@ -624,14 +624,15 @@ def print_abuse(
             f"{ms(s['p50'])}/{ms(s['max'])} ms"
         )
     ratio = attacked["p99"] / quiet["p99"] if quiet["p99"] else math.nan
-    refused = [r for r in hostile if r.status == 422 or r.status == 503]
+    refused = [r for r in hostile if r.status in (422, 429, 503)]
     lost = [why for k in ("g", "h") for why in writes.get(k, {}).get("lost", [])]
     checks = {
         "h: normal traffic's p99 under attack within 2x of (g)'s": (
             ratio <= 2.0,
             f"p99 {ms(attacked['p99'])} ms against {ms(quiet['p99'])} ms: {ratio:.2f}x",
         ),
-        "h: every hostile file refused (422, or 503 while the import slot is busy)": (
+        "h: every hostile file refused (422; 429 past the account's limit; 503 while the "
+        "import slot is busy)": (
             bool(hostile) and len(refused) == len(hostile),
             f"{len(refused)} of {len(hostile)}; others "
             f"{Counter(str(r.status or r.error) for r in hostile if r not in refused) or 0}",

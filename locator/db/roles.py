@@ -48,7 +48,16 @@ API_WRITES = {
     "change": "SELECT, INSERT",
     "qa_flag": "INSERT, UPDATE, DELETE",
 }
-API_SEQUENCES = ("rating_id_seq", "service_point_id_seq", "change_id_seq", "qa_flag_id_seq")
+# what the API counts to limit an account's bulk imports (issue 20); apart from
+# API_WRITES, whose revision (0011) revokes exactly those tables on its way down
+API_LIMITS = {"import_attempt": "SELECT, INSERT, DELETE"}
+API_SEQUENCES = (
+    "rating_id_seq",
+    "service_point_id_seq",
+    "change_id_seq",
+    "qa_flag_id_seq",
+    "import_attempt_id_seq",
+)
 # ratings: what the summaries show, never the hashed client
 RATING_PUBLIC_COLUMNS = ("id", "point_id", "service_code", "score", "comment", "created_at")
 
@@ -89,7 +98,7 @@ def grant(conn: Connection) -> None:
         conn.execute(text(f"GRANT SELECT ({columns}) ON rating TO {role}"))
     # the rate limit reads who rated
     conn.execute(text(f"GRANT SELECT, INSERT ON rating TO {API_ROLE}"))
-    for table, privileges in API_WRITES.items():
+    for table, privileges in (API_WRITES | API_LIMITS).items():
         if table in existing:
             conn.execute(text(f"GRANT {privileges} ON {table} TO {API_ROLE}"))
     for sequence in API_SEQUENCES:

@@ -284,6 +284,21 @@ class Change(Base):
     )
 
 
+class ImportAttempt(Base):
+    """A bulk import asked for by an account, refused or not: what the per-account limit
+    counts (``locator.agencies.bulk.attempts``), in the database so that it holds across
+    server processes and machines. Rows older than the window are deleted as it counts."""
+
+    __tablename__ = "import_attempt"
+    __table_args__ = (Index("ix_import_attempt_account_time", "account_id", "attempted_at"),)
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("account.id", ondelete="CASCADE"))
+    attempted_at: Mapped[dt.datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now()
+    )
+
+
 class Rating(Base):
     __tablename__ = "rating"
     __table_args__ = (

@@ -12,7 +12,6 @@ from __future__ import annotations
 import getpass
 import os
 import re
-import shutil
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -22,10 +21,8 @@ import pytest
 
 from tests.support import attacks
 from tests.support.cli import LOCATOR
-from tests.support.ports import free_port
-from tests.support.servers import HOST, Server, running, serving
+from tests.support.servers import HOST, NGINX, Server, proxying, serving
 
-NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
 PROXY_ADDRESS = "127.0.0.2"  # nginx connects to the app from here; the app trusts only it
 SHORT = {"LOCATOR_HEADER_TIMEOUT_S": "1", "LOCATOR_BODY_TIMEOUT_S": "1"}
 WAIT_S = 8
@@ -53,21 +50,10 @@ def _render(*args: str) -> subprocess.CompletedProcess[str]:
 @pytest.fixture(scope="module")
 def proxy(app_server: Server, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     prefix = tmp_path_factory.mktemp("nginx")
-    conf = prefix / "nginx.conf"
-    port = free_port()
-    out = _render(
-        "--plain-http", f"{HOST}:{port}",
-        "--upstream", f"{HOST}:{app_server.port}",
-        "--proxy-bind", PROXY_ADDRESS,
-        "--prefix", str(prefix),
-        "--user", getpass.getuser(),
-        "--output", str(conf),
-    )  # fmt: skip
-    assert out.returncode == 0, out.stderr
-    # the command says which setting the API machines need
-    assert f"LOCATOR_TRUSTED_PROXIES={PROXY_ADDRESS}" in out.stdout
-    command = [NGINX, "-p", str(prefix), "-c", str(conf), "-e", str(prefix / "error.log")]
-    with running([*command, "-g", "daemon off;"], port, os.environ, ready_path="/healthz") as ngx:
+    env = dict(os.environ, **SHORT)
+    with proxying(app_server.port, prefix, env, proxy_bind=PROXY_ADDRESS) as (ngx, said):
+        # the command says which setting the API machines need
+        assert f"LOCATOR_TRUSTED_PROXIES={PROXY_ADDRESS}" in said
         yield ngx
 
 

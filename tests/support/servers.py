@@ -2,11 +2,14 @@
 
 One way to run a server for the tests that need a real one (GDAL, a browser, a restart
 under traffic) and for the benchmarks: ``serving`` runs ``locator serve``, ``running``
-any other server (tipg, or another tree's code) the same way.
+any other server (tipg, or another tree's code) the same way, ``proxying`` nginx in front
+of one as ``locator proxy-config`` renders it.
 """
 
 from __future__ import annotations
 
+import getpass
+import shutil
 import subprocess
 import tempfile
 import time
@@ -21,6 +24,7 @@ from tests.support.cli import LOCATOR
 from tests.support.ports import free_port
 
 HOST = "127.0.0.1"
+NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
 LOG_TAIL = 20_000  # characters of a server's log shown when it fails to start
 
 
@@ -126,3 +130,39 @@ def serving(
         command[-1:-1] = ["--workers", str(workers)]
     with running(command, port, env, log=log, timeout_s=timeout_s) as server:
         yield server
+
+
+@contextmanager
+def proxying(
+    upstream_port: int,
+    prefix: Path,
+    env: Mapping[str, str],
+    *,
+    proxy_bind: str | None = None,
+    timeout_s: float = 60,
+) -> Iterator[tuple[Server, str]]:
+    """nginx (Debian's package) on a free loopback port in front of the server on
+    ``upstream_port``, configured by ``locator proxy-config --plain-http`` with ``env``'s
+    settings (its timeouts and limits are the app's): run as the current user, with its
+    pid, logs, temporary files and cache in ``prefix``. Yields the proxy and what the
+    command said (the settings the API machines need)."""
+    port = free_port()
+    conf = prefix / "nginx.conf"
+    render = [
+        LOCATOR, "proxy-config",
+        "--plain-http", f"{HOST}:{port}",
+        "--upstream", f"{HOST}:{upstream_port}",
+        "--prefix", str(prefix),
+        "--user", getpass.getuser(),
+        "--output", str(conf),
+    ]  # fmt: skip
+    if proxy_bind:
+        render += ["--proxy-bind", proxy_bind]
+    out = subprocess.run(render, env=dict(env), capture_output=True, text=True)
+    if out.returncode != 0:
+        raise RuntimeError(f"locator proxy-config failed: {out.stderr}")
+    command = [NGINX, "-p", str(prefix), "-c", str(conf), "-e", str(prefix / "error.log")]
+    with running(
+        [*command, "-g", "daemon off;"], port, env, ready_path="/healthz", timeout_s=timeout_s
+    ) as proxy:
+        yield proxy, out.stdout

@@ -5,11 +5,13 @@ The routes only translate HTTP to the domain and back."""
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+import threading
+from typing import Annotated, Literal, cast
 
 from fastapi import APIRouter, Depends, Path, Query, Request, Response
 
-from locator.agencies.bulk import export, formats, importer, scope
+from locator.agencies import accounts
+from locator.agencies.bulk import attempts, export, formats, importer, scope
 from locator.analysis import agency_progress
 from locator.api.deps import CurrentAccount, ReaderDep, SettingsDep, WriterDep, work_slots
 from locator.api.errors import error_responses
@@ -18,6 +20,7 @@ from locator.api.schemas import AgencyProgress, ImportResult
 from locator.errors import Busy, InvalidInput
 from locator.registry.fields import CODE, Moment
 from locator.registry.hours import BANGKOK
+from locator.settings import Settings
 
 router = APIRouter(prefix="/v1", tags=["agencies"], responses=error_responses(400, 422, 503))
 
@@ -50,6 +53,52 @@ ExportFormat = Annotated[
     Literal["geojson", "csv", "gpkg"],
     Query(alias="format", description="GeoJSON, CSV (UTF-8, lat/lon columns) or GeoPackage"),
 ]
+
+
+def import_allowed(
+    request: Request,
+    writer: WriterDep,
+    settings: SettingsDep,
+    account: CurrentAccount,
+    code: AgencyCode,
+) -> accounts.Account:
+    """Whether this account may import into ``code`` now, asked before the file is read
+    (the route declares it before the body): a refused post costs its headers, not its
+    upload and parse. A busy import slot is a 503 (not counted against the account);
+    another agency's door a 404; past ``imports_per_account_per_hour`` a 429 naming when
+    to try again (from this process's memory once it has refused the account: no
+    database work per refusal). The slot is only looked at here, taken once the file has
+    arrived: a slow upload must not hold it."""
+    limit = settings.imports_per_account_per_hour
+    refusals = _refusals(request)
+    refusals.check(account.id, limit)
+    slots = work_slots(request, "import_slots", settings.max_concurrent_imports)
+    if not slots.acquire(blocking=False):
+        raise _busy(settings)
+    slots.release()
+    with writer() as session:
+        scope.check_acts_for(session, account, code)
+        refusals.note_attempt(session, account.id, limit)
+    return account
+
+
+_refusals_lock = threading.Lock()
+
+
+def _refusals(request: Request) -> attempts.Refusals:
+    """The app's memory of the accounts it refused an import (made on first use)."""
+    with _refusals_lock:
+        found = getattr(request.app.state, "import_refusals", None)
+        if found is None:
+            found = request.app.state.import_refusals = attempts.Refusals()
+    return cast(attempts.Refusals, found)
+
+
+def _busy(settings: Settings) -> Busy:
+    return Busy(
+        "another import is running on this server; try again in a minute",
+        retry_after_s=settings.retry_after_s,
+    )
 
 
 async def raw_body(request: Request) -> bytes:
@@ -128,14 +177,14 @@ def export_points(
     "is written and the report says what would be. A refused import answers 422 with the "
     "report in `error.details.report`: each bad row, field and what to fix.",
     response_model=ImportResult,
-    responses=error_responses(401, 404, 413),
+    responses=error_responses(401, 404, 413, 429),
     openapi_extra={"requestBody": IMPORT_BODY},
 )
 def import_points(
     request: Request,
     writer: WriterDep,
     settings: SettingsDep,
-    account: CurrentAccount,
+    account: Annotated[accounts.Account, Depends(import_allowed)],
     code: AgencyCode,
     data: Annotated[bytes, Depends(raw_body)],
     fmt: Annotated[
@@ -153,15 +202,11 @@ def import_points(
 ) -> Response:
     file_format = fmt or formats.detect_format(content_type=request.headers.get("content-type"))
     slots = work_slots(request, "import_slots", settings.max_concurrent_imports)
-    if not slots.acquire(blocking=False):  # before the file is parsed: no work to refuse
-        raise Busy(
-            "another import is running on this server; try again in a minute",
-            retry_after_s=settings.retry_after_s,
-        )
+    if not slots.acquire(blocking=False):  # taken while the file arrived
+        raise _busy(settings)
     try:
         table = formats.read_file(data, file_format, max_rows=settings.max_import_rows)
         with writer() as session:
-            scope.check_acts_for(session, account, code)
             importer.limit_import_statements(session, settings)
             report = importer.import_points(session, settings, code, table, account_id=account.id,
                                         dry_run=dry_run, override=override,
