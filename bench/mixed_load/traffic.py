@@ -15,7 +15,8 @@ from bench.loadgen import (
     post_json,
 )
 from bench.mixed_load.writes import WRITE_KINDS, Agencies, agency_writers
-from locator.query.name_search import MIN_TERM, search_terms
+from locator.query.name_search import search_terms
+from locator.query.name_search import searchable as search_takes
 
 THAILAND = {"lat": (5.6, 20.5), "lon": (97.3, 105.7)}
 MIX = {
@@ -127,8 +128,9 @@ class Mix:
 
 
 def searchable(word: str) -> bool:
-    """Whether the search takes ``word`` (it needs one term of MIN_TERM letters or digits)."""
-    return not word.isdigit() and any(len(t) >= MIN_TERM for t in search_terms(word))
+    """Whether the search takes ``word`` (its own rule), digits alone left out: a word of
+    the mix names a point, not a number."""
+    return not word.isdigit() and search_takes(search_terms(word))
 
 
 def fetch_mix(base: str, url: str) -> Mix:
