@@ -13,6 +13,8 @@ value, or the default for a new point: a half-filled sheet never wipes data.
 By job: ``formats`` reads and writes the files (CSV, GeoJSON, GeoPackage); ``scope`` is
 which agencies an import or export reaches; ``plan`` checks each row and decides what it
 changes; ``write`` is the SQL that applies a plan; ``importer`` runs an import in one
-transaction (with the pin check); ``export`` selects the rows to export. What an import
+transaction (with the pin check); ``export`` selects the rows to export; ``attempts``
+limits how many imports an account may start an hour (counted in the database, so the
+limit holds over every worker and machine). What an import
 answers is ``locator.agencies.report``, as for the opening-hours import.
 """
